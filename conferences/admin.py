@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from conferences import models
+
+
+class InvitationInline(admin.TabularInline):
+    model = models.Invitation
+    extra = 0
+    raw_id_fields = ["site", "unit", "ready_by"]
+
+
+class AgendaInline(admin.TabularInline):
+    model = models.AgendaItem
+    extra = 0
+    raw_id_fields = ["presenter_unit", "presenter_site"]
+
+
+@admin.register(models.Conference)
+class ConferenceAdmin(admin.ModelAdmin):
+    list_display = ["title", "level", "host_unit", "planned_start", "status", "confidential"]
+    list_filter = ["status", "level", "confidential", "topics"]
+    search_fields = ["title", "host_unit__name"]
+    date_hierarchy = "planned_start"
+    raw_id_fields = ["host_unit", "chair_site", "created_by"]
+    readonly_fields = ["code", "sequence", "created_at", "updated_at"]
+    inlines = [AgendaInline, InvitationInline]
+
+
+@admin.register(models.Topic)
+class TopicAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(models.AttendanceEntry)
+class AttendanceEntryAdmin(admin.ModelAdmin):
+    list_display = ["invitation", "status", "headcount", "source", "recorded_by", "recorded_at"]
+    list_filter = ["status", "source"]
+    raw_id_fields = ["invitation", "corrects", "recorded_by"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # append-only: corrections are new entries
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+for model in (models.PresenceInterval, models.RollCall, models.RollCallAnswer, models.Document, models.AuditEntry, models.CalendarFeed):
+    admin.site.register(model)

@@ -1,0 +1,289 @@
+"""Conferences and everything recorded about them.
+
+History must stay true: an invitation keeps the unit the site belonged to on the conference
+date, attendance is append-only (``AttendanceEntry``; ``Invitation.status``/``headcount`` are the
+latest entry, denormalised for reports), and every change made during a live conference leaves
+an ``AuditEntry``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from portal.models import Site, Unit
+
+
+class Level(models.TextChoices):
+    FOUR_LEVEL = "four_level", _("4 cấp (Trung ương → tỉnh → huyện → xã)")
+    PROVINCE_TO_DISTRICT = "province_to_district", _("Tỉnh → huyện")
+    DISTRICT_TO_COMMUNE = "district_to_commune", _("Huyện → xã")
+    INTERNAL = "internal", _("Nội bộ")
+    OTHER = "other", _("Khác")
+
+
+class Status(models.TextChoices):
+    DRAFT = "draft", _("Nháp")
+    SCHEDULED = "scheduled", _("Đã lên lịch")
+    LIVE = "live", _("Đang diễn ra")
+    ENDED = "ended", _("Đã kết thúc")
+    CANCELLED = "cancelled", _("Đã hủy")
+
+
+class Topic(models.Model):
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(_("chủ đề"), max_length=120)
+
+    class Meta:
+        verbose_name = _("chủ đề")
+        verbose_name_plural = _("chủ đề")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Conference(models.Model):
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    title = models.CharField(_("tên hội nghị"), max_length=300)
+    description = models.TextField(_("nội dung"), blank=True)
+    level = models.CharField(_("cấp hội nghị"), max_length=30, choices=Level.choices)
+    host_unit = models.ForeignKey(Unit, verbose_name=_("đơn vị chủ trì"), on_delete=models.PROTECT, related_name="hosted_conferences")
+    chair_site = models.ForeignKey(
+        Site, verbose_name=_("điểm cầu chủ trì"), null=True, blank=True, on_delete=models.PROTECT, related_name="chaired_conferences"
+    )
+    chair_name = models.CharField(_("người chủ trì"), max_length=200, blank=True)
+    planned_start = models.DateTimeField(_("bắt đầu dự kiến"))
+    planned_end = models.DateTimeField(_("kết thúc dự kiến"))
+    actual_start = models.DateTimeField(_("bắt đầu thực tế"), null=True, blank=True)
+    actual_end = models.DateTimeField(_("kết thúc thực tế"), null=True, blank=True)
+    topics = models.ManyToManyField(Topic, verbose_name=_("chủ đề"), blank=True, related_name="conferences")
+    confidential = models.BooleanField(_("mật"), default=False)
+    status = models.CharField(_("trạng thái"), max_length=20, choices=Status.choices, default=Status.DRAFT)
+    conclusions = models.TextField(_("kết luận"), blank=True)
+    sequence = models.PositiveIntegerField(default=0, help_text="iCalendar SEQUENCE, raised on every change sent out")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("hội nghị")
+        verbose_name_plural = _("hội nghị")
+        ordering = ["-planned_start"]
+        indexes = [
+            models.Index(fields=["planned_start"], name="conf_planned_start"),
+            models.Index(fields=["status", "planned_start"], name="conf_status_start"),
+            models.Index(fields=["level", "planned_start"], name="conf_level_start"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(planned_end__gt=models.F("planned_start")), name="conf_end_after_start"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class AttendanceStatus(models.TextChoices):
+    INVITED = "invited", _("Được mời")
+    CONFIRMED = "confirmed", _("Đã xác nhận")
+    READY = "ready", _("Sẵn sàng")
+    CONNECTED = "connected", _("Đã kết nối")
+    PRESENT = "present", _("Có mặt")
+    ABSENT_EXCUSED = "absent_excused", _("Vắng có lý do")
+    ABSENT = "absent", _("Vắng")
+
+
+class Invitation(models.Model):
+    """A site invited to a conference, with the unit it belonged to on the conference date."""
+
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="invitations")
+    site = models.ForeignKey(Site, verbose_name=_("điểm cầu"), on_delete=models.PROTECT, related_name="invitations")
+    unit = models.ForeignKey(Unit, verbose_name=_("đơn vị"), on_delete=models.PROTECT, related_name="invitations")
+    status = models.CharField(_("trạng thái"), max_length=20, choices=AttendanceStatus.choices, default=AttendanceStatus.INVITED)
+    headcount = models.PositiveIntegerField(_("số người dự"), null=True, blank=True)
+    leader_name = models.CharField(_("người chủ trì tại điểm cầu"), max_length=200, blank=True)
+    leader_title = models.CharField(_("chức vụ"), max_length=200, blank=True)
+    absence_reason = models.CharField(_("lý do vắng"), max_length=300, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(_("kiểm tra kỹ thuật lúc"), null=True, blank=True)
+    ready_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    first_joined_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("điểm cầu được mời")
+        verbose_name_plural = _("điểm cầu được mời")
+        ordering = ["unit__path", "site__key"]
+        constraints = [models.UniqueConstraint(fields=["conference", "site"], name="invitation_unique")]
+        indexes = [models.Index(fields=["site", "conference"], name="invitation_site")]
+
+    def __str__(self) -> str:
+        return f"{self.site} @ {self.conference}"
+
+
+class AttendanceSource(models.TextChoices):
+    CLERK = "clerk", _("Văn thư ghi")
+    SITE = "site", _("Điểm cầu tự báo")
+    ROLL_CALL = "roll_call", _("Điểm danh")
+    MEDIA = "media", _("Tự động từ kết nối")
+    CORRECTION = "correction", _("Đính chính")
+
+
+class AttendanceEntry(models.Model):
+    """Append-only attendance log: corrections are new entries with who and why."""
+
+    invitation = models.ForeignKey(Invitation, on_delete=models.CASCADE, related_name="entries")
+    status = models.CharField(max_length=20, choices=AttendanceStatus.choices)
+    headcount = models.PositiveIntegerField(null=True, blank=True)
+    leader_name = models.CharField(max_length=200, blank=True)
+    leader_title = models.CharField(max_length=200, blank=True)
+    absence_reason = models.CharField(max_length=300, blank=True)
+    source = models.CharField(max_length=20, choices=AttendanceSource.choices)
+    note = models.CharField(_("lý do đính chính"), max_length=300, blank=True)
+    corrects = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="corrections")
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["recorded_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.invitation_id}: {self.status} ({self.source})"
+
+
+class PresenceInterval(models.Model):
+    """One connection of a site: joined and (once it ends) left; the live issue writes these."""
+
+    invitation = models.ForeignKey(Invitation, on_delete=models.CASCADE, related_name="presence")
+    joined_at = models.DateTimeField()
+    left_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=20, choices=AttendanceSource.choices, default=AttendanceSource.MEDIA)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["joined_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(left_at__isnull=True) | Q(left_at__gte=models.F("joined_at")), name="presence_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invitation_id}: {self.joined_at:%H:%M}–{self.left_at or ''}"
+
+    @property
+    def duration_seconds(self) -> int | None:
+        return None if self.left_at is None else int((self.left_at - self.joined_at).total_seconds())
+
+
+class RollCall(models.Model):
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="roll_calls")
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    started_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.conference_id} @ {self.started_at:%H:%M}"
+
+
+class RollCallAnswer(models.Model):
+    roll_call = models.ForeignKey(RollCall, on_delete=models.CASCADE, related_name="answers")
+    invitation = models.ForeignKey(Invitation, on_delete=models.CASCADE, related_name="roll_call_answers")
+    headcount = models.PositiveIntegerField()
+    source = models.CharField(max_length=20, choices=AttendanceSource.choices)
+    answered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    answered_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["roll_call", "invitation"], name="roll_call_answer_once")]
+
+    def __str__(self) -> str:
+        return f"{self.invitation_id}: {self.headcount}"
+
+
+class AgendaItem(models.Model):
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="agenda_items")
+    position = models.PositiveIntegerField()
+    title = models.CharField(_("nội dung"), max_length=300)
+    presenter_unit = models.ForeignKey(Unit, verbose_name=_("đơn vị trình bày"), null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    presenter_site = models.ForeignKey(Site, verbose_name=_("điểm cầu trình bày"), null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    presenter_name = models.CharField(_("người trình bày"), max_length=200, blank=True)
+    planned_minutes = models.PositiveIntegerField(_("thời lượng (phút)"), default=10)
+    notes = models.TextField(_("ghi chú"), blank=True)
+    actual_start = models.DateTimeField(null=True, blank=True)
+    actual_end = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class DocumentKind(models.TextChoices):
+    MATERIAL = "material", _("Tài liệu")
+    MINUTES = "minutes", _("Đính kèm biên bản")
+
+
+def document_path(instance: Document, filename: str) -> str:
+    return f"conferences/{instance.conference.code}/{uuid.uuid4().hex}{_suffix(filename)}"
+
+
+def _suffix(filename: str) -> str:
+    dot = filename.rfind(".")
+    return filename[dot:].lower()[:10] if dot >= 0 else ""
+
+
+class Document(models.Model):
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="documents")
+    agenda_item = models.ForeignKey(AgendaItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="documents")
+    kind = models.CharField(max_length=20, choices=DocumentKind.choices, default=DocumentKind.MATERIAL)
+    file = models.FileField(upload_to=document_path, max_length=300)
+    original_name = models.CharField(_("tên tệp"), max_length=255)
+    content_type = models.CharField(max_length=120)
+    size = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["uploaded_at", "id"]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class AuditEntry(models.Model):
+    """Who did what to a conference, and when; written before the event is broadcast."""
+
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="audit")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=60)
+    data = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action}"
+
+
+def _token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class CalendarFeed(models.Model):
+    """A site's private iCalendar feed URL (an unguessable token; rotate to revoke)."""
+
+    site = models.OneToOneField(Site, on_delete=models.CASCADE, related_name="calendar_feed")
+    token = models.CharField(max_length=64, unique=True, default=_token)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"feed of {self.site}"
