@@ -17,5 +17,6 @@ urlpatterns = [
     path("org/units/<str:code>/", views.unit_detail, name="unit_detail"),
     path("org/sites/<uuid:code>/", views.site_detail, name="site_detail"),
     path("org/sites/<uuid:code>/edit/", views.site_edit, name="site_edit"),
+    path("", include("conferences.urls")),
     path("admin/", admin.site.urls),
 ]
