@@ -1,0 +1,436 @@
+"""One participant's RTCPeerConnection, with aiortc's media pipeline taken out of the path.
+
+aiortc still does SDP, ICE and DTLS-SRTP. After negotiation this module
+
+- replaces ``RTCDtlsTransport._handle_rtp_data`` / ``_handle_rtcp_data`` on the
+  participant's (bundled) transport, so decrypted packets come here instead of through
+  aiortc's parser, jitter buffer and decoder thread;
+- makes the transceivers' ``sender.send`` / ``receiver.receive`` no-ops that only record
+  the negotiated parameters, so aiortc starts no encoder, decoder, polling loop or RTCP
+  task of its own (the SFU sends all RTCP itself, with the right numbers);
+- sends by SRTP-protecting with the transport's session and writing to the nominated ICE
+  pair's socket synchronously.
+
+These are private aiortc 1.16.0 attributes (pinned in requirements); ``check_aiortc()``
+and the tests fail loudly if an upgrade moves them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+from . import rtp
+from .forwarding import Pacer, PublisherStream, Transmitter
+from .policy import NetworkPolicy
+from .signalling import OfferLayout, SignallingError
+
+if TYPE_CHECKING:
+    from .room import Room
+
+logger = logging.getLogger(__name__)
+
+REMB_MIN_INTERVAL = 0.25
+
+
+def check_aiortc() -> None:
+    """Raise if the private aiortc/aioice attributes this module relies on are gone."""
+    import aioice.ice
+
+    for owner, name in (
+        (RTCDtlsTransport, "_handle_rtp_data"),
+        (RTCDtlsTransport, "_handle_rtcp_data"),
+        (RTCDtlsTransport, "_send_rtp"),
+        (aioice.ice.Connection, "get_component_candidates"),
+        (aioice.ice.Connection, "request_received"),
+    ):
+        if not hasattr(owner, name):
+            raise RuntimeError(f"aiortc/aioice changed: {owner.__name__}.{name} is missing")
+
+
+def _codec_caps(kind: str, names: tuple[str, ...]) -> list[Any]:
+    caps = RTCRtpReceiver.getCapabilities(kind).codecs
+    return [c for n in names for c in caps if c.name.lower() == n]
+
+
+def add_start_bitrate(sdp: str, mid: str, kbps: int) -> str:
+    """Add ``x-google-start-bitrate`` to the video codecs of m-section ``mid``.
+
+    Chromium starts a video sender near 300 kbit/s and climbs slowly; this hint in the
+    answer makes it start at Full HD bitrates (MEDIA_NOTES).
+    """
+    sections = re.split(r"(?=^m=)", sdp, flags=re.M)
+    out = []
+    for section in sections:
+        if section.startswith("m=video") and re.search(
+            rf"^a=mid:{re.escape(mid)}\r?$", section, re.M
+        ):
+            pts = section.split("\r\n", 1)[0].split()[3:]
+            for pt in pts:
+                rtpmap = re.search(rf"^a=rtpmap:{pt} ([^/\r\n]+)", section, re.M)
+                if not rtpmap or rtpmap.group(1).lower() not in ("vp8", "h264"):
+                    continue
+                param = f"x-google-start-bitrate={kbps}"
+                if re.search(rf"^a=fmtp:{pt} ", section, re.M):
+                    section = re.sub(
+                        rf"^(a=fmtp:{pt} [^\r\n]*)", rf"\1;{param}", section, flags=re.M
+                    )
+                else:
+                    section = re.sub(
+                        rf"^(a=rtpmap:{pt} [^\r\n]*\r\n)",
+                        rf"\1a=fmtp:{pt} {param}\r\n",
+                        section,
+                        flags=re.M,
+                    )
+        out.append(section)
+    return "".join(out)
+
+
+class Peer(Transmitter):
+    """The SFU's side of one participant: publishes up to two streams, receives slots."""
+
+    def __init__(self, participant_id: str, room: Room, policy: NetworkPolicy) -> None:
+        self.participant_id = participant_id
+        self.room = room
+        self.policy = policy
+        self.pc = RTCPeerConnection(policy.rtc_configuration())
+        self.tx: tuple[Callable[[bytes], bytes], Callable[[bytes, Any], None], Any] | None = None
+        self._rtcp_protect: Callable[[bytes], bytes] | None = None
+        self.transport: RTCDtlsTransport | None = None
+        self.layout: OfferLayout | None = None
+        self.rtcp_ssrc = random.getrandbits(32) or 1
+        self.streams: dict[int, PublisherStream] = {}
+        self.video: PublisherStream | None = None
+        self.audio: PublisherStream | None = None
+        self.cname = f"sfu-{participant_id}"
+        self.pacer = Pacer()
+        self.estimator = RemoteBitrateEstimator()
+        self.remb_bitrate = 0
+        self._remb_at = 0.0
+        self._pli_at = 0.0
+        self._pli_timer: asyncio.TimerHandle | None = None
+        self.closed = False
+        self.state = "new"
+        # counters for stats()
+        self.rtp_in = 0
+        self.rtcp_in = 0
+        self.dropped = 0
+        self.forwarded = 0
+        self.nacks_in = 0
+        self.plis_in = 0
+        self.plis_out = 0
+        self.remb_in: int | None = None
+
+    # --- negotiation ----------------------------------------------------------------
+
+    async def negotiate(
+        self, layout: OfferLayout, slot_ssrcs: dict[str, int], start_bitrate_kbps: int
+    ) -> dict[str, Any]:
+        """Apply a validated offer; return the answer dict (without ``slots``)."""
+        self.layout = layout
+        pc = self.pc
+        lines = [layout.publish_video, layout.publish_audio, *layout.slots.values()]
+        transceivers = []
+        # Created in m-line order, one kind after another, so setRemoteDescription binds
+        # each m-line to the transceiver made for it (it takes the first unassigned one of
+        # the same kind).
+        for line in lines:
+            direction = "recvonly" if line.role == "publish" else "sendonly"
+            t = pc.addTransceiver(line.kind, direction=direction)
+            names = ("vp8", "h264") if line.kind == "video" else ("opus",)
+            t.setCodecPreferences(_codec_caps(line.kind, names))
+            if line.role != "publish":
+                key = f"{line.role}/{line.kind}"
+                t.sender._ssrc = slot_ssrcs[key]
+                t.sender._stream_id = line.role
+                t.sender._track_id = f"{line.role}-{line.kind}"
+            self._neutralise(t)
+            transceivers.append(t)
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=layout.sdp, type="offer"))
+        except Exception as exc:
+            raise SignallingError("negotiation_failed", f"offer rejected: {exc}") from exc
+        for line, t in zip(lines, transceivers, strict=True):
+            if t.mid != line.mid:
+                raise SignallingError("bad_layout", f"m-line {line.index} did not bind in order")
+        dtls = transceivers[0].receiver.transport
+        for t in transceivers:
+            self.policy.apply_to_connection(t.receiver.transport.transport.iceGatherer._connection)
+        self._hook_transport(dtls)
+        answer = await pc.createAnswer()
+        await pc.setLocalDescription(answer)
+        sdp = pc.localDescription.sdp
+        self._note_negotiated(sdp)
+        if start_bitrate_kbps and layout.publishes_video:
+            sdp = add_start_bitrate(sdp, layout.publish_video.mid, start_bitrate_kbps)
+        return {"type": "answer", "sdp": sdp}
+
+    def _note_negotiated(self, answer_sdp: str) -> None:
+        """Record the answer's payload types and extension ids per mid."""
+        from aiortc import sdp as aiortc_sdp
+
+        self.negotiated: dict[str, tuple[dict[int, str], dict[str, int]]] = {}
+        for m in aiortc_sdp.SessionDescription.parse(answer_sdp).media:
+            codecs = {
+                c.payloadType: c.name.lower()
+                for c in m.rtp.codecs
+                if c.name.lower() in ("vp8", "h264", "opus")
+            }
+            self.negotiated[m.rtp.muxId] = (codecs, {e.uri: e.id for e in m.rtp.headerExtensions})
+        assert self.layout is not None
+        for line in (self.layout.publish_video, self.layout.publish_audio):
+            codecs, exts = self.negotiated.get(line.mid, ({}, {}))
+            line.codecs = codecs
+            line.extensions = exts
+
+    def _neutralise(self, transceiver: Any) -> None:
+        sender = transceiver.sender
+        receiver = transceiver.receiver
+
+        async def send(parameters: Any) -> None:
+            if parameters.rtcp and parameters.rtcp.cname:
+                self.cname = parameters.rtcp.cname
+
+        async def receive(parameters: Any) -> None:
+            return None
+
+        sender.send = send
+        receiver.receive = receive
+
+    def _hook_transport(self, dtls: RTCDtlsTransport) -> None:
+        self.transport = dtls
+        dtls._handle_rtp_data = self._on_rtp  # type: ignore[method-assign]
+        dtls._handle_rtcp_data = self._on_rtcp  # type: ignore[method-assign]
+
+        @dtls.on("statechange")
+        def on_state() -> None:
+            if dtls.state == "connected":
+                pair = dtls.transport._connection._nominated.get(1)
+                if pair is not None:
+                    sendto = pair.protocol.transport.sendto
+                    self.tx = (dtls._tx_srtp.protect, sendto, pair.remote_addr)
+                    self._rtcp_protect = dtls._tx_srtp.protect_rtcp
+                    self.room._peer_connected(self)
+            else:
+                self.tx = None
+                self._rtcp_protect = None
+            self.state = dtls.state
+            if dtls.state in ("closed", "failed"):
+                self.room._peer_gone(self, dtls.state)
+
+    # --- sending --------------------------------------------------------------------
+
+    def send_rtp(self, data: bytes) -> None:
+        tx = self.tx
+        if tx is not None:
+            tx[1](tx[0](data), tx[2])
+
+    def send_rtcp(self, data: bytes) -> None:
+        tx = self.tx
+        protect = self._rtcp_protect
+        if tx is None or protect is None:
+            return
+        try:
+            tx[1](protect(data), tx[2])
+        except Exception as exc:
+            logger.debug("RTCP send to %s failed: %r", self.participant_id, exc)
+
+    def request_keyframe(self, stream: PublisherStream, *, forced: bool) -> None:
+        """PLI to this publisher: at most one a second, unless ``forced`` (join, switch).
+
+        Forced requests are coalesced to one per 100 ms: one arriving sooner is deferred,
+        not dropped, because a subscriber gated on a key frame would otherwise wait for the
+        encoder's own next one (seconds, with aiortc's encoder).
+        """
+        now = time.monotonic()
+        since = now - self._pli_at
+        if since >= (0.1 if forced else 1.0):
+            self._send_pli(stream)
+        elif forced and self._pli_timer is None:
+            loop = asyncio.get_running_loop()
+            self._pli_timer = loop.call_later(0.1 - since, self._send_pli, stream)
+
+    def _send_pli(self, stream: PublisherStream) -> None:
+        if self._pli_timer is not None:
+            self._pli_timer.cancel()
+            self._pli_timer = None
+        if self.closed:
+            return
+        self._pli_at = time.monotonic()
+        self.plis_out += 1
+        self.send_rtcp(rtp.build_pli(self.rtcp_ssrc, stream.ssrc))
+
+    # --- ingress --------------------------------------------------------------------
+
+    def _bind_stream(self, ssrc: int, payload_type: int) -> PublisherStream | None:
+        layout = self.layout
+        if layout is None:
+            return None
+        for line, attr in ((layout.publish_video, "video"), (layout.publish_audio, "audio")):
+            if line.direction not in ("sendonly", "sendrecv") or payload_type not in line.codecs:
+                continue
+            if getattr(self, attr) is not None:
+                return None  # one stream per kind; extra SSRCs (rtx, simulcast) are dropped
+            if line.ssrcs and ssrc not in line.ssrcs:
+                return None
+            stream = PublisherStream(
+                self.participant_id, line.kind, ssrc, line.codecs, line.extensions
+            )
+            setattr(self, attr, stream)
+            self.streams[ssrc] = stream
+            self.room._stream_bound(self, stream)
+            return stream
+        return None
+
+    async def _on_rtp(self, data: bytes, arrival_time_ms: int) -> None:
+        self.pacer.begin()
+        try:
+            self._ingest(data, arrival_time_ms)
+        except Exception:
+            # Malformed input must never take down the receive task of this transport.
+            self.dropped += 1
+            logger.debug("dropping RTP from %s", self.participant_id, exc_info=True)
+        await self.pacer.end()
+
+    def _ingest(self, data: bytes, arrival_time_ms: int) -> None:
+        self.rtp_in += 1
+        header = rtp.parse_rtp_header(data)
+        if header is None:
+            self.dropped += 1
+            return
+        stream = self.streams.get(header.ssrc)
+        if stream is None:
+            stream = self._bind_stream(header.ssrc, header.marker_pt & 0x7F)
+            if stream is None:
+                self.dropped += 1
+                return
+        codec = stream.codecs.get(header.marker_pt & 0x7F)
+        if codec is None:
+            self.dropped += 1
+            return
+        elements = rtp.extension_elements(data, header)
+        if elements is None:
+            self.dropped += 1
+            return
+        now = time.monotonic()
+        stream.note_arrival(data, header.seq, header.timestamp, now)
+        if stream.kind == "audio":
+            if stream.audio_level_id:
+                level = rtp.audio_level(data, header, elements, stream.audio_level_id)
+                if level is not None:
+                    stream.audio_level += (level - stream.audio_level) * 0.2
+            if stream.muted:
+                return
+            keyframe = True
+        else:
+            keyframe = rtp.KEYFRAME_DETECTORS[codec](data, header.payload_start, header.payload_end)
+            if keyframe:
+                stream.keyframes += 1
+            if stream.abs_send_time_id:
+                abs_time = rtp.abs_send_time(data, header, elements, stream.abs_send_time_id)
+                if abs_time is not None:
+                    self._estimate(arrival_time_ms, abs_time, header, stream.ssrc)
+        for slot in stream.slots:
+            self.forwarded += slot.forward(data, header, elements, keyframe, now)
+
+    def _estimate(self, arrival_ms: int, abs_time: int, header: rtp.RtpHeader, ssrc: int) -> None:
+        result = self.estimator.add(
+            arrival_ms, abs_time, header.payload_end - header.payload_start, ssrc
+        )
+        if result is None:
+            return
+        bitrate, ssrcs = result
+        cap = self.room.max_publish_bitrate
+        if cap:
+            bitrate = min(bitrate, cap)
+        self.remb_bitrate = bitrate
+        now = time.monotonic()
+        if now - self._remb_at >= REMB_MIN_INTERVAL:
+            self._remb_at = now
+            self.send_rtcp(rtp.build_remb(self.rtcp_ssrc, bitrate, ssrcs))
+
+    async def _on_rtcp(self, data: bytes) -> None:
+        self.rtcp_in += 1
+        try:
+            items = rtp.split_rtcp(data)
+            if items is None:
+                self.dropped += 1
+                return
+            for item in items:
+                self._rtcp_item(item)
+        except Exception:
+            self.dropped += 1
+            logger.debug("dropping RTCP from %s", self.participant_id, exc_info=True)
+
+    def _rtcp_item(self, item: rtp.RtcpItem) -> None:
+        body = item.body
+        if item.packet_type == rtp.RTCP_SR and len(body) >= 24:
+            ssrc = int.from_bytes(body[0:4], "big")
+            stream = self.streams.get(ssrc)
+            if stream is not None:
+                stream.sr_ntp = int.from_bytes(body[4:12], "big")
+                stream.sr_rtp = int.from_bytes(body[12:16], "big")
+                stream.sr_at = time.monotonic()
+        elif item.packet_type == rtp.RTCP_PSFB and len(body) >= 8:
+            media_ssrc = int.from_bytes(body[4:8], "big")
+            if item.count == rtp.PSFB_PLI:
+                self.plis_in += 1
+                self.room._keyframe_wanted(media_ssrc)
+            elif item.count == rtp.PSFB_FIR and len(body) >= 12:
+                self.plis_in += 1
+                self.room._keyframe_wanted(int.from_bytes(body[8:12], "big"))
+            elif item.count == rtp.PSFB_APP:
+                remb = rtp.parse_remb_fci(body[8:])
+                if remb is not None:
+                    self.remb_in = remb[0]
+        elif item.packet_type == rtp.RTCP_RTPFB and item.count == rtp.RTPFB_NACK:
+            parsed = rtp.parse_nack_body(body)
+            if parsed is not None:
+                self.nacks_in += 1
+                self.room._nack(self, parsed[1], parsed[2])
+
+    # --- periodic RTCP (called by the room's ticker) ----------------------------------
+
+    def send_reports(self, slot_reports: list[bytes]) -> None:
+        """One compound RTCP datagram: SRs for slots sent to us, RR for our streams."""
+        blocks = [s.report_block() for s in self.streams.values() if s.packets]
+        parts = list(slot_reports)
+        if blocks or not parts:
+            parts.append(rtp.build_rr(self.rtcp_ssrc, blocks))
+        parts.append(rtp.build_sdes_cname(self.rtcp_ssrc, self.cname))
+        self.send_rtcp(b"".join(parts))
+        if self.remb_bitrate and self.streams and time.monotonic() - self._remb_at > 1.0:
+            self._remb_at = time.monotonic()
+            self.send_rtcp(
+                rtp.build_remb(
+                    self.rtcp_ssrc,
+                    self.remb_bitrate,
+                    [s.ssrc for s in self.streams.values() if s.kind == "video"]
+                    or list(self.streams),
+                )
+            )
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._pli_timer is not None:
+            self._pli_timer.cancel()
+            self._pli_timer = None
+        self.tx = None
+        self._rtcp_protect = None
+        try:
+            # Shielded: a caller cancelled mid-close (Daphne cancelling a consumer) must not
+            # cancel aiortc's internal close future, which breaks its own close task.
+            await asyncio.shield(self.pc.close())
+        except Exception:
+            logger.debug("closing peer %s", self.participant_id, exc_info=True)

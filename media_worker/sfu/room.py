@@ -1,0 +1,410 @@
+"""A conference's media room: participants, slots, floor/broadcast/chair/mute, events.
+
+Runs on whatever asyncio loop calls it (Daphne's, or ``asyncio.run`` in a media worker);
+every method must be called from that loop. Nothing here imports Django.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import rtp
+from .forwarding import Output, PublisherStream, Slot
+from .peer import Peer, check_aiortc
+from .policy import NetworkPolicy
+from .signalling import SignallingError, parse_offer, slot_order
+
+logger = logging.getLogger(__name__)
+
+TICK = 0.25  # seconds between speaker checks; RTCP reports every 4th tick
+SPEAKING_LEVEL = 50  # -dBov; a smoothed level at or under this counts as speaking
+SPEAKER_HYSTERESIS = 4  # dB a challenger must beat the current speaker by
+
+EventCallback = Callable[[dict[str, Any]], None]
+
+
+class Room:
+    """A forwarding room. See docs/sfu.md for the protocol and the slot layout.
+
+    :param room_id: any string, used in logs and ``stats()``.
+    :param thumbnails: K, the number of thumbnail video slots (0..16).
+    :param policy: where media may flow; defaults to ``NetworkPolicy()``.
+    :param on_event: called with plain JSON-serialisable dicts (``{"type": ...}``).
+    :param start_bitrate_kbps: ``x-google-start-bitrate`` put in answers (0 = none).
+    :param max_publish_bitrate: cap (bit/s) on the REMB sent to publishers (None = none).
+    """
+
+    def __init__(
+        self,
+        room_id: str,
+        *,
+        thumbnails: int = 4,
+        policy: NetworkPolicy | None = None,
+        on_event: EventCallback | None = None,
+        start_bitrate_kbps: int = 2500,
+        max_publish_bitrate: int | None = None,
+    ) -> None:
+        if not 0 <= thumbnails <= 16:
+            raise ValueError("thumbnails must be between 0 and 16")
+        check_aiortc()
+        self.room_id = room_id
+        self.thumbnails = thumbnails
+        self.policy = policy or NetworkPolicy()
+        self.on_event = on_event
+        self.start_bitrate_kbps = start_bitrate_kbps
+        self.max_publish_bitrate = max_publish_bitrate
+        self.peers: dict[str, Peer] = {}
+        self.slots: dict[str, Slot] = {}
+        used: set[int] = set()
+        for name, kind in slot_order(thumbnails):
+            ssrc = 0
+            while ssrc == 0 or ssrc in used:
+                ssrc = random.getrandbits(32)
+            used.add(ssrc)
+            self.slots[f"{name}/{kind}"] = Slot(name, kind, ssrc)
+        self.slot_by_ssrc = {s.ssrc: s for s in self.slots.values()}
+        self.floor: str | None = None
+        self.broadcast: str | None = None
+        self.chair: str | None = None
+        self.muted: set[str] = set()
+        self.thumbnail_ids: list[str] | None = None
+        self.speaker: str | None = None
+        self.closed = False
+        self._ticker: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._last_sources: dict[str, str | None] = {}
+
+    # --- membership -----------------------------------------------------------------
+
+    async def join(self, participant_id: str, offer: dict[str, Any]) -> dict[str, Any]:
+        """Accept a participant's offer; return ``{"type": "answer", "sdp", "slots", "publish"}``.
+
+        A participant that is already in the room is replaced (a reconnecting browser).
+        Raises :class:`SignallingError` for a bad offer; the room is unaffected.
+        """
+        if self.closed:
+            raise SignallingError("room_closed", "the room is closed")
+        if not isinstance(participant_id, str) or not participant_id:
+            raise SignallingError("invalid_message", "participant id must be a non-empty string")
+        layout = parse_offer(offer, thumbnails=self.thumbnails, policy=self.policy)
+        if participant_id in self.peers:
+            await self.leave(participant_id)
+        peer = Peer(participant_id, self, self.policy)
+        try:
+            answer = await peer.negotiate(
+                layout, {k: s.ssrc for k, s in self.slots.items()}, self.start_bitrate_kbps
+            )
+        except SignallingError:
+            await peer.close()
+            raise
+        except Exception as exc:
+            await peer.close()
+            logger.warning("room %s: negotiation with %s failed", self.room_id, participant_id)
+            raise SignallingError("negotiation_failed", repr(exc)) from exc
+        if self.closed:
+            await peer.close()
+            raise SignallingError("room_closed", "the room closed during negotiation")
+        self.peers[participant_id] = peer
+        for key, line in layout.slots.items():
+            if line.direction == "inactive":
+                continue
+            codecs, exts = peer.negotiated.get(line.mid, ({}, {}))
+            payload_types: dict[str, int] = {}
+            for pt, name in codecs.items():
+                payload_types.setdefault(name, pt)
+            self.slots[key].add_output(Output(peer, payload_types, exts))
+        self._repoint()
+        if self._ticker is None:
+            self._ticker = asyncio.get_running_loop().create_task(self._tick())
+        self._emit({"type": "participant_joined", "participant": participant_id})
+        answer["slots"] = layout.slot_info()
+        answer["publish"] = {
+            "video_mid": layout.publish_video.mid,
+            "audio_mid": layout.publish_audio.mid,
+        }
+        return answer
+
+    async def leave(self, participant_id: str) -> None:
+        """Remove a participant and close its connection; unknown ids are ignored."""
+        peer = self.peers.pop(participant_id, None)
+        if peer is None:
+            return
+        for slot in self.slots.values():
+            slot.remove_output(participant_id)
+        self._repoint()
+        if self.speaker == participant_id:
+            self.speaker = None
+            self._emit({"type": "speaking", "participant": None, "level": 0})
+        self._emit({"type": "participant_left", "participant": participant_id})
+        await peer.close()
+
+    async def close(self) -> None:
+        """Close every peer connection and stop the room's tasks. Safe to call twice."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+        peers = list(self.peers.values())
+        self.peers.clear()
+        for slot in self.slots.values():
+            slot.set_source(None, None)
+            slot.outputs.clear()
+            slot.regroup()
+        await asyncio.gather(*(p.close() for p in peers), return_exceptions=True)
+        # Pending leave() tasks are only closing peers: let them finish rather than cancel
+        # them half-way through aiortc's close().
+        pending = [t for t in [self._ticker, *self._tasks] if t is not None]
+        if pending:
+            await asyncio.wait(pending, timeout=10)
+        self._tasks.clear()
+
+    # --- control --------------------------------------------------------------------
+
+    def set_floor(self, participant_id: str | None) -> None:
+        """Who speaks: their video and audio fill ``main`` unless someone is broadcast."""
+        self.floor = participant_id
+        self._repoint()
+
+    def set_broadcast(self, participant_id: str | None) -> None:
+        """Who is broadcast: takes ``main`` over the floor while set."""
+        self.broadcast = participant_id
+        self._repoint()
+
+    def set_chair(self, participant_id: str | None) -> None:
+        self.chair = participant_id
+        self._repoint()
+
+    def set_thumbnails(self, participant_ids: list[str] | None) -> None:
+        """Who fills ``thumb0..``; ``None`` = automatic (publishers in join order)."""
+        self.thumbnail_ids = None if participant_ids is None else list(participant_ids)
+        self._repoint()
+
+    def set_muted(self, participant_id: str, muted: bool) -> None:
+        """Server-enforced mute: a muted participant's audio is not forwarded at all."""
+        if muted:
+            self.muted.add(participant_id)
+        else:
+            self.muted.discard(participant_id)
+        peer = self.peers.get(participant_id)
+        if peer is not None and peer.audio is not None:
+            peer.audio.muted = muted
+        self._emit({"type": "muted", "participant": participant_id, "muted": bool(muted)})
+
+    # --- introspection --------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """A JSON-serialisable snapshot of the room for dashboards and tests."""
+        return {
+            "room": self.room_id,
+            "closed": self.closed,
+            "floor": self.floor,
+            "broadcast": self.broadcast,
+            "chair": self.chair,
+            "muted": sorted(self.muted),
+            "speaker": self.speaker,
+            "slots": {
+                key: {
+                    "source": slot.source_pid if slot.source else None,
+                    "ssrc": slot.ssrc,
+                    "packets": slot.packets,
+                    "switches": slot.switches,
+                    "subscribers": len(slot.outputs),
+                }
+                for key, slot in self.slots.items()
+            },
+            "participants": {
+                pid: {
+                    "state": p.state,
+                    "video": p.video is not None,
+                    "audio": p.audio is not None,
+                    "rtp_in": p.rtp_in,
+                    "rtcp_in": p.rtcp_in,
+                    "dropped": p.dropped,
+                    "forwarded": p.forwarded,
+                    "nacks_in": p.nacks_in,
+                    "plis_in": p.plis_in,
+                    "plis_out": p.plis_out,
+                    "retransmitted": sum(
+                        o.retransmitted
+                        for s in self.slots.values()
+                        for o in s.outputs.values()
+                        if o.participant_id == pid
+                    ),
+                    "remb_out": p.remb_bitrate,
+                    "remb_in": p.remb_in,
+                    "keyframes_in": p.video.keyframes if p.video else 0,
+                    "pacer_yields": p.pacer.yields,
+                }
+                for pid, p in self.peers.items()
+            },
+        }
+
+    # --- internals called by peers ----------------------------------------------------
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(event)
+        except Exception:
+            logger.exception("room %s: on_event raised", self.room_id)
+
+    def _desired_sources(self) -> dict[str, str | None]:
+        wanted: dict[str, str | None] = {
+            "main": self.broadcast or self.floor,
+            "chair": self.chair,
+        }
+        if self.thumbnail_ids is not None:
+            thumbs = self.thumbnail_ids
+        else:
+            thumbs = [pid for pid, p in self.peers.items() if p.video is not None]
+        for i in range(self.thumbnails):
+            wanted[f"thumb{i}"] = thumbs[i] if i < len(thumbs) else None
+        return wanted
+
+    def _repoint(self) -> None:
+        if self.closed:
+            return
+        wanted = self._desired_sources()
+        for slot in self.slots.values():
+            pid = wanted.get(slot.name)
+            peer = self.peers.get(pid) if pid else None
+            stream = None
+            if peer is not None:
+                stream = peer.video if slot.kind == "video" else peer.audio
+            if slot.set_source(pid if stream else None, stream) and stream is not None:
+                if slot.kind == "video" and peer is not None:
+                    peer.request_keyframe(stream, forced=True)
+        sources = {
+            name: wanted.get(name) for name in dict.fromkeys(s.name for s in self.slots.values())
+        }
+        if sources != self._last_sources:
+            self._last_sources = sources
+            self._emit({"type": "slots", "slots": sources})
+
+    def _stream_bound(self, peer: Peer, stream: PublisherStream) -> None:
+        stream.muted = peer.participant_id in self.muted
+        self._emit(
+            {
+                "type": "participant_media",
+                "participant": peer.participant_id,
+                "video": peer.video is not None,
+                "audio": peer.audio is not None,
+            }
+        )
+        self._repoint()
+
+    def _peer_connected(self, peer: Peer) -> None:
+        self._emit(
+            {
+                "type": "participant_connection",
+                "participant": peer.participant_id,
+                "state": "connected",
+            }
+        )
+        # A new subscriber starts each video slot on a key frame: ask every source for one.
+        for slot in self.slots.values():
+            if (
+                slot.kind == "video"
+                and slot.source is not None
+                and peer.participant_id in slot.outputs
+            ):
+                source_peer = self.peers.get(slot.source.owner)
+                if source_peer is not None:
+                    source_peer.request_keyframe(slot.source, forced=True)
+
+    def _peer_gone(self, peer: Peer, state: str) -> None:
+        if self.closed or self.peers.get(peer.participant_id) is not peer:
+            return
+        self._emit(
+            {"type": "participant_connection", "participant": peer.participant_id, "state": state}
+        )
+        task = asyncio.get_running_loop().create_task(self.leave(peer.participant_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _keyframe_wanted(self, media_ssrc: int) -> None:
+        slot = self.slot_by_ssrc.get(media_ssrc)
+        if slot is None or slot.source is None:
+            return
+        source_peer = self.peers.get(slot.source.owner)
+        if source_peer is not None:
+            source_peer.request_keyframe(slot.source, forced=False)
+
+    def _nack(self, peer: Peer, media_ssrc: int, seqs: list[int]) -> None:
+        slot = self.slot_by_ssrc.get(media_ssrc)
+        if slot is None:
+            return
+        output = slot.outputs.get(peer.participant_id)
+        if output is None:
+            return
+        missing = slot.retransmit(output, seqs)
+        by_source: dict[PublisherStream, list[int]] = {}
+        for source, seq in missing:
+            by_source.setdefault(source, []).append(seq)
+        for source, lost in by_source.items():
+            source_peer = self.peers.get(source.owner)
+            if source_peer is not None:
+                source_peer.send_rtcp(rtp.build_nack(source_peer.rtcp_ssrc, source.ssrc, lost))
+
+    # --- periodic work ------------------------------------------------------------------
+
+    async def _tick(self) -> None:
+        n = 0
+        while not self.closed:
+            await asyncio.sleep(TICK)
+            n += 1
+            try:
+                self._detect_speaker()
+                if n % 4 == 0:
+                    self._send_reports()
+            except Exception:
+                logger.exception("room %s: periodic work failed", self.room_id)
+
+    def _send_reports(self) -> None:
+        for pid, peer in list(self.peers.items()):
+            if peer.tx is None:
+                continue
+            reports = []
+            for slot in self.slots.values():
+                output = slot.outputs.get(pid)
+                if output is None or slot.source is None or slot.source.owner == pid:
+                    continue
+                sr = slot.sender_report(output)
+                if sr is not None:
+                    reports.append(sr)
+            peer.send_reports(reports)
+
+    def _detect_speaker(self) -> None:
+        now = time.monotonic()
+        best: tuple[float, str] | None = None
+        current_level = 127.0
+        for pid, peer in self.peers.items():
+            stream = peer.audio
+            if stream is None or stream.muted or now - stream.last_arrival > 1.0:
+                continue
+            if pid == self.speaker:
+                current_level = stream.audio_level
+            if stream.audio_level <= SPEAKING_LEVEL and (
+                best is None or stream.audio_level < best[0]
+            ):
+                best = (stream.audio_level, pid)
+        if best is None:
+            if self.speaker is not None:
+                self.speaker = None
+                self._emit({"type": "speaking", "participant": None, "level": 0})
+            return
+        level, pid = best
+        if pid == self.speaker:
+            return
+        if self.speaker is not None and current_level <= SPEAKING_LEVEL:
+            if current_level - level < SPEAKER_HYSTERESIS:
+                return
+        self.speaker = pid
+        self._emit({"type": "speaking", "participant": pid, "level": round(127 - level)})

@@ -1,0 +1,162 @@
+"""SDP offer validation and the slot layout, as plain dicts in and out.
+
+The client offers; the SFU answers. The offer's m-lines must come in this order::
+
+    0  video  publish camera      sendonly (or inactive/recvonly: not publishing)
+    1  audio  publish microphone  sendonly (or inactive/recvonly)
+    2  video  slot "main"         recvonly
+    3  audio  slot "main"         recvonly
+    4  video  slot "chair"        recvonly
+    5  audio  slot "chair"        recvonly
+    6+ video  slots "thumb0".."thumb{K-1}" recvonly (0..K of them)
+
+all in one BUNDLE group, with the ICE candidates already in the SDP (no trickle). Errors are
+:class:`SignallingError` with a machine-readable ``code``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiortc import sdp
+
+from .policy import NetworkPolicy
+
+MAX_SDP_BYTES = 64 * 1024
+VIDEO_CODECS = ("vp8", "h264")
+AUDIO_CODECS = ("opus",)
+PUBLISH_DIRECTIONS = ("sendonly", "sendrecv", "inactive", "recvonly")
+SLOT_DIRECTIONS = ("recvonly", "sendrecv", "inactive")
+
+
+class SignallingError(Exception):
+    """A rejected offer. ``code`` is stable and machine-readable; ``message`` is for people.
+
+    Codes: ``invalid_message``, ``too_large``, ``invalid_sdp``, ``no_media``,
+    ``bad_layout``, ``no_bundle``, ``unsupported_codec``, ``no_candidates``,
+    ``room_closed``, ``negotiation_failed``.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+    def as_dict(self) -> dict[str, str]:
+        return {"type": "error", "code": self.code, "message": self.message}
+
+
+@dataclass
+class MediaLine:
+    index: int
+    kind: str
+    mid: str
+    direction: str
+    role: str  # "publish" or a slot name
+    codecs: dict[int, str]  # payload type -> lower-case codec name (no rtx/red/fec)
+    extensions: dict[str, int]  # uri -> id
+    ssrcs: list[int] = field(default_factory=list)
+
+
+@dataclass
+class OfferLayout:
+    sdp: str  # the offer with unaccepted candidates removed
+    publish_video: MediaLine
+    publish_audio: MediaLine
+    slots: dict[str, MediaLine]  # slot name -> its video or audio line, keyed "main/video"
+
+    @property
+    def publishes_video(self) -> bool:
+        return self.publish_video.direction in ("sendonly", "sendrecv")
+
+    @property
+    def publishes_audio(self) -> bool:
+        return self.publish_audio.direction in ("sendonly", "sendrecv")
+
+    def slot_info(self) -> dict[str, dict[str, str]]:
+        """The answer's ``slots`` entry: slot name -> {"video_mid", "audio_mid"}."""
+        info: dict[str, dict[str, str]] = {}
+        for key, line in self.slots.items():
+            name, kind = key.split("/")
+            info.setdefault(name, {})[f"{kind}_mid"] = line.mid
+        return info
+
+
+def slot_order(thumbnails: int) -> list[tuple[str, str]]:
+    """``(slot name, kind)`` for m-lines 2.. in offer order."""
+    order = [("main", "video"), ("main", "audio"), ("chair", "video"), ("chair", "audio")]
+    return order + [(f"thumb{i}", "video") for i in range(thumbnails)]
+
+
+def _filter_candidates(text: str, policy: NetworkPolicy) -> tuple[str, int]:
+    kept_lines = []
+    kept = 0
+    for line in text.splitlines():
+        if line.startswith("a=candidate:"):
+            parts = line[len("a=candidate:") :].split()
+            if len(parts) < 8 or parts[2].lower() != "udp" or not policy.accepts(parts[4]):
+                continue
+            kept += 1
+        kept_lines.append(line)
+    return "\r\n".join(kept_lines) + "\r\n", kept
+
+
+def parse_offer(offer: object, *, thumbnails: int, policy: NetworkPolicy) -> OfferLayout:
+    """Validate a client offer against the slot layout; raise :class:`SignallingError`."""
+    if not isinstance(offer, dict) or offer.get("type") != "offer":
+        raise SignallingError("invalid_message", 'expected {"type": "offer", "sdp": ...}')
+    text = offer.get("sdp")
+    if not isinstance(text, str) or not text.strip():
+        raise SignallingError("invalid_message", "offer has no sdp string")
+    if len(text) > MAX_SDP_BYTES:
+        raise SignallingError("too_large", f"sdp longer than {MAX_SDP_BYTES} bytes")
+    try:
+        desc = sdp.SessionDescription.parse(text)
+    except Exception as exc:  # aiortc's parser raises many types on garbage
+        raise SignallingError("invalid_sdp", f"cannot parse sdp: {exc!r}") from exc
+    media = [m for m in desc.media if m.kind in ("audio", "video")]
+    if not media:
+        raise SignallingError("no_media", "offer has no audio or video m-line")
+    if len(media) != len(desc.media):
+        raise SignallingError("bad_layout", "only audio and video m-lines are accepted")
+    order = [("publish", "video"), ("publish", "audio"), *slot_order(thumbnails)]
+    if len(media) < 6 or len(media) > len(order):
+        raise SignallingError(
+            "bad_layout",
+            f"expected 6..{len(order)} m-lines (publish video, audio, main video, audio, "
+            f"chair video, audio, up to {thumbnails} thumbnail videos), got {len(media)}",
+        )
+    bundle = next((g for g in desc.group if g.semantic == "BUNDLE"), None)
+    lines: list[MediaLine] = []
+    for index, (m, (role, kind)) in enumerate(zip(media, order, strict=False)):
+        if m.kind != kind:
+            raise SignallingError("bad_layout", f"m-line {index} must be {kind}, not {m.kind}")
+        mid = m.rtp.muxId
+        if not mid:
+            raise SignallingError("bad_layout", f"m-line {index} has no a=mid")
+        direction = m.direction or "sendrecv"
+        allowed = PUBLISH_DIRECTIONS if role == "publish" else SLOT_DIRECTIONS
+        if direction not in allowed:
+            raise SignallingError("bad_layout", f"m-line {index} ({role}) cannot be {direction}")
+        wanted = VIDEO_CODECS if kind == "video" else AUDIO_CODECS
+        codecs = {c.payloadType: c.name.lower() for c in m.rtp.codecs if c.name.lower() in wanted}
+        if not codecs and direction != "inactive":
+            raise SignallingError(
+                "unsupported_codec", f"m-line {index} offers none of {', '.join(wanted)}"
+            )
+        if not m.ice or not m.dtls or not m.dtls.fingerprints:
+            raise SignallingError("invalid_sdp", f"m-line {index} lacks ICE or DTLS parameters")
+        extensions = {e.uri: e.id for e in m.rtp.headerExtensions}
+        ssrcs = [s.ssrc for s in m.ssrc]
+        lines.append(MediaLine(index, kind, mid, direction, role, codecs, extensions, ssrcs))
+    if bundle is None or {ln.mid for ln in lines} - set(bundle.items):
+        raise SignallingError("no_bundle", "all m-lines must be in one BUNDLE group")
+    filtered, kept = _filter_candidates(text, policy)
+    if kept == 0:
+        raise SignallingError(
+            "no_candidates",
+            "no ICE candidate in the offer is allowed by the network policy "
+            "(gather candidates before sending the offer; trickle is not supported)",
+        )
+    slots = {f"{ln.role}/{ln.kind}": ln for ln in lines[2:]}
+    return OfferLayout(filtered, lines[0], lines[1], slots)
