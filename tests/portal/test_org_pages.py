@@ -83,3 +83,8 @@ def test_site_form_shows_field_errors_and_keeps_data(client_for, vanchan_operato
     assert "errorlist" in html and "Số điện thoại không hợp lệ" in html
     site.refresh_from_db()
     assert site.name and site.location != "x"
+
+
+def test_an_english_browser_still_gets_vietnamese_until_the_user_switches(client, db):
+    html = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    assert "Đăng nhập" in html and 'lang="vi"' in html
