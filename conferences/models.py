@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from portal.models import Site, Unit
+from portal.text import fold
 
 
 class Level(models.TextChoices):
@@ -51,6 +52,8 @@ class Topic(models.Model):
 class Conference(models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     title = models.CharField(_("tên hội nghị"), max_length=300)
+    # Diacritic-free lower-case title for history search (portal.text.fold), kept by save().
+    title_folded = models.CharField(max_length=300, blank=True, editable=False, db_index=True)
     description = models.TextField(_("nội dung"), blank=True)
     level = models.CharField(_("cấp hội nghị"), max_length=30, choices=Level.choices)
     host_unit = models.ForeignKey(Unit, verbose_name=_("đơn vị chủ trì"), on_delete=models.PROTECT, related_name="hosted_conferences")
@@ -86,6 +89,12 @@ class Conference(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def save(self, *args, **kwargs) -> None:
+        self.title_folded = fold(self.title)[:300]
+        if kwargs.get("update_fields") is not None and "title" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "title_folded"}
+        super().save(*args, **kwargs)
 
 
 class AttendanceStatus(models.TextChoices):
