@@ -180,6 +180,8 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"  # never served directly: documents go through permission-checked views
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Largest conference document accepted (bytes); checked again by content in conferences.services.documents.
+CONFERENCE_DOCUMENT_MAX_BYTES = env_int("CONFERENCE_DOCUMENT_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 
 # --- Email (console by default) -------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -1,0 +1,461 @@
+"""Scheduling conferences: create, edit, move through their statuses, and resolve site selections.
+
+Every service is keyword-only, runs in one transaction, checks permission once through
+``conferences.permissions`` and raises ``ConferenceError`` without changing anything on bad input.
+Every change leaves an ``AuditEntry``. Changes that invited sites must hear about (time, agenda,
+cancellation) raise ``Conference.sequence`` (the iCalendar SEQUENCE) and, after commit, call
+``conferences.services.notifications.conference_changed`` when that module exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from conferences import permissions
+from conferences.errors import ConferenceError, PermissionDeniedError
+from conferences.models import AuditEntry, Conference, Invitation, Level, Status, Topic
+from portal.models import Site, Unit, UnitKind
+
+logger = logging.getLogger(__name__)
+
+# Allowed transitions: ended and cancelled are final; a live conference cannot be cancelled.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.DRAFT: frozenset({Status.SCHEDULED, Status.CANCELLED}),
+    Status.SCHEDULED: frozenset({Status.LIVE, Status.ENDED, Status.CANCELLED}),
+    Status.LIVE: frozenset({Status.ENDED}),
+    Status.ENDED: frozenset(),
+    Status.CANCELLED: frozenset(),
+}
+EDITABLE = frozenset({Status.DRAFT, Status.SCHEDULED})
+CLOSED = frozenset({Status.ENDED, Status.CANCELLED})
+
+
+# --- Site selection ---------------------------------------------------------------------------
+
+
+@dataclass
+class SelectionSpec:
+    """What the clerk ticked in the site picker.
+
+    - ``kinds``: every site of units of that kind ("all districts", "all agencies");
+    - ``subtrees``: unit codes — that unit and everything below it;
+    - ``groups``: (kind, unit code) — units of ``kind`` below that unit ("all communes of Văn Chấn");
+    - ``sites``: single sites by their UUID ``code``.
+    """
+
+    kinds: list[str] = field(default_factory=list)
+    subtrees: list[str] = field(default_factory=list)
+    groups: list[tuple[str, str]] = field(default_factory=list)
+    sites: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_params(cls, params: Any) -> SelectionSpec:
+        """Read the picker's fields (``sel_kind``, ``sel_subtree``, ``sel_group`` = "kind@unit",
+        ``sel_site``) from a QueryDict; malformed groups are kept so that resolving reports them."""
+        groups = []
+        for raw in params.getlist("sel_group"):
+            kind, _sep, unit = raw.partition("@")
+            groups.append((kind, unit))
+        return cls(
+            kinds=_unique(params.getlist("sel_kind")),
+            subtrees=_unique(params.getlist("sel_subtree")),
+            groups=_unique(groups),
+            sites=_unique(params.getlist("sel_site")),
+        )
+
+    def is_empty(self) -> bool:
+        return not (self.kinds or self.subtrees or self.groups or self.sites)
+
+    def as_dict(self) -> dict[str, list]:
+        return {
+            "kinds": self.kinds,
+            "subtrees": self.subtrees,
+            "groups": [f"{k}@{u}" for k, u in self.groups],
+            "sites": self.sites,
+        }
+
+
+def _unique(items: Iterable[Any]) -> list[Any]:
+    return list(dict.fromkeys(items))
+
+
+def site_selection_resolve(*, spec: SelectionSpec, day: dt.date) -> list[Site]:
+    """The active sites a selection names, using the organisation tree valid on ``day``.
+
+    Unknown kinds, unit codes outside that tree, and site codes that do not exist (or whose unit
+    is not in that tree) raise one ``ConferenceError`` listing every bad entry.
+    """
+    units = Unit.objects.valid_on(day)
+    sites = Site.objects.filter(unit__in=units, is_active=True).select_related("unit")
+    errors: list[str] = []
+    kinds = set(UnitKind.values)
+
+    for kind in spec.kinds:
+        if kind not in kinds:
+            errors.append(f"Loại đơn vị không hợp lệ: {kind!r}")
+    unit_codes = set(spec.subtrees) | {u for _k, u in spec.groups}
+    by_code = {u.code: u for u in units.filter(code__in=unit_codes)}
+    for code in spec.subtrees:
+        if code not in by_code:
+            errors.append(f"Đơn vị không có trong cây tổ chức ngày {day:%d/%m/%Y}: {code!r}")
+    for kind, code in spec.groups:
+        if kind not in kinds:
+            errors.append(f"Loại đơn vị không hợp lệ: {kind!r}")
+        if code not in by_code:
+            errors.append(f"Đơn vị không có trong cây tổ chức ngày {day:%d/%m/%Y}: {code!r}")
+
+    single: dict[str, Site] = {}
+    valid_codes = []
+    for raw in spec.sites:
+        try:
+            valid_codes.append(str(_uuid(raw)))
+        except ValueError:
+            errors.append(f"Mã điểm cầu không hợp lệ: {raw!r}")
+    if valid_codes:
+        single = {str(s.code): s for s in sites.filter(code__in=valid_codes)}
+        errors.extend(
+            f"Điểm cầu không tồn tại hoặc không thuộc cây tổ chức ngày {day:%d/%m/%Y}: {c}"
+            for c in valid_codes
+            if c not in single
+        )
+    if errors:
+        raise ConferenceError("bad_selection", "Lựa chọn điểm cầu không hợp lệ.", details=errors)
+
+    chosen: dict[int, Site] = {s.pk: s for s in single.values()}
+    if spec.kinds:
+        chosen.update((s.pk, s) for s in sites.filter(unit__kind__in=spec.kinds))
+    for code in spec.subtrees:
+        chosen.update((s.pk, s) for s in sites.filter(unit__path__startswith=by_code[code].path))
+    for kind, code in spec.groups:
+        chosen.update(
+            (s.pk, s)
+            for s in sites.filter(unit__kind=kind, unit__path__startswith=by_code[code].path)
+        )
+    return sorted(chosen.values(), key=lambda s: (s.unit.path, s.key))
+
+
+def _uuid(raw: str) -> uuid.UUID:
+    return uuid.UUID(str(raw))
+
+
+# --- Conferences ------------------------------------------------------------------------------
+
+
+def _audit(conference: Conference, actor, action: str, **data: Any) -> None:
+    AuditEntry.objects.create(
+        conference=conference,
+        actor=actor if getattr(actor, "pk", None) else None,
+        action=action,
+        data=data,
+    )
+
+
+def notify_after_commit(conference: Conference, kind: str) -> None:
+    """After commit, tell the invitation mailer (``services.notifications``) if it is installed.
+
+    The mailer is optional here so that scheduling works before and without it; a failure to send
+    is logged by ``on_commit(robust=True)`` and never undoes the saved change.
+    """
+
+    def _send() -> None:
+        name = "conferences.services.notifications"
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            return
+        module.conference_changed(conference, kind)
+
+    transaction.on_commit(_send, robust=True)
+
+
+def _check_times(planned_start: dt.datetime, planned_end: dt.datetime) -> None:
+    if planned_start is None or planned_end is None:
+        raise ConferenceError("missing_time", "Cần nhập thời gian bắt đầu và kết thúc.")
+    if planned_end <= planned_start:
+        raise ConferenceError("end_before_start", "Thời gian kết thúc phải sau thời gian bắt đầu.")
+
+
+def conference_day(conference_or_start: Conference | dt.datetime) -> dt.date:
+    start = (
+        conference_or_start.planned_start
+        if isinstance(conference_or_start, Conference)
+        else conference_or_start
+    )
+    return timezone.localdate(start)
+
+
+def _check_fields(
+    *,
+    title: str,
+    level: str,
+    host_unit: Unit,
+    chair_site: Site | None,
+    day: dt.date,
+    sites: list[Site],
+) -> None:
+    if not title or not title.strip():
+        raise ConferenceError("missing_title", "Cần nhập tên hội nghị.")
+    if level not in Level.values:
+        raise ConferenceError("bad_level", "Cấp hội nghị không hợp lệ.")
+    if not host_unit.is_valid_on(day):
+        raise ConferenceError(
+            "host_not_valid", f"Đơn vị chủ trì không còn hiệu lực ngày {day:%d/%m/%Y}."
+        )
+    if chair_site is not None and not chair_site.unit.is_valid_on(day):
+        raise ConferenceError(
+            "chair_not_valid", f"Điểm cầu chủ trì không thuộc cây tổ chức ngày {day:%d/%m/%Y}."
+        )
+    stale = [s.name for s in sites if not s.unit.is_valid_on(day)]
+    if stale:
+        raise ConferenceError(
+            "bad_selection", "Có điểm cầu không thuộc cây tổ chức ngày họp.", details=stale
+        )
+
+
+def topics_from_names(names: Iterable[str]) -> list[Topic]:
+    """Topic tags by name; a new name creates a Topic keyed by its slug ("COVID-19" → covid-19)."""
+    out: dict[int, Topic] = {}
+    for name in names:
+        name = name.strip()
+        if not name:
+            continue
+        slug = slugify(name, allow_unicode=False)[:60] or slugify(name, allow_unicode=True)[:60]
+        if not slug:
+            continue
+        topic, _ = Topic.objects.get_or_create(slug=slug, defaults={"name": name[:120]})
+        out[topic.pk] = topic
+    return list(out.values())
+
+
+def _set_invitations(conference: Conference, sites: Iterable[Site]) -> dict[str, list[str]]:
+    """Make the invitations exactly ``sites`` (plus the chair site); unit = the site's unit."""
+    wanted = {s.pk: s for s in sites}
+    if conference.chair_site_id and conference.chair_site_id not in wanted:
+        wanted[conference.chair_site_id] = conference.chair_site
+    existing = {inv.site_id: inv for inv in conference.invitations.all()}
+    removed = [pk for pk in existing if pk not in wanted]
+    added = [s for pk, s in wanted.items() if pk not in existing]
+    if removed:
+        conference.invitations.filter(site_id__in=removed).delete()
+    Invitation.objects.bulk_create(
+        [Invitation(conference=conference, site=s, unit=s.unit) for s in added]
+    )
+    return {"added": [s.key for s in added], "removed": [existing[pk].site.key for pk in removed]}
+
+
+@transaction.atomic
+def conference_create(
+    *,
+    actor,
+    title: str,
+    level: str,
+    host_unit: Unit,
+    chair_site: Site | None,
+    planned_start: dt.datetime,
+    planned_end: dt.datetime,
+    topics: Iterable[str] = (),
+    confidential: bool = False,
+    description: str = "",
+    sites: Iterable[Site] = (),
+    chair_name: str = "",
+) -> Conference:
+    """A new conference in ``draft`` hosted by ``host_unit``, with one invitation per site
+    (the chair site is always invited)."""
+    if not permissions.can_create_for(actor, host_unit):
+        raise PermissionDeniedError("Bạn không có quyền tạo hội nghị cho đơn vị này.")
+    _check_times(planned_start, planned_end)
+    day = conference_day(planned_start)
+    sites = list(sites)
+    _check_fields(
+        title=title, level=level, host_unit=host_unit, chair_site=chair_site, day=day, sites=sites
+    )
+    conference = Conference.objects.create(
+        title=title.strip(),
+        level=level,
+        host_unit=host_unit,
+        chair_site=chair_site,
+        chair_name=chair_name.strip(),
+        planned_start=planned_start,
+        planned_end=planned_end,
+        confidential=confidential,
+        description=description,
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
+    conference.topics.set(topics_from_names(topics))
+    changes = _set_invitations(conference, sites)
+    _audit(
+        conference,
+        actor,
+        "conference.created",
+        title=conference.title,
+        level=level,
+        host_unit=host_unit.code,
+        planned_start=planned_start.isoformat(),
+        planned_end=planned_end.isoformat(),
+        sites=changes["added"],
+    )
+    return conference
+
+
+_UPDATABLE = (
+    "title",
+    "level",
+    "host_unit",
+    "chair_site",
+    "chair_name",
+    "planned_start",
+    "planned_end",
+    "confidential",
+    "description",
+)
+
+
+@transaction.atomic
+def conference_update(
+    *,
+    actor,
+    conference: Conference,
+    topics: Iterable[str] | None = None,
+    sites: Iterable[Site] | None = None,
+    **fields: Any,
+) -> Conference:
+    """Change a draft or scheduled conference. ``fields`` are any of ``_UPDATABLE``;
+    ``sites`` (when given) replaces the invited sites. A new time raises the SEQUENCE."""
+    unknown = set(fields) - set(_UPDATABLE)
+    if unknown:
+        raise TypeError(f"conference_update() got unexpected fields {sorted(unknown)}")
+    conference = (
+        Conference.objects.select_for_update()
+        .select_related("host_unit", "chair_site__unit")
+        .get(pk=conference.pk)
+    )
+    if not permissions.can_manage(actor, conference):
+        raise PermissionDeniedError("Bạn không quản lý hội nghị này.")
+    if conference.status not in EDITABLE:
+        raise ConferenceError(
+            "not_editable", "Chỉ sửa được hội nghị ở trạng thái nháp hoặc đã lên lịch."
+        )
+    new_host = fields.get("host_unit", conference.host_unit)
+    if new_host != conference.host_unit and not permissions.can_create_for(actor, new_host):
+        raise PermissionDeniedError("Bạn không có quyền chuyển hội nghị sang đơn vị chủ trì này.")
+    start = fields.get("planned_start", conference.planned_start)
+    end = fields.get("planned_end", conference.planned_end)
+    _check_times(start, end)
+    day = conference_day(start)
+    site_list = (
+        list(sites)
+        if sites is not None
+        else [inv.site for inv in conference.invitations.select_related("site__unit")]
+    )
+    _check_fields(
+        title=fields.get("title", conference.title),
+        level=fields.get("level", conference.level),
+        host_unit=new_host,
+        chair_site=fields.get("chair_site", conference.chair_site),
+        day=day,
+        sites=site_list,
+    )
+    changed: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name == "title":
+            value = value.strip()
+        old = getattr(conference, name)
+        if old != value:
+            changed[name] = _jsonable(value)
+            setattr(conference, name, value)
+    time_changed = "planned_start" in changed or "planned_end" in changed
+    if time_changed:
+        conference.sequence += 1
+    conference.save()
+    if topics is not None:
+        new_topics = topics_from_names(topics)
+        if {t.pk for t in new_topics} != set(conference.topics.values_list("pk", flat=True)):
+            conference.topics.set(new_topics)
+            changed["topics"] = [t.name for t in new_topics]
+    if sites is not None or "chair_site" in changed:
+        invites = _set_invitations(conference, site_list)
+        if invites["added"] or invites["removed"]:
+            changed["sites"] = invites
+    if changed:
+        _audit(conference, actor, "conference.updated", **changed)
+        if conference.status == Status.SCHEDULED:
+            notify_after_commit(conference, "updated")
+    return conference
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, Unit):
+        return value.code
+    if isinstance(value, Site):
+        return value.key
+    return value
+
+
+@transaction.atomic
+def conference_transition(*, actor, conference: Conference, to: str) -> Conference:
+    """Move a conference along draft → scheduled → live → ended, or cancel it before it starts.
+
+    Scheduling and cancelling are for its managers (clerk/admin over the host
+    unit); starting and ending also for its chair. Ended and cancelled are final.
+    """
+    conference = (
+        Conference.objects.select_for_update().select_related("host_unit").get(pk=conference.pk)
+    )
+    if to not in Status.values:
+        raise ConferenceError("bad_status", "Trạng thái không hợp lệ.")
+    allowed = (
+        permissions.can_chair(actor, conference)
+        if to in (Status.LIVE, Status.ENDED)
+        else permissions.can_manage(actor, conference)
+    )
+    if not allowed:
+        raise PermissionDeniedError("Bạn không quản lý hội nghị này.")
+    current = conference.status
+    if to not in TRANSITIONS[current]:
+        raise ConferenceError(
+            "bad_transition",
+            f"Không thể chuyển hội nghị từ “{Status(current).label}” sang “{Status(to).label}”.",
+        )
+    now = timezone.now()
+    conference.status = to
+    if to == Status.LIVE:
+        conference.actual_start = conference.actual_start or now
+    elif to == Status.ENDED:
+        conference.actual_end = now
+    elif to == Status.CANCELLED:
+        conference.sequence += 1
+    conference.save()
+    _audit(conference, actor, "conference.transition", **{"from": current, "to": to})
+    if to == Status.SCHEDULED:
+        notify_after_commit(conference, "scheduled")
+    elif to == Status.CANCELLED and current == Status.SCHEDULED:
+        notify_after_commit(conference, "cancelled")
+    return conference
+
+
+def conference_touch_agenda(*, conference: Conference, actor, action: str, **data: Any) -> None:
+    """Record an agenda change: audit it, raise the SEQUENCE, and tell invited sites after commit.
+
+    Called by ``services.agenda`` inside its transaction.
+    """
+    Conference.objects.filter(pk=conference.pk).update(
+        sequence=conference.sequence + 1, updated_at=timezone.now()
+    )
+    conference.sequence += 1
+    _audit(conference, actor, action, **data)
+    if conference.status == Status.SCHEDULED:
+        notify_after_commit(conference, "updated")
