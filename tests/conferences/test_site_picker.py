@@ -1,0 +1,184 @@
+"""Site picker: selections by kind, subtree, kind-within-unit and single site, resolved on the
+conference date; counts before saving; overlapping invitations flagged; forged input refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from conferences.errors import ConferenceError
+from conferences.models import Status
+from conferences.services import scheduling
+from conferences.services.scheduling import SelectionSpec, site_selection_resolve
+from portal.models import Site, Unit, UnitKind
+from tests.conferences.factories import ConferenceFactory, invite
+
+TODAY = dt.date(2026, 11, 26)
+
+
+def _keys(sites):
+    return {s.key for s in sites}
+
+
+def test_all_districts_all_agencies_and_communes_of_van_chan(org):
+    assert len(site_selection_resolve(spec=SelectionSpec(kinds=["district"]), day=TODAY)) == 9
+    assert len(site_selection_resolve(spec=SelectionSpec(kinds=["agency"]), day=TODAY)) == 19
+    communes = site_selection_resolve(spec=SelectionSpec(groups=[("commune", "140")]), day=TODAY)
+    assert communes and all(
+        s.unit.kind == "commune" and s.unit.parent.code == "140" for s in communes
+    )
+    assert "140" not in _keys(communes)
+
+
+def test_subtree_includes_the_unit_itself_and_everything_below(org):
+    sites = site_selection_resolve(spec=SelectionSpec(subtrees=["140"]), day=TODAY)
+    communes = Site.objects.filter(unit__parent__code="140").count()
+    assert len(sites) == communes + 1 and "140" in _keys(sites)
+
+
+def test_overlapping_choices_count_each_site_once(org):
+    tu_le = Site.objects.get(key="04630")
+    spec = SelectionSpec(
+        kinds=["district"], subtrees=["140"], groups=[("commune", "140")], sites=[str(tu_le.code)]
+    )
+    sites = site_selection_resolve(spec=spec, day=TODAY)
+    assert (
+        len(sites)
+        == len({s.pk for s in sites})
+        == 9 + Site.objects.filter(unit__parent__code="140").count()
+    )
+
+
+def test_whole_province_is_210_sites(org):
+    assert len(site_selection_resolve(spec=SelectionSpec(subtrees=["15"]), day=TODAY)) == 210
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        SelectionSpec(kinds=["spaceship"]),
+        SelectionSpec(subtrees=["99999"]),
+        SelectionSpec(groups=[("commune", "nowhere")]),
+        SelectionSpec(groups=[("planet", "140")]),
+        SelectionSpec(sites=["00000000-0000-0000-0000-000000000000"]),
+        SelectionSpec(sites=["1; DROP TABLE"]),
+    ],
+)
+def test_forged_selection_is_refused_with_the_reason(org, spec):
+    with pytest.raises(ConferenceError) as err:
+        site_selection_resolve(spec=spec, day=TODAY)
+    assert err.value.code == "bad_selection" and err.value.details
+
+
+def _retired_commune(org) -> Site:
+    """A commune that existed only until 2025-06-30 (merged away), with its own site."""
+    unit = Unit.objects.get(code="04630")
+    unit.valid_to = dt.date(2025, 6, 30)
+    unit.save(update_fields=["valid_to"])
+    return Site.objects.get(unit=unit)
+
+
+def test_tree_is_taken_as_valid_on_the_conference_date(org):
+    site = _retired_commune(org)
+    before = site_selection_resolve(
+        spec=SelectionSpec(groups=[("commune", "140")]), day=dt.date(2024, 5, 1)
+    )
+    after = site_selection_resolve(spec=SelectionSpec(groups=[("commune", "140")]), day=TODAY)
+    assert site in before and site not in after
+    with pytest.raises(ConferenceError):
+        site_selection_resolve(spec=SelectionSpec(sites=[str(site.code)]), day=TODAY)
+
+
+def test_counts_endpoint_answers_before_saving(client_for, province_clerk):
+    response = client_for(province_clerk).get(
+        reverse("site_picker_counts"),
+        {"sel_kind": ["district", "agency"], "sel_group": "commune@140"},
+    )
+    assert response.status_code == 200
+    data = response.json()
+    communes = Site.objects.filter(unit__parent__code="140").count()
+    assert data["total"] == 9 + 19 + communes
+    assert {k["kind"]: k["count"] for k in data["by_kind"]} == {
+        "district": 9,
+        "agency": 19,
+        "commune": communes,
+    }
+    assert data["overlaps"] == []
+
+
+def test_counts_endpoint_flags_sites_in_overlapping_conferences(client_for, province_clerk):
+    start = timezone.now() + dt.timedelta(days=3)
+    busy = ConferenceFactory(
+        title="Giao ban nông thôn mới",
+        planned_start=start,
+        planned_end=start + dt.timedelta(hours=2),
+    )
+    invite(busy, "140")
+    cancelled = ConferenceFactory(
+        planned_start=start, planned_end=start + dt.timedelta(hours=2), status=Status.CANCELLED
+    )
+    invite(cancelled, "138")
+    later = ConferenceFactory(
+        planned_start=start + dt.timedelta(hours=3), planned_end=start + dt.timedelta(hours=4)
+    )
+    invite(later, "137")
+    local = timezone.localtime(start + dt.timedelta(hours=1))
+    params = {
+        "sel_kind": "district",
+        "start": local.strftime("%Y-%m-%dT%H:%M"),
+        "end": (local + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+    }
+    c = client_for(province_clerk)
+    overlaps = c.get(reverse("site_picker_counts"), params).json()["overlaps"]
+    assert [(o["site"], o["conference"]) for o in overlaps] == [
+        (Site.objects.get(key="140").name, "Giao ban nông thôn mới")
+    ]
+    # editing the busy conference itself does not flag its own invitations
+    overlaps = c.get(
+        reverse("site_picker_counts"), {**params, "conference": str(busy.code)}
+    ).json()["overlaps"]
+    assert overlaps == []
+
+
+def test_counts_endpoint_rejects_forged_ids_with_400(client_for, province_clerk):
+    response = client_for(province_clerk).get(
+        reverse("site_picker_counts"), {"sel_site": "00000000-0000-0000-0000-000000000000"}
+    )
+    assert response.status_code == 400 and response.json()["code"] == "bad_selection"
+
+
+def test_counts_endpoint_is_for_clerks_only(client_for, client, leader, vanchan_operator, outsider):
+    for user in (leader, vanchan_operator, outsider):
+        assert (
+            client_for(user)
+            .get(reverse("site_picker_counts"), {"sel_kind": "district"})
+            .status_code
+            == 403
+        )
+    client.logout()
+    response = client.get(reverse("site_picker_counts"))
+    assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_picker_lists_every_site_of_the_tree_with_group_choices(client_for, province_clerk):
+    page = client_for(province_clerk).get(reverse("conference_create")).content.decode()
+    assert page.count('name="sel_site"') == 210
+    assert 'value="commune@140"' in page and 'name="sel_kind" value="district"' in page
+    assert 'name="sel_subtree" value="140"' in page
+    assert str(UnitKind.COMMUNE.label) in page
+
+
+def test_invitation_unit_is_the_sites_unit_on_the_conference_date(client_for, province_clerk):
+    conf = ConferenceFactory(status=Status.DRAFT)
+    scheduling.conference_update(
+        actor=province_clerk,
+        conference=conf,
+        sites=site_selection_resolve(spec=SelectionSpec(groups=[("commune", "140")]), day=TODAY),
+    )
+    assert all(
+        inv.unit_id == inv.site.unit_id and inv.unit.parent.code == "140"
+        for inv in conf.invitations.exclude(site__key="15-UBND")
+    )
