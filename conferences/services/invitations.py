@@ -25,7 +25,7 @@ from conferences.models import (
 )
 from conferences.services.attendance import PROGRESS, _append, _lock, audit
 from portal import permissions as org
-from portal.models import Site
+from portal.models import Membership, Role, Site
 
 
 def _source_for(actor, invitation: Invitation) -> str:
@@ -84,3 +84,19 @@ def calendar_feed_rotate(*, actor, site: Site) -> CalendarFeed:
     feed.token = _token()
     feed.save(update_fields=["token"])
     return feed
+
+
+def site_operators(sites) -> dict[int, list]:
+    """Site id → its operators: users named on the site, then holders of the operator role over
+    the site's unit (two queries, whatever the number of sites)."""
+    sites = list(sites)
+    out: dict[int, list] = {site.pk: [] for site in sites}
+    through = Site.operators.through.objects.filter(site_id__in=list(out)).select_related("user")
+    for row in through:
+        out[row.site_id].append(row.user)
+    roles = list(Membership.objects.filter(role=Role.OPERATOR).select_related("user", "unit"))
+    for site in sites:
+        for m in roles:
+            if site.unit.path.startswith(m.unit.path) and m.user not in out[site.pk]:
+                out[site.pk].append(m.user)
+    return out
