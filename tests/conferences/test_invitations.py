@@ -11,8 +11,8 @@ from conferences.services import notifications
 from conferences.services.scheduling import conference_transition
 from portal import services as org_services
 from portal.models import Site
-from tests.conftest import UserFactory
 from tests.conferences.factories import ConferenceFactory, invite
+from tests.conftest import UserFactory
 
 
 @pytest.fixture(autouse=True)
