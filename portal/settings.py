@@ -129,6 +129,18 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 MEDIA_ROOM_MODE = env_str("MEDIA_ROOM_MODE", "celery" if REDIS_URL else "inprocess")
 if MEDIA_ROOM_MODE not in {"inprocess", "celery"}:
     raise ImproperlyConfigured("MEDIA_ROOM_MODE must be 'inprocess' or 'celery'.")
+# Where media may flow (media_worker/settings_policy.py builds the SFU's NetworkPolicy):
+# addresses offered as ICE host candidates (empty = every address of the host), remote networks
+# accepted (CIDR), optional STUN URLs and TURN servers given as "turn:host:3478|user|password".
+MEDIA_ICE_ADDRESSES = env_list("MEDIA_ICE_ADDRESSES", [])
+MEDIA_ICE_ACCEPT_NETWORKS = env_list("MEDIA_ICE_ACCEPT_NETWORKS", ["0.0.0.0/0", "::/0"])
+MEDIA_STUN_SERVERS = env_list("MEDIA_STUN_SERVERS", [])
+MEDIA_TURN_SERVERS = env_list("MEDIA_TURN_SERVERS", [])
+# Celery beat re-dispatches rooms of live conferences whose lease expired (each media worker's
+# own watchdog does too; beat covers the case where no media worker is idle-watching).
+CELERY_BEAT_SCHEDULE = {
+    "media-rooms-watchdog": {"task": "media_worker.tasks.rooms_watchdog", "schedule": 5.0},
+}
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -188,6 +200,17 @@ EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.Emai
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "giaoban@localhost")
+
+# --- History reports: savings method and punctuality (docs: /history/savings/) ---------------
+# Travel cost per km of a site's round trip to the host (VND, one vehicle per site).
+SAVINGS_COST_PER_KM = env_int("SAVINGS_COST_PER_KM", 8000, minimum=0)
+# Per diem per attendee (VND) when the one-way distance is at least SAVINGS_PER_DIEM_MIN_KM.
+SAVINGS_PER_DIEM = env_int("SAVINGS_PER_DIEM", 200000, minimum=0)
+SAVINGS_PER_DIEM_MIN_KM = env_int("SAVINGS_PER_DIEM_MIN_KM", 15, minimum=0)
+# Attendees assumed at a present site when no headcount was recorded.
+SAVINGS_DEFAULT_ATTENDEES = env_int("SAVINGS_DEFAULT_ATTENDEES", 3, minimum=0)
+# A site is late when it first joined more than this many minutes after the planned start.
+HISTORY_LATE_MINUTES = env_int("HISTORY_LATE_MINUTES", 5, minimum=0)
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -1,0 +1,154 @@
+"""Dashboard figures for a period and a subtree: a fixed number of grouped queries.
+
+``dashboard_figures`` returns plain data (numbers, labels, lists of dicts) that the page, the
+exports and the API render alike; nothing in it depends on the number of conferences shown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Max, Min, Q, Sum
+from django.db.models.functions import Coalesce, TruncMonth, TruncYear
+
+from conferences.models import Conference, Level
+from conferences.reports.filters import HistoryFilter
+from conferences.reports.savings import SavingsMethod, savings_total
+from conferences.reports.search import ABSENT, ATTENDED, history_conferences, history_invitations
+from conferences.reports.successors import unit_key
+from portal.models import Unit
+
+TOP_HOSTS = 15
+TOP_REASONS = 10
+NO_REASON = "Không ghi lý do"
+
+
+def _duration():
+    return ExpressionWrapper(
+        Coalesce("actual_end", "planned_end") - Coalesce("actual_start", "planned_start"), output_field=DurationField()
+    )
+
+
+def _minutes(value) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, dt.timedelta):
+        return round(value.total_seconds() / 60)
+    return round(value / 60_000_000)  # microseconds on backends without an interval type
+
+
+def _bucket(f: HistoryFilter, span: tuple[Any, Any]) -> str:
+    first, last = (f.date_from, f.date_to)
+    if not (first and last) and span[0] and span[1]:
+        first, last = span[0].date(), span[1].date()
+    if first and last and (last.year - first.year) * 12 + last.month - first.month < 24:
+        return "month"
+    return "year"
+
+
+def dashboard_figures(user, f: HistoryFilter) -> dict[str, Any]:
+    conferences = history_conferences(user, f)
+    invitations = history_invitations(user, f, conferences)
+    late_after = F("conference__planned_start") + dt.timedelta(minutes=settings.HISTORY_LATE_MINUTES)
+
+    totals = conferences.aggregate(conferences=Count("id"), minutes=Sum(_duration()), first=Min("planned_start"), last=Max("planned_start"))
+    span = (totals["first"], totals["last"])
+    n = totals["conferences"] or 0
+    total_minutes = _minutes(totals["minutes"])
+
+    att = invitations.aggregate(
+        invited=Count("id"),
+        attended=Count("id", filter=Q(status__in=ATTENDED)),
+        excused=Count("id", filter=Q(status="absent_excused")),
+        absent=Count("id", filter=Q(status="absent")),
+        late=Count("id", filter=Q(status__in=ATTENDED, first_joined_at__gt=late_after)),
+        headcount=Sum("headcount", filter=Q(status__in=ATTENDED)),
+    )
+    per_conf = (
+        invitations.filter(status__in=ATTENDED).values("conference").annotate(n=Count("id")).aggregate(avg=Avg("n"), max=Max("n"))
+    )
+
+    by_level_rows = {row["level"]: row["n"] for row in conferences.values("level").annotate(n=Count("id")).order_by()}
+    by_level = [{"key": key, "label": str(label), "count": by_level_rows.get(key, 0)} for key, label in Level.choices if by_level_rows.get(key) or key in _MAIN_LEVELS]
+
+    bucket = _bucket(f, span)
+    trunc = TruncMonth("planned_start") if bucket == "month" else TruncYear("planned_start")
+    by_period = [
+        {"label": row["p"].strftime("%m/%Y" if bucket == "month" else "%Y"), "count": row["n"]}
+        for row in conferences.annotate(p=trunc).values("p").annotate(n=Count("id")).order_by("p")
+        if row["p"] is not None
+    ]
+
+    host_key = unit_key("host_unit", mapped=f.successors)
+    host_rows = list(conferences.annotate(k=host_key).values("k").annotate(n=Count("id")).order_by("-n", "k")[:TOP_HOSTS])
+    topic_rows = list(
+        Conference.topics.through.objects.filter(conference__in=conferences.values("pk"))
+        .values("topic__slug", "topic__name")
+        .annotate(n=Count("id"))
+        .order_by("-n", "topic__name")
+    )
+
+    unit_rows = list(
+        invitations.annotate(k=unit_key("unit", mapped=f.successors))
+        .values("k")
+        .annotate(
+            invited=Count("id"),
+            attended=Count("id", filter=Q(status__in=ATTENDED)),
+            excused=Count("id", filter=Q(status="absent_excused")),
+            absent=Count("id", filter=Q(status="absent")),
+            late=Count("id", filter=Q(status__in=ATTENDED, first_joined_at__gt=late_after)),
+        )
+        .order_by()
+    )
+    reasons = list(
+        invitations.filter(status__in=ABSENT).values("absence_reason").annotate(n=Count("id")).order_by("-n", "absence_reason")[:TOP_REASONS]
+    )
+
+    unit_ids = {row["k"] for row in unit_rows} | {row["k"] for row in host_rows}
+    units = Unit.objects.only("id", "code", "name", "path", "valid_to").in_bulk(unit_ids)
+
+    def unit_info(pk):
+        u = units.get(pk)
+        return {"code": u.code, "name": u.name, "closed": u.valid_to} if u else {"code": "", "name": "?", "closed": None}
+
+    by_unit = []
+    for row in unit_rows:
+        rate = row["attended"] / row["invited"] if row["invited"] else 0.0
+        by_unit.append({**unit_info(row["k"]), **{k: row[k] for k in ("invited", "attended", "excused", "absent", "late")}, "rate": rate})
+    by_unit.sort(key=lambda r: (-r["rate"], -r["invited"], r["code"]))
+    for rank, row in enumerate(by_unit, start=1):
+        row["rank"] = rank
+
+    method = SavingsMethod.from_settings()
+    savings = savings_total(invitations, method)
+    return {
+        "filter": f.as_query(),
+        "conferences": n,
+        "total_minutes": total_minutes,
+        "average_minutes": round(total_minutes / n) if n else 0,
+        "invited": att["invited"],
+        "attended": att["attended"],
+        "excused": att["excused"],
+        "absent": att["absent"],
+        "late": att["late"],
+        "late_minutes": settings.HISTORY_LATE_MINUTES,
+        "headcount": att["headcount"] or 0,
+        "attendance_rate": att["attended"] / att["invited"] if att["invited"] else 0.0,
+        "punctuality_rate": 1 - att["late"] / att["attended"] if att["attended"] else 0.0,
+        "sites_per_conference": round(per_conf["avg"] or 0, 1),
+        "max_sites": per_conf["max"] or 0,
+        "by_level": by_level,
+        "bucket": bucket,
+        "by_period": by_period,
+        "by_host": [{**unit_info(row["k"]), "count": row["n"]} for row in host_rows],
+        "by_topic": [{"slug": r["topic__slug"], "name": r["topic__name"], "count": r["n"]} for r in topic_rows],
+        "by_unit": by_unit,
+        "absence_reasons": [{"reason": r["absence_reason"] or NO_REASON, "count": r["n"]} for r in reasons],
+        "savings": savings,
+        "savings_method": method,
+            }
+
+
+_MAIN_LEVELS = {Level.FOUR_LEVEL, Level.PROVINCE_TO_DISTRICT, Level.DISTRICT_TO_COMMUNE}

@@ -1,0 +1,85 @@
+"""History search: which ended conferences a user may see under a filter, and one page of them.
+
+``history_conferences`` is the base of every history figure; ``history_invitations`` narrows the
+attendance rows to the units inside the user's subtrees (a district leader sees the province's
+conferences they were invited to, but only their own district's attendance).
+"""
+
+from __future__ import annotations
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+
+from conferences.models import Conference, Invitation, Status
+from conferences.permissions import ALL_ROLES, ORGANISERS, visible_conferences
+from conferences.reports.filters import HistoryFilter
+from conferences.reports.successors import subtree_q
+from portal import permissions as org
+from portal.text import fold
+
+ATTENDED = ("present", "connected")
+ABSENT = ("absent", "absent_excused")
+MAX_PAGE_SIZE = 200
+
+
+def history_conferences(user, f: HistoryFilter) -> QuerySet[Conference]:
+    qs = visible_conferences(user).filter(status=Status.ENDED)
+    start, end = f.period_bounds()
+    if start:
+        qs = qs.filter(planned_start__gte=start)
+    if end:
+        qs = qs.filter(planned_start__lt=end)
+    if f.level:
+        qs = qs.filter(level=f.level)
+    if f.topic:
+        qs = qs.filter(Exists(Conference.topics.through.objects.filter(conference=OuterRef("pk"), topic=f.topic)))
+    if f.unit:
+        invited = Invitation.objects.filter(subtree_q("unit", f.unit, mapped=f.successors), conference=OuterRef("pk"))
+        qs = qs.filter(subtree_q("host_unit", f.unit, mapped=f.successors) | Exists(invited))
+    if f.q:
+        qs = qs.filter(title_folded__contains=fold(f.q))
+    return qs
+
+
+def history_invitations(user, f: HistoryFilter, conferences: QuerySet[Conference] | None = None) -> QuerySet[Invitation]:
+    if conferences is None:
+        conferences = history_conferences(user, f)
+    inv = Invitation.objects.filter(conference__in=conferences.values("pk"))
+    if not org.is_superuser(user):
+        inv = inv.filter(
+            org.units_q(user, ALL_ROLES, prefix="unit__")
+            | org.units_q(user, ORGANISERS, prefix="conference__host_unit__")
+            | Q(site__in=org.sites_operated_by(user).values("pk"))
+        )
+    if f.unit:
+        inv = inv.filter(subtree_q("unit", f.unit, mapped=f.successors))
+    return inv
+
+
+def history_page(user, f: HistoryFilter, *, page: int, page_size: int) -> tuple[list[Conference], int]:
+    """One page of matching conferences (newest first) with their site counts, and the total.
+
+    Counts are computed for the page's ids only, so the cost does not grow with the history.
+    """
+    qs = history_conferences(user, f)
+    total = qs.count()
+    rows = list(qs.select_related("host_unit").order_by("-planned_start", "-id")[(page - 1) * page_size : page * page_size])
+    annotate_counts(rows, user, f)
+    return rows, total
+
+
+def annotate_counts(rows: list[Conference], user, f: HistoryFilter) -> None:
+    ids = [c.pk for c in rows]
+    counts = {
+        row["conference"]: row
+        for row in history_invitations(user, f, Conference.objects.filter(pk__in=ids))
+        .values("conference")
+        .annotate(invited=Count("id"), attended=Count("id", filter=Q(status__in=ATTENDED)))
+    }
+    topics: dict[int, list[str]] = {}
+    for conf_id, name in Conference.topics.through.objects.filter(conference_id__in=ids).values_list("conference_id", "topic__name"):
+        topics.setdefault(conf_id, []).append(name)
+    for conf in rows:
+        c = counts.get(conf.pk, {})
+        conf.sites_invited = c.get("invited", 0)
+        conf.sites_attended = c.get("attended", 0)
+        conf.topic_names = sorted(topics.get(conf.pk, []))

@@ -1,0 +1,242 @@
+"""Leaders' history pages: dashboard, search, one conference's history, savings, exports.
+
+Thin: parse the shared filter (400 with the form's errors on bad input), ask the selectors in
+``conferences.reports``, render. Every page is scoped by ``visible_conferences`` through them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from conferences import history_exports
+from conferences.models import AttendanceStatus, Level
+from conferences.permissions import visible_conferences
+from conferences.reports.dashboard import dashboard_figures
+from conferences.reports.filters import HistoryFilter, parse_filter
+from conferences.reports.savings import (
+    SavingsMethod,
+    conference_savings,
+    savings_by_conference,
+    savings_total,
+)
+from conferences.reports.search import MAX_PAGE_SIZE, history_invitations, history_page
+from conferences.reports.successors import successors_loaded
+
+DEFAULT_PAGE_SIZE = 50
+AUDIT_LABELS = {
+    "conference.started": "Bắt đầu hội nghị",
+    "conference.ended": "Kết thúc hội nghị",
+    "agenda.item_started": "Chuyển nội dung",
+    "floor.granted": "Trao quyền phát biểu",
+    "floor.released": "Thu hồi quyền phát biểu",
+    "roll_call.started": "Bắt đầu điểm danh",
+    "roll_call.ended": "Kết thúc điểm danh",
+    "broadcast.set": "Phát hình điểm cầu",
+}
+
+
+def _bad_request(request, template: str, form, context=None) -> HttpResponse:
+    ctx = {"form": form, "errors": form.error_list(), **_common(HistoryFilter()), **(context or {})}
+    return render(request, template, ctx, status=400)
+
+
+def _paging(request) -> tuple[int, int] | None:
+    try:
+        page = int(request.GET.get("page", "1"))
+        size = int(request.GET.get("page_size", str(DEFAULT_PAGE_SIZE)))
+    except ValueError:
+        return None
+    if page < 1 or page > 100_000 or size < 1 or size > MAX_PAGE_SIZE:
+        return None
+    return page, size
+
+
+def _common(f: HistoryFilter) -> dict:
+    this_year = dt.date.today().year
+    return {
+        "query": f.as_query(),
+        "successors_available": successors_loaded(),
+        "levels": Level.choices,
+        "preset_years": list(range(this_year - 5, this_year + 1)),
+    }
+
+
+@login_required
+@require_GET
+def history_dashboard(request):
+    f, form = parse_filter(request.GET, user=request.user)
+    if f is None:
+        return _bad_request(request, "conferences/history/dashboard.html", form)
+    figures = dashboard_figures(request.user, f)
+    return render(
+        request,
+        "conferences/history/dashboard.html",
+        {"form": form, "fig": figures, "fmt": _formatted(figures), "charts": _charts(figures), **_common(f)},
+    )
+
+
+def vn_int(value: int | float) -> str:
+    """12345 → "12.345" (Vietnamese thousands separator)."""
+    return f"{round(value):,}".replace(",", ".")
+
+
+def pct(value: float) -> str:
+    return f"{value * 100:.1f}".replace(".", ",") + "%"
+
+
+def _formatted(fig: dict) -> dict:
+    for row in fig["by_unit"]:
+        row["rate_pct"] = pct(row["rate"])
+        row["rate_width"] = round(row["rate"] * 100)
+    return {
+        "conferences": vn_int(fig["conferences"]),
+        "attendance_rate": pct(fig["attendance_rate"]),
+        "attended": vn_int(fig["attended"]),
+        "invited": vn_int(fig["invited"]),
+        "late": vn_int(fig["late"]),
+        "punctuality_rate": pct(fig["punctuality_rate"]),
+        "hours": vn_int(fig["total_minutes"] / 60),
+        "savings": _money_short(fig["savings"]["total"]),
+        "km": vn_int(fig["savings"]["km"]),
+    }
+
+
+def _money_short(value: int) -> str:
+    if value >= 1_000_000_000:
+        return f"{value / 1_000_000_000:.2f}".replace(".", ",") + " " + _("tỷ đồng")
+    if value >= 1_000_000:
+        return f"{value / 1_000_000:.1f}".replace(".", ",") + " " + _("triệu đồng")
+    return vn_int(value) + " đ"
+
+
+def _charts(fig: dict) -> dict:
+    return {
+        "period": [{"label": r["label"], "value": r["count"]} for r in fig["by_period"]],
+        "level": [{"label": r["label"], "value": r["count"]} for r in fig["by_level"]],
+        "host": [{"label": r["name"], "value": r["count"]} for r in fig["by_host"]],
+        "topic": [{"label": r["name"], "value": r["count"]} for r in fig["by_topic"]],
+        "reasons": [{"label": r["reason"], "value": r["count"]} for r in fig["absence_reasons"]],
+    }
+
+
+@login_required
+@require_GET
+def history_search(request):
+    f, form = parse_filter(request.GET, user=request.user)
+    paging = _paging(request)
+    if f is None:
+        return _bad_request(request, "conferences/history/search.html", form)
+    if paging is None:
+        form.add_error(None, _("Trang hoặc cỡ trang không hợp lệ (tối đa %(n)s dòng một trang).") % {"n": MAX_PAGE_SIZE})
+        return _bad_request(request, "conferences/history/search.html", form)
+    page, size = paging
+    rows, total = history_page(request.user, f, page=page, page_size=size)
+    pages = max(1, (total + size - 1) // size)
+    return render(
+        request,
+        "conferences/history/search.html",
+        {"form": form, "rows": rows, "total": total, "page": page, "pages": pages, "page_size": size,
+         "prev_page": page - 1 if page > 1 else None, "next_page": page + 1 if page < pages else None, **_common(f)},
+    )
+
+
+@login_required
+@require_GET
+def history_conference(request, code):
+    conference = visible_conferences(request.user).select_related("host_unit", "chair_site").filter(code=code).first()
+    if conference is None:
+        raise Http404
+    invitations = history_invitations(request.user, HistoryFilter(), visible_conferences(request.user).filter(pk=conference.pk))
+    attendance = list(invitations.select_related("site", "unit").order_by("unit__path", "site__key"))
+    method = SavingsMethod.from_settings()
+    savings = conference_savings(conference, invitations, method)
+    agenda = list(conference.agenda_items.all())
+    audit = list(conference.audit.select_related("actor"))
+    timeline = [
+        {"at": e.at, "label": _(AUDIT_LABELS.get(e.action, e.action)), "detail": _audit_detail(e), "actor": e.actor, "kind": e.action.split(".")[0]}
+        for e in audit
+    ]
+    late_after = conference.planned_start + dt.timedelta(minutes=_late_minutes())
+    for inv in attendance:
+        inv.is_late = bool(inv.first_joined_at and inv.first_joined_at > late_after)
+    counts = {s: sum(1 for i in attendance if i.status == s) for s in AttendanceStatus.values}
+    return render(
+        request,
+        "conferences/history/conference.html",
+        {"conference": conference, "attendance": attendance, "agenda": agenda, "timeline": timeline, "counts": counts,
+         "attended": counts["present"] + counts["connected"], "savings": savings, "savings_total": sum(s.total for s in savings),
+         "topics": list(conference.topics.all()), "method": method},
+    )
+
+
+def _late_minutes() -> int:
+    return settings.HISTORY_LATE_MINUTES
+
+
+def _audit_detail(entry) -> str:
+    data = entry.data or {}
+    if entry.action == "floor.granted":
+        return data.get("site_name") or data.get("site") or ""
+    if entry.action == "agenda.item_started":
+        return f"{data.get('position', '')}. {data.get('title', '')}".strip(". ")
+    if entry.action == "roll_call.ended" and "answered" in data:
+        return _("%(n)s điểm cầu trả lời") % {"n": data["answered"]}
+    return ""
+
+
+@login_required
+@require_GET
+def history_savings(request):
+    f, form = parse_filter(request.GET, user=request.user)
+    paging = _paging(request)
+    if f is None or paging is None:
+        if paging is None:
+            form.add_error(None, _("Trang hoặc cỡ trang không hợp lệ (tối đa %(n)s dòng một trang).") % {"n": MAX_PAGE_SIZE})
+        return _bad_request(request, "conferences/history/savings.html", form, {"method": SavingsMethod.from_settings()})
+    page, size = paging
+    method = SavingsMethod.from_settings()
+    invitations = history_invitations(request.user, f)
+    rows, total = history_page(request.user, f, page=page, page_size=size)
+    per_conf = savings_by_conference(invitations, [c.pk for c in rows], method)
+    for conf in rows:
+        conf.saving = per_conf.get(conf.pk, 0)
+    pages = max(1, (total + size - 1) // size)
+    return render(
+        request,
+        "conferences/history/savings.html",
+        {"form": form, "method": method, "totals": savings_total(invitations, method), "rows": rows, "total": total,
+         "page": page, "pages": pages, "prev_page": page - 1 if page > 1 else None, "next_page": page + 1 if page < pages else None,
+         "example": _worked_example(method), **_common(f)},
+    )
+
+
+def _worked_example(method: SavingsMethod) -> dict:
+    distance, attendees = 60, 12
+    travel = 2 * distance * method.cost_per_km
+    per_diem = attendees * method.per_diem if distance >= method.per_diem_min_km else 0
+    return {"distance": distance, "attendees": attendees, "travel": travel, "per_diem": per_diem, "total": travel + per_diem}
+
+
+@login_required
+@require_GET
+def history_export(request, what: str, fmt: str):
+    f, form = parse_filter(request.GET, user=request.user)
+    if f is None:
+        return HttpResponse("; ".join(form.error_list()), status=400, content_type="text/plain; charset=utf-8")
+    stamp = dt.date.today().isoformat()
+    if what == "dashboard":
+        figures = dashboard_figures(request.user, f)
+        body = history_exports.dashboard_xlsx(figures) if fmt == "xlsx" else history_exports.dashboard_pdf(figures)
+    else:
+        body = history_exports.search_xlsx(request.user, f) if fmt == "xlsx" else history_exports.search_pdf(request.user, f)
+    content_type = history_exports.CONTENT_TYPES[fmt]
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="giaoban-{what}-{stamp}.{fmt}"'
+    return response
