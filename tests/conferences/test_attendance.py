@@ -164,3 +164,62 @@ def test_attendance_change_is_broadcast_after_commit(conf, province_clerk, djang
     message = async_to_sync(layer.receive)(channel)
     assert message["type"] == "conference.event"
     assert message["event"]["type"] == "attendance" and message["event"]["headcount"] == 7
+
+
+# --- the clerk's attendance page ---------------------------------------------------------------
+
+def _page(client, conf):
+    from django.urls import reverse
+
+    return reverse("conference_attendance", args=[conf.code])
+
+
+def test_clerk_records_and_corrects_from_the_page(client_for, province_clerk, conf):
+    (inv,) = invite(conf, "140")
+    c = client_for(province_clerk)
+    url = _page(c, conf)
+    response = c.post(url, {"action": "record", "record-site": inv.site.code, "record-status": "present",
+                            "record-headcount": "11", "record-leader_name": "Phạm Văn Đức"})
+    assert response.status_code == 302
+    entry = AttendanceEntry.objects.get(invitation=inv)
+    page = c.get(url, {"correct": entry.pk}).content.decode()
+    assert "Đính chính bản ghi" in page and f'value="{entry.pk}"' in page
+    response = c.post(url, {"action": "correct", "correct-entry": entry.pk, "correct-headcount": "13", "correct-reason": ""})
+    assert response.status_code == 400 and AttendanceEntry.objects.count() == 1
+    response = c.post(url, {"action": "correct", "correct-entry": entry.pk, "correct-headcount": "13", "correct-reason": "Đếm lại"})
+    assert response.status_code == 302
+    inv.refresh_from_db()
+    assert inv.headcount == 13 and inv.leader_name == "Phạm Văn Đức"
+    html = c.get(url).content.decode()
+    assert "Đếm lại" in html and f"#{entry.pk}" in html
+
+
+def test_clerk_runs_roll_call_from_the_page(client_for, province_clerk, conf):
+    from conferences.models import RollCall
+
+    (inv,) = invite(conf, "140")
+    c = client_for(province_clerk)
+    url = _page(c, conf)
+    assert c.post(url, {"action": "rollcall_start"}).status_code == 302
+    assert "Kết thúc điểm danh" in c.get(url).content.decode()
+    assert c.post(url, {"action": "answer", "answer-site": inv.site.code, "answer-headcount": "6"}).status_code == 302
+    response = c.post(url, {"action": "answer", "answer-site": inv.site.code, "answer-headcount": "7"})
+    assert response.status_code == 400 and "đã trả lời" in response.content.decode()
+    assert c.post(url, {"action": "rollcall_end"}).status_code == 302
+    call = RollCall.objects.get(conference=conf)
+    assert call.ended_at is not None and call.answers.get().headcount == 6
+
+
+def test_clerk_records_join_leave_with_durations(client_for, province_clerk, conf):
+    (inv,) = invite(conf, "140")
+    c = client_for(province_clerk)
+    url = _page(c, conf)
+    response = c.post(url, {"action": "presence", "presence-site": inv.site.code,
+                            "presence-joined_at": "2026-03-02T08:00", "presence-left_at": "2026-03-02T07:00"})
+    assert response.status_code == 400 and not PresenceInterval.objects.exists()
+    response = c.post(url, {"action": "presence", "presence-site": inv.site.code,
+                            "presence-joined_at": "2026-03-02T08:00", "presence-left_at": "2026-03-02T09:30"})
+    assert response.status_code == 302
+    (interval,) = PresenceInterval.objects.filter(invitation=inv)
+    assert interval.duration_seconds == 90 * 60 and interval.source == "clerk" and interval.recorded_by == province_clerk
+    assert ">90<" in c.get(url).content.decode().replace(" ", "").replace("\n", "")
