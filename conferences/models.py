@@ -296,3 +296,25 @@ class CalendarFeed(models.Model):
 
     def __str__(self) -> str:
         return f"feed of {self.site}"
+
+
+class LiveState(models.Model):
+    """Live control state of a conference (docs/protocol.md): who has the floor, who is broadcast,
+    who is muted, the hand queue, the current agenda item and what each site publishes.
+
+    Site references are site ``code`` strings (the participant ids in the media room), so a media
+    worker that takes a room over can restore the room's state from this row alone.
+    """
+
+    conference = models.OneToOneField(Conference, on_delete=models.CASCADE, related_name="live_state")
+    floor = models.CharField(max_length=36, blank=True)
+    broadcast = models.CharField(max_length=36, blank=True)
+    muted = models.JSONField(default=list, blank=True)
+    hands = models.JSONField(default=list, blank=True)
+    media = models.JSONField(default=dict, blank=True, help_text="site code → {video, audio}")
+    current_item = models.ForeignKey(AgendaItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    version = models.PositiveBigIntegerField(default=0, help_text="raised on every control change; rooms ignore older commands")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"live state of {self.conference_id}"

@@ -142,6 +142,19 @@ CELERY_BEAT_SCHEDULE = {
     "media-rooms-watchdog": {"task": "media_worker.tasks.rooms_watchdog", "schedule": 5.0},
 }
 
+# Where media may flow (media_worker/settings_policy.py builds the SFU's NetworkPolicy):
+# addresses offered as ICE host candidates (empty = every address of the host), remote networks
+# accepted (CIDR), optional STUN URLs and TURN servers given as "turn:host:3478|user|password".
+MEDIA_ICE_ADDRESSES = env_list("MEDIA_ICE_ADDRESSES", [])
+MEDIA_ICE_ACCEPT_NETWORKS = env_list("MEDIA_ICE_ACCEPT_NETWORKS", ["0.0.0.0/0", "::/0"])
+MEDIA_STUN_SERVERS = env_list("MEDIA_STUN_SERVERS", [])
+MEDIA_TURN_SERVERS = env_list("MEDIA_TURN_SERVERS", [])
+# Celery beat re-dispatches rooms of live conferences whose lease expired (each media worker's
+# own watchdog does too; beat covers the case where no media worker is idle-watching).
+CELERY_BEAT_SCHEDULE = {
+    "media-rooms-watchdog": {"task": "media_worker.tasks.rooms_watchdog", "schedule": 5.0},
+}
+
 # --- Auth -----------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
