@@ -60,12 +60,17 @@ class HistoryFilter:
 
 
 def units_within_reach(user):
-    """Units a user may filter history by: those inside the subtrees where they hold a role."""
+    """Units a user may filter history by: inside the subtrees where they hold a role (or succeeding one)."""
     if org.is_superuser(user):
         return Unit.objects.all()
     from conferences.permissions import ALL_ROLES
 
-    return Unit.objects.filter(org.units_q(user, ALL_ROLES) | Q(sites__in=org.sites_operated_by(user).values("pk"))).distinct()
+    # A successor of a unit in reach is in reach too: "map to successors" reports may name it.
+    return Unit.objects.filter(
+        org.units_q(user, ALL_ROLES)
+        | org.units_q(user, ALL_ROLES, prefix="predecessors__")
+        | Q(sites__in=org.sites_operated_by(user).values("pk"))
+    ).distinct()
 
 
 class HistoryFilterForm(forms.Form):
