@@ -159,3 +159,26 @@ def test_edit_form_prefills_invited_sites_and_saves_changes(client_for, province
     conf.refresh_from_db()
     assert conf.title == "Tên mới"
     assert set(conf.invitations.values_list("site__key", flat=True)) == {"140", "138", "15-UBND"}
+
+
+def test_demo_upcoming_seeds_each_level_once_with_agenda_and_pdf(org, settings, tmp_path):
+    from conferences import demo_upcoming
+    from portal import services as org_services
+    from tests.conftest import UserFactory
+
+    settings.MEDIA_ROOT = tmp_path
+    for username, unit in (("vanthu.tinh", "15"), ("vanthu.vanchan", "140")):
+        org_services.membership_grant(
+            user=UserFactory(username=username), unit=org[unit], role="clerk"
+        )
+    for _ in range(2):
+        report = {"users": [], "urls": {}}
+        demo_upcoming.seed(report)
+    seeded = Conference.objects.filter(code__in=[row["code"] for row in demo_upcoming.UPCOMING])
+    assert seeded.count() == len(demo_upcoming.UPCOMING)
+    assert set(seeded.values_list("level", flat=True)) == set(Level.values)
+    for conf in seeded:
+        assert conf.agenda_items.exists() and conf.invitations.exists()
+        doc = conf.documents.get()
+        assert doc.content_type == "application/pdf" and doc.file.open("rb").read(5) == b"%PDF-"
+    assert report["urls"]["conference_list"].endswith("/conferences/")
