@@ -172,6 +172,12 @@ def history_conference(request, code):
         "conferences/history/conference.html",
         {"conference": conference, "attendance": attendance, "agenda": agenda, "timeline": timeline, "counts": counts,
          "attended": counts["present"] + counts["connected"], "savings": savings, "savings_total": sum(s.total for s in savings),
+         "savings_total_fmt": vn_int(sum(s.total for s in savings)),
+         "savings_rows": [
+             {"invitation": s.invitation, "distance_km": s.distance_km, "attendees": s.attendees, "headcount_recorded": s.headcount_recorded,
+              "travel_fmt": vn_int(s.travel), "per_diem_fmt": vn_int(s.per_diem), "total_fmt": vn_int(s.total)}
+             for s in savings
+         ],
          "topics": list(conference.topics.all()), "method": method},
     )
 
@@ -207,11 +213,14 @@ def history_savings(request):
     per_conf = savings_by_conference(invitations, [c.pk for c in rows], method)
     for conf in rows:
         conf.saving = per_conf.get(conf.pk, 0)
+        conf.saving_fmt = vn_int(conf.saving)
+    totals = savings_total(invitations, method)
     pages = max(1, (total + size - 1) // size)
     return render(
         request,
         "conferences/history/savings.html",
-        {"form": form, "method": method, "totals": savings_total(invitations, method), "rows": rows, "total": total,
+        {"form": form, "method": method, "totals": totals, "totals_fmt": {k: vn_int(v) for k, v in totals.items()},
+         "method_fmt": {"cost_per_km": vn_int(method.cost_per_km), "per_diem": vn_int(method.per_diem)}, "rows": rows, "total": total,
          "page": page, "pages": pages, "prev_page": page - 1 if page > 1 else None, "next_page": page + 1 if page < pages else None,
          "example": _worked_example(method), **_common(f)},
     )
@@ -221,7 +230,7 @@ def _worked_example(method: SavingsMethod) -> dict:
     distance, attendees = 60, 12
     travel = 2 * distance * method.cost_per_km
     per_diem = attendees * method.per_diem if distance >= method.per_diem_min_km else 0
-    return {"distance": distance, "attendees": attendees, "travel": travel, "per_diem": per_diem, "total": travel + per_diem}
+    return {"distance": distance, "attendees": attendees, "travel": vn_int(travel), "per_diem": vn_int(per_diem), "total": vn_int(travel + per_diem)}
 
 
 @login_required

@@ -47,14 +47,14 @@ export function verticalBars(container, rows, { variant = "" } = {}) {
   const bottom = 34;
   const top = 18;
   const max = Math.max(1, ...rows.map((r) => r.value));
-  const slot = (width - 10) / Math.max(rows.length, 1);
+  const slot = (width - 28) / Math.max(rows.length, 1);
   const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, role: "img" });
   svg.appendChild(el("title", {}, rows.map((r) => `${r.label}: ${r.value}`).join("; ")));
   svg.appendChild(el("line", { x1: 5, x2: width - 5, y1: height - bottom, y2: height - bottom, stroke: "#c9d2dc" }));
   const every = Math.ceil(rows.length / Math.max(1, Math.floor(width / 56)));
   rows.forEach((row, i) => {
     const barHeight = ((height - bottom - top) * row.value) / max;
-    const x = 5 + i * slot + slot * 0.15;
+    const x = 14 + i * slot + slot * 0.15;
     const w = Math.max(2, slot * 0.7);
     svg.appendChild(el("rect", { x, y: height - bottom - barHeight, width: w, height: barHeight, rx: 2, class: `bar ${variant}` }));
     if (slot >= 22 || row.value === max) {
