@@ -188,6 +188,8 @@ def _pdf(title: str, lines: list[str]) -> bytes:
 
 def _start(days: int, hour: int) -> dt.datetime:
     day = timezone.localdate() + dt.timedelta(days=days)
+    while day.weekday() >= 5:  # government meetings are held on working days
+        day += dt.timedelta(days=1)
     return timezone.make_aware(dt.datetime.combine(day, dt.time(hour, 0)))
 
 

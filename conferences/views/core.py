@@ -56,6 +56,36 @@ TRANSITION_BUTTONS = {
 }
 
 
+# Human names of audit actions shown on the overview; unknown actions show their code.
+AUDIT_LABELS = {
+    "conference.created": _lazy("Tạo hội nghị"),
+    "conference.updated": _lazy("Sửa thông tin hội nghị"),
+    "conference.transition": _lazy("Chuyển trạng thái"),
+    "agenda.item_added": _lazy("Thêm mục chương trình"),
+    "agenda.item_updated": _lazy("Sửa mục chương trình"),
+    "agenda.item_deleted": _lazy("Xóa mục chương trình"),
+    "agenda.reordered": _lazy("Sắp xếp lại chương trình"),
+    "document.uploaded": _lazy("Tải lên tài liệu"),
+    "document.deleted": _lazy("Xóa tài liệu"),
+}
+
+
+def _audit_rows(conference: Conference) -> list[dict[str, object]]:
+    labels = dict(Status.choices)
+    rows = []
+    for entry in conference.audit.select_related("actor").order_by("-at", "-id")[:15]:
+        label = AUDIT_LABELS.get(entry.action, entry.action)
+        detail = ""
+        if entry.action == "conference.transition":
+            detail = (
+                f"{labels.get(entry.data.get('from'), '')} → {labels.get(entry.data.get('to'), '')}"
+            )
+        elif entry.data.get("title") or entry.data.get("name"):
+            detail = str(entry.data.get("title") or entry.data.get("name"))
+        rows.append({"entry": entry, "label": label, "detail": detail})
+    return rows
+
+
 def _deny(exc: DomainError) -> None:
     if isinstance(exc, PermissionDeniedError):
         raise PermissionDenied(exc.message)
@@ -284,9 +314,7 @@ def _overview(
             "topics": conference.topics.all(),
             "summary": selectors.invitation_summary(conference),
             "agenda": conference.agenda_items.select_related("presenter_unit", "presenter_site"),
-            "audit": conference.audit.select_related("actor").order_by("-at", "-id")[:15]
-            if context["can_manage"]
-            else [],
+            "audit": _audit_rows(conference) if context["can_manage"] else [],
         }
     )
     return render(request, "conferences/overview.html", context, status=status)
@@ -334,7 +362,10 @@ def _agenda_page(
             "documents"
         )
     )
-    total = sum(i.planned_minutes for i in items)
+    total = 0
+    for item in items:  # planned clock time of each item, back to back from the planned start
+        item.planned_at = conference.planned_start + dt.timedelta(minutes=total)
+        total += item.planned_minutes
     context.update(
         {
             "items": items,

@@ -43,21 +43,36 @@ function render(result) {
   const count = document.getElementById("picker-count");
   const byKind = document.getElementById("picker-by-kind");
   const overlaps = document.getElementById("picker-overlaps");
+  const day = document.getElementById("picker-day");
   count.textContent = `${result.total} ${picker.dataset.labelSites || "điểm cầu"}`;
   byKind.textContent = result.by_kind.map((k) => `${k.label}: ${k.count}`).join(" · ");
-  overlaps.replaceChildren(
-    ...result.overlaps.map((o) => {
-      const li = document.createElement("li");
-      li.textContent = `${o.site} — ${o.conference} (${o.start}–${o.end})`;
-      return li;
-    }),
-  );
-  if (result.overlaps.length) {
+  if (day && result.day) day.textContent = result.day.split("-").reverse().join("/");
+  // One line per busy conference: how many of the chosen sites it already has, and which.
+  const groups = new Map();
+  for (const o of result.overlaps) {
+    const key = o.conference_code || o.conference;
+    if (!groups.has(key)) groups.set(key, { ...o, sites: [] });
+    groups.get(key).sites.push(o.site);
+  }
+  const items = [...groups.values()].map((g) => {
+    const li = document.createElement("li");
+    const details = document.createElement("details");
+    const summary = document.createElement("summary");
+    summary.textContent = `${g.conference} (${g.start}–${g.end}): ${g.sites.length} ${picker.dataset.labelBusy || "điểm cầu trùng"}`;
+    const names = document.createElement("span");
+    names.className = "small";
+    names.textContent = g.sites.join(", ");
+    details.append(summary, names);
+    li.append(details);
+    return li;
+  });
+  if (items.length) {
     const head = document.createElement("li");
     head.className = "overlap-head";
     head.textContent = picker.dataset.labelOverlaps || "Đã được mời dự hội nghị khác trùng giờ:";
-    overlaps.prepend(head);
+    items.unshift(head);
   }
+  overlaps.replaceChildren(...items);
 }
 
 let timer = null;
@@ -105,9 +120,16 @@ if (picker && form) {
   const names = rows.map((row) => fold(row.dataset.name));
   filter?.addEventListener("input", () => {
     const words = fold(filter.value).split(/\s+/).filter(Boolean);
-    rows.forEach((row, i) => {
-      row.hidden = words.length > 0 && !words.every((w) => names[i].includes(w));
-    });
+    if (!words.length) {
+      for (const row of rows) row.hidden = false;
+      return;
+    }
+    // A matching unit is shown with its ancestors (for context) and everything below it.
+    const matched = rows.filter((row, i) => words.every((w) => names[i].includes(w))).map((row) => row.dataset.path);
+    for (const row of rows) {
+      const path = row.dataset.path;
+      row.hidden = !matched.some((m) => path.startsWith(m) || m.startsWith(path));
+    }
   });
   markCovered(rows);
   refresh();
