@@ -171,7 +171,7 @@ def minutes_docx(conference: Conference) -> bytes:
         for n, r in enumerate(present, start=1)
     ], [1.2, 7.3, 2.0, 5.5])
     if absent or unknown:
-        _para(doc, "Các điểm cầu vắng:", italic=True)
+        _para(doc, "Các điểm cầu vắng hoặc chưa xác nhận có mặt:" if unknown else "Các điểm cầu vắng:", italic=True)
         _table(doc, ["STT", "Điểm cầu", "Tình trạng", "Lý do"], [
             [str(n), r.invitation.site.name, str(r.invitation.get_status_display()), r.invitation.absence_reason]
             for n, r in enumerate(absent + unknown, start=1)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -45,7 +44,7 @@ def my_conferences(request: HttpRequest) -> HttpResponse:
     )
     upcoming = invitations.filter(conference__status__in=ACTIVE, conference__planned_end__gte=now - dt.timedelta(hours=12))
     past = invitations.exclude(pk__in=upcoming.values("pk")).filter(conference__planned_start__lt=now + dt.timedelta(days=365))
-    feeds = [(site, _feed_url(invitation_services.calendar_feed_for(site))) for site in sites[:20]]
+    feeds = [(site, _feed_url(request, invitation_services.calendar_feed_for(site))) for site in sites[:20]]
     return render(
         request,
         "conferences/operator_list.html",
@@ -60,8 +59,8 @@ def my_conferences(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _feed_url(feed: CalendarFeed) -> str:
-    return settings.SITE_URL + reverse("calendar_feed", args=[feed.token])
+def _feed_url(request: HttpRequest, feed: CalendarFeed) -> str:
+    return request.build_absolute_uri(reverse("calendar_feed", args=[feed.token]))
 
 
 def _operated_invitation(request: HttpRequest, code, site_code) -> Invitation:
@@ -132,7 +131,7 @@ def operator_conference(request: HttpRequest, code, site_code) -> HttpResponse:
             "agenda": conference.agenda_items.select_related("presenter_unit", "presenter_site"),
             "can_ready": conference.status == Status.SCHEDULED,
             "can_confirm": conference.status in ACTIVE and invitation.confirmed_at is None,
-            "feed_url": _feed_url(invitation_services.calendar_feed_for(invitation.site)),
+            "feed_url": _feed_url(request, invitation_services.calendar_feed_for(invitation.site)),
             "history": invitation.entries.select_related("recorded_by").order_by("-recorded_at", "-id")[:20],
         },
         status=status,
