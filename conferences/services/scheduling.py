@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -248,6 +249,24 @@ def _set_invitations(conference: Conference, sites: Iterable[Site]) -> dict[str,
     removed = [pk for pk in existing if pk not in wanted]
     added = [s for pk, s in wanted.items() if pk not in existing]
     if removed:
+        # Attendance is append-only: a site that has answered (confirmed, readiness, roll call,
+        # joined) stays invited; the clerk records its absence instead.
+        used = (
+            conference.invitations.filter(site_id__in=removed)
+            .filter(
+                Q(entries__isnull=False)
+                | Q(presence__isnull=False)
+                | Q(roll_call_answers__isnull=False)
+            )
+            .select_related("site")
+            .distinct()
+        )
+        if used:
+            raise ConferenceError(
+                "invitation_in_use",
+                "Không thể bỏ mời điểm cầu đã xác nhận hoặc đã có ghi nhận tham dự; hãy ghi vắng thay vì bỏ mời.",
+                details=[inv.site.name for inv in used],
+            )
         conference.invitations.filter(site_id__in=removed).delete()
     Invitation.objects.bulk_create(
         [Invitation(conference=conference, site=s, unit=s.unit) for s in added]

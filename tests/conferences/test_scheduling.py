@@ -187,3 +187,17 @@ def test_ended_conference_cannot_be_edited(province_clerk, org):
     with pytest.raises(ConferenceError) as err:
         scheduling.conference_update(actor=province_clerk, conference=conf, title="Khác")
     assert err.value.code == "not_editable"
+
+
+def test_a_site_that_already_answered_cannot_be_uninvited(province_clerk, org):
+    from conferences.models import AttendanceEntry
+
+    conf = _create(province_clerk, org)
+    inv = conf.invitations.get(site__key="140")
+    AttendanceEntry.objects.create(invitation=inv, status="confirmed", source="site")
+    with pytest.raises(ConferenceError) as err:
+        scheduling.conference_update(
+            actor=province_clerk, conference=conf, sites=list(Site.objects.filter(key="138"))
+        )
+    assert err.value.code == "invitation_in_use"
+    assert conf.invitations.filter(site__key="140").exists()
