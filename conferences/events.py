@@ -5,6 +5,14 @@ Contract: ``broadcast(conference, event)`` queues ``event`` (a JSON-serialisable
 ``{"type": "conference.event", "event": event}``. Nothing leaves before the database has the
 change, so a listener that re-reads after an event always sees it; a rolled-back change sends
 nothing.
+
+Event types sent by the attendance services (all ids are public codes or row ids, never users):
+- ``attendance``: ``site`` (code), ``site_key``, ``status``, ``headcount``, ``leader_name``,
+  ``leader_title``, ``entry``, ``source`` — the site's state after an entry or correction;
+- ``presence``: ``site`` and ``joined_at`` or ``left_at`` (ISO 8601);
+- ``roll_call_started``: ``roll_call``, ``started_at``;
+- ``roll_call_answer``: ``roll_call``, ``site``, ``site_key``, ``headcount``, ``source``;
+- ``roll_call_ended``: ``roll_call``, ``answered``, ``invited``.
 """
 
 from __future__ import annotations

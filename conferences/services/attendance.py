@@ -176,6 +176,16 @@ def attendance_record(
     if invitation.conference.status not in OPEN_STATUSES:
         raise ConferenceError("conference_closed", "Hội nghị chưa lên lịch hoặc đã hủy: không ghi nhận điểm danh.")
     _check_values(status=status, headcount=headcount, absence_reason=absence_reason)
+    # Keep the readiness board true when the clerk records on a site's behalf.
+    stamps = []
+    if status in {AttendanceStatus.CONFIRMED, AttendanceStatus.READY} and invitation.confirmed_at is None:
+        invitation.confirmed_at = timezone.now()
+        stamps.append("confirmed_at")
+    if status == AttendanceStatus.READY and invitation.ready_at is None:
+        invitation.ready_at, invitation.ready_by = timezone.now(), actor if getattr(actor, "is_authenticated", False) else None
+        stamps += ["ready_at", "ready_by"]
+    if stamps:
+        invitation.save(update_fields=stamps)
     return _append(
         actor=actor, invitation=invitation, source=source, status=status, headcount=headcount,
         leader_name=leader_name.strip(), leader_title=leader_title.strip(),

@@ -64,3 +64,13 @@ def test_leader_reads_readiness_board_but_operator_does_not(client_for, leader, 
     invite(conf, "140")
     assert client_for(leader).get(reverse("conference_sites", args=[conf.code])).status_code == 200
     assert client_for(vanchan_operator).get(reverse("conference_sites", args=[conf.code])).status_code == 403
+
+
+def test_clerk_recording_ready_for_a_site_stamps_the_board(province_clerk, org):
+    from conferences.services.attendance import attendance_record
+
+    conf = ConferenceFactory()
+    (inv,) = invite(conf, "140")
+    attendance_record(actor=province_clerk, invitation=inv, status="ready", source="clerk")
+    inv.refresh_from_db()
+    assert inv.ready_by == province_clerk and inv.ready_at is not None and inv.confirmed_at is not None

@@ -94,3 +94,29 @@ def test_answer_for_site_of_another_conference_is_refused(conf, org, province_cl
     with pytest.raises(DomainError) as err:
         svc.rollcall_answer(actor=province_clerk, roll_call=rc, invitation=foreign, headcount=5, source="clerk")
     assert err.value.code == "not_invited"
+
+
+def test_roll_call_events_reach_the_conference_group_in_order(conf, chair, vanchan_operator, django_capture_on_commit_callbacks):
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(f"conference.{conf.code}", channel)
+    (inv,) = invite(conf, "140")
+    with django_capture_on_commit_callbacks(execute=True):
+        rc = svc.rollcall_start(actor=chair, conference=conf)
+    with django_capture_on_commit_callbacks(execute=True):
+        svc.rollcall_answer(actor=vanchan_operator, roll_call=rc, invitation=inv, headcount=9, source="site")
+    with django_capture_on_commit_callbacks(execute=True):
+        svc.rollcall_end(actor=chair, roll_call=rc)
+    types = [async_to_sync(layer.receive)(channel)["event"]["type"] for _ in range(4)]
+    assert types == ["roll_call_started", "attendance", "roll_call_answer", "roll_call_ended"]
+
+
+def test_refused_answer_sends_no_event(conf, chair, vanchan_operator, django_capture_on_commit_callbacks):
+    _own, other = invite(conf, "140", "138")
+    rc = svc.rollcall_start(actor=chair, conference=conf)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks, pytest.raises(DomainError):
+        svc.rollcall_answer(actor=vanchan_operator, roll_call=rc, invitation=other, headcount=9, source="site")
+    assert callbacks == []
