@@ -142,19 +142,6 @@ CELERY_BEAT_SCHEDULE = {
     "media-rooms-watchdog": {"task": "media_worker.tasks.rooms_watchdog", "schedule": 5.0},
 }
 
-# Where media may flow (media_worker/settings_policy.py builds the SFU's NetworkPolicy):
-# addresses offered as ICE host candidates (empty = every address of the host), remote networks
-# accepted (CIDR), optional STUN URLs and TURN servers given as "turn:host:3478|user|password".
-MEDIA_ICE_ADDRESSES = env_list("MEDIA_ICE_ADDRESSES", [])
-MEDIA_ICE_ACCEPT_NETWORKS = env_list("MEDIA_ICE_ACCEPT_NETWORKS", ["0.0.0.0/0", "::/0"])
-MEDIA_STUN_SERVERS = env_list("MEDIA_STUN_SERVERS", [])
-MEDIA_TURN_SERVERS = env_list("MEDIA_TURN_SERVERS", [])
-# Celery beat re-dispatches rooms of live conferences whose lease expired (each media worker's
-# own watchdog does too; beat covers the case where no media worker is idle-watching).
-CELERY_BEAT_SCHEDULE = {
-    "media-rooms-watchdog": {"task": "media_worker.tasks.rooms_watchdog", "schedule": 5.0},
-}
-
 # --- Auth -----------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
@@ -224,6 +211,8 @@ SAVINGS_PER_DIEM_MIN_KM = env_int("SAVINGS_PER_DIEM_MIN_KM", 15, minimum=0)
 SAVINGS_DEFAULT_ATTENDEES = env_int("SAVINGS_DEFAULT_ATTENDEES", 3, minimum=0)
 # A site is late when it first joined more than this many minutes after the planned start.
 HISTORY_LATE_MINUTES = env_int("HISTORY_LATE_MINUTES", 5, minimum=0)
+# Dashboard figures are cached this long (keyed by scope, filter and a stamp of the history); 0 = off.
+HISTORY_CACHE_SECONDS = env_int("HISTORY_CACHE_SECONDS", 300, minimum=0)
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

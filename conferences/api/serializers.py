@@ -73,7 +73,6 @@ class DashboardSerializer(serializers.Serializer):
     attendance_rate = serializers.FloatField()
     punctuality_rate = serializers.FloatField()
     sites_per_conference = serializers.FloatField()
-    max_sites = serializers.IntegerField()
     bucket = serializers.CharField()
     by_level = serializers.ListField(child=serializers.DictField())
     by_period = serializers.ListField(child=serializers.DictField())

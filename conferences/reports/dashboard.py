@@ -7,17 +7,37 @@ exports and the API render alike; nothing in it depends on the number of confere
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Max, Min, Q, Sum
+from django.core.cache import cache
+from django.db.models import (
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Max,
+    Min,
+    Q,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce, TruncMonth, TruncYear
+from django.utils.translation import get_language
 
-from conferences.models import Conference, Level
+from conferences.models import AttendanceEntry, Conference, Invitation, Level
 from conferences.reports.filters import HistoryFilter
-from conferences.reports.savings import SavingsMethod, savings_total
+from conferences.reports.savings import (
+    SavingsMethod,
+    attendees_expression,
+    distance_expression,
+    saving_expression,
+)
 from conferences.reports.search import ABSENT, ATTENDED, history_conferences, history_invitations
 from conferences.reports.successors import unit_key
+from portal import permissions as org
 from portal.models import Unit
 
 TOP_HOSTS = 15
@@ -49,6 +69,40 @@ def _bucket(f: HistoryFilter, span: tuple[Any, Any]) -> str:
 
 
 def dashboard_figures(user, f: HistoryFilter) -> dict[str, Any]:
+    """The figures, from the cache when the history has not changed since they were computed.
+
+    Ended conferences rarely change, and leaders open the same dashboards again and again; the
+    key holds the user's scope, the filter, the language and a stamp of the history (counts
+    and latest ids/updates), so a new conference or attendance correction is seen at once.
+    ``HISTORY_CACHE_SECONDS=0`` turns the cache off.
+    """
+    seconds = settings.HISTORY_CACHE_SECONDS
+    if seconds <= 0:
+        return compute_dashboard(user, f)
+    key = _cache_key(user, f)
+    figures = cache.get(key)
+    if figures is None:
+        figures = compute_dashboard(user, f)
+        cache.set(key, figures, seconds)
+    return figures
+
+
+def _cache_key(user, f: HistoryFilter) -> str:
+    stamp = Conference.objects.filter(status="ended").aggregate(n=Count("id"), last=Max("updated_at"), top=Max("id"))
+    latest = (
+        Invitation.objects.aggregate(top=Max("id"))["top"],
+        AttendanceEntry.objects.aggregate(top=Max("id"))["top"],
+        Unit.objects.filter(successor__isnull=False).count(),
+    )
+    if org.is_superuser(user):
+        scope = "superuser"
+    else:
+        scope = repr((sorted(org._memberships(user)), sorted(org.sites_operated_by(user).values_list("pk", flat=True))))
+    raw = repr((scope, sorted(f.as_query().items()), get_language(), stamp, latest))
+    return "history-dashboard:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+def compute_dashboard(user, f: HistoryFilter) -> dict[str, Any]:
     conferences = history_conferences(user, f)
     invitations = history_invitations(user, f, conferences)
     late_after = F("conference__planned_start") + dt.timedelta(minutes=settings.HISTORY_LATE_MINUTES)
@@ -57,18 +111,6 @@ def dashboard_figures(user, f: HistoryFilter) -> dict[str, Any]:
     span = (totals["first"], totals["last"])
     n = totals["conferences"] or 0
     total_minutes = _minutes(totals["minutes"])
-
-    att = invitations.aggregate(
-        invited=Count("id"),
-        attended=Count("id", filter=Q(status__in=ATTENDED)),
-        excused=Count("id", filter=Q(status="absent_excused")),
-        absent=Count("id", filter=Q(status="absent")),
-        late=Count("id", filter=Q(status__in=ATTENDED, first_joined_at__gt=late_after)),
-        headcount=Sum("headcount", filter=Q(status__in=ATTENDED)),
-    )
-    per_conf = (
-        invitations.filter(status__in=ATTENDED).values("conference").annotate(n=Count("id")).aggregate(avg=Avg("n"), max=Max("n"))
-    )
 
     by_level_rows = {row["level"]: row["n"] for row in conferences.values("level").annotate(n=Count("id")).order_by()}
     by_level = [{"key": key, "label": str(label), "count": by_level_rows.get(key, 0)} for key, label in Level.choices if by_level_rows.get(key) or key in _MAIN_LEVELS]
@@ -90,6 +132,7 @@ def dashboard_figures(user, f: HistoryFilter) -> dict[str, Any]:
         .order_by("-n", "topic__name")
     )
 
+    method = SavingsMethod.from_settings()
     unit_rows = list(
         invitations.annotate(k=unit_key("unit", mapped=f.successors))
         .values("k")
@@ -99,9 +142,14 @@ def dashboard_figures(user, f: HistoryFilter) -> dict[str, Any]:
             excused=Count("id", filter=Q(status="absent_excused")),
             absent=Count("id", filter=Q(status="absent")),
             late=Count("id", filter=Q(status__in=ATTENDED, first_joined_at__gt=late_after)),
+            recorded_people=Sum("headcount", filter=Q(status__in=ATTENDED)),
+            attendees=Sum(attendees_expression(method), filter=Q(status__in=ATTENDED)),
+            saving=Sum(saving_expression(method), filter=Q(status__in=ATTENDED), output_field=FloatField()),
+            km=Sum(distance_expression() * Value(2.0), filter=Q(status__in=ATTENDED), output_field=FloatField()),
         )
         .order_by()
     )
+    att = {key: sum(row[key] or 0 for row in unit_rows) for key in ("invited", "attended", "excused", "absent", "late", "recorded_people", "attendees", "saving", "km")}
     reasons = list(
         invitations.filter(status__in=ABSENT).values("absence_reason").annotate(n=Count("id")).order_by("-n", "absence_reason")[:TOP_REASONS]
     )
@@ -116,13 +164,12 @@ def dashboard_figures(user, f: HistoryFilter) -> dict[str, Any]:
     by_unit = []
     for row in unit_rows:
         rate = row["attended"] / row["invited"] if row["invited"] else 0.0
-        by_unit.append({**unit_info(row["k"]), **{k: row[k] for k in ("invited", "attended", "excused", "absent", "late")}, "rate": rate})
+        by_unit.append({**unit_info(row["k"]), **{k: row[k] for k in ("invited", "attended", "excused", "absent", "late")}, "rate": rate, "saving": round(row["saving"] or 0)})
     by_unit.sort(key=lambda r: (-r["rate"], -r["invited"], r["code"]))
     for rank, row in enumerate(by_unit, start=1):
         row["rank"] = rank
 
-    method = SavingsMethod.from_settings()
-    savings = savings_total(invitations, method)
+    savings = {"total": round(att["saving"]), "km": round(att["km"]), "attendees": att["attendees"]}
     return {
         "filter": f.as_query(),
         "conferences": n,
@@ -134,11 +181,10 @@ def dashboard_figures(user, f: HistoryFilter) -> dict[str, Any]:
         "absent": att["absent"],
         "late": att["late"],
         "late_minutes": settings.HISTORY_LATE_MINUTES,
-        "headcount": att["headcount"] or 0,
+        "headcount": att["recorded_people"],
         "attendance_rate": att["attended"] / att["invited"] if att["invited"] else 0.0,
         "punctuality_rate": 1 - att["late"] / att["attended"] if att["attended"] else 0.0,
-        "sites_per_conference": round(per_conf["avg"] or 0, 1),
-        "max_sites": per_conf["max"] or 0,
+        "sites_per_conference": round(att["attended"] / n, 1) if n else 0.0,
         "by_level": by_level,
         "bucket": bucket,
         "by_period": by_period,

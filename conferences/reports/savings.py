@@ -88,17 +88,22 @@ def conference_savings(conference: Conference, invitations: QuerySet[Invitation]
     return out
 
 
-def _distance():
+def distance_expression():
+    """One-way distance (km) between an invitation's unit and its conference's host unit."""
     return Abs(Cast("unit__distance_km", FloatField()) - Cast("conference__host_unit__distance_km", FloatField()))
+
+
+def attendees_expression(method: SavingsMethod):
+    return Coalesce("headcount", Value(method.default_attendees), output_field=IntegerField())
 
 
 def saving_expression(method: SavingsMethod):
     """SQL expression of one invitation's saving (apply to attended invitations only)."""
-    distance = _distance()
-    attendees = Coalesce("headcount", Value(method.default_attendees), output_field=IntegerField())
+    distance = distance_expression()
+    attendees = attendees_expression(method)
     travel = distance * Value(2.0 * method.cost_per_km)
     per_diem = Case(
-        When(GreaterThanOrEqual(_distance(), Value(float(method.per_diem_min_km))), then=Cast(attendees, FloatField()) * Value(float(method.per_diem))),
+        When(GreaterThanOrEqual(distance_expression(), Value(float(method.per_diem_min_km))), then=Cast(attendees, FloatField()) * Value(float(method.per_diem))),
         default=Value(0.0),
         output_field=FloatField(),
     )
@@ -110,7 +115,7 @@ def savings_total(invitations: QuerySet[Invitation], method: SavingsMethod | Non
     attended = invitations.filter(status__in=ATTENDED)
     row = attended.aggregate(
         total=Sum(saving_expression(method), output_field=FloatField()),
-        km=Sum(_distance() * Value(2.0), output_field=FloatField()),
+        km=Sum(distance_expression() * Value(2.0), output_field=FloatField()),
         attendees=Sum(Coalesce("headcount", Value(method.default_attendees), output_field=IntegerField())),
     )
     return {

@@ -124,3 +124,11 @@ def test_api_is_read_only_and_documented(history, leader, client_for):
     paths = schema.json()["paths"]
     assert {"/api/v1/conferences/", "/api/v1/dashboard/", "/api/v1/conferences/{code}/attendance/"} <= set(paths)
     assert client.get("/api/docs/").status_code == 200
+
+
+def test_cached_dashboard_is_per_scope_and_sees_new_history(history, leader, vanchan_clerk, client_for, settings):
+    settings.HISTORY_CACHE_SECONDS = 300
+    assert client_for(leader).get("/api/v1/dashboard/").json()["conferences"] == 3
+    assert client_for(vanchan_clerk).get("/api/v1/dashboard/").json()["conferences"] == 2
+    ended_conference(dt.date(2022, 6, 1), title="Một hội nghị mới")
+    assert client_for(leader).get("/api/v1/dashboard/").json()["conferences"] == 4
