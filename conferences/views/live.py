@@ -1,0 +1,115 @@
+"""The live pages: the join page (PC, phone, tablet) and the chair console.
+
+Thin views: they check who may open the page (``conferences.permissions``), then render it with
+what the page script needs to open ``/ws/conferences/<code>/`` (docs/protocol.md). Everything
+live — state, control, media — goes over the socket, where the server checks it again.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from conferences import permissions
+from conferences.joinlinks import JoinLinkError, join_link_read, join_link_user
+from conferences.models import Conference
+
+THUMBNAILS = 4  # thumbnail video slots the page offers (docs/sfu.md: up to 4)
+
+
+def _conference(code) -> Conference:
+    conference = Conference.objects.select_related("host_unit", "chair_site").filter(code=code).first()
+    if conference is None:
+        raise Http404
+    return conference
+
+
+def _site_choices(user, conference: Conference) -> list[dict[str, str]]:
+    """Invited sites the user may join as (for ``?site=``), in organisation order."""
+    rows = permissions.operated_invitations(user, conference).select_related("site", "unit").order_by("unit__path", "site__key")
+    return [{"code": str(inv.site.code), "name": inv.site.name} for inv in rows]
+
+
+def _page_config(request: HttpRequest, conference: Conference, *, token: str | None, site: str | None, console: bool) -> dict:
+    query = []
+    if token:
+        query.append(f"t={token}")
+    if site:
+        query.append(f"site={site}")
+    ws_path = f"/ws/conferences/{conference.code}/" + (f"?{'&'.join(query)}" if query else "")
+    return {
+        "code": str(conference.code),
+        "ws_path": ws_path,
+        "thumbnails": THUMBNAILS,
+        "console": console,
+        "max_bitrate": 2_500_000,
+        "join_url": reverse("conference_join", kwargs={"code": conference.code}),
+        "console_url": reverse("conference_console", kwargs={"code": conference.code}),
+    }
+
+
+@require_GET
+def conference_join(request: HttpRequest, code) -> HttpResponse:
+    """The participant's page. ``?t=<token>``: a personal join link (no login needed);
+    ``?site=<site code>``: join as that invited site (users operating several)."""
+    conference = _conference(code)
+    token = request.GET.get("t") or None
+    site = request.GET.get("site") or None
+    choices: list[dict[str, str]] = []
+    if token:
+        try:
+            user = join_link_user(join_link_read(token, conference_code=str(conference.code)))
+        except JoinLinkError as exc:
+            message = _("Liên kết tham dự đã hết hạn.") if exc.code == "join_link_expired" else _("Liên kết tham dự không hợp lệ.")
+            return HttpResponseForbidden(message)
+        site = None  # the token fixes the site
+        can_chair = False
+    else:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        user = request.user
+        if not permissions.can_view(user, conference):
+            raise Http404
+        choices = _site_choices(user, conference)
+        can_chair = permissions.can_chair(user, conference)
+    config = _page_config(request, conference, token=token, site=site, console=False)
+    return render(
+        request,
+        "conferences/live/join.html",
+        {
+            "conference": conference,
+            "config": config,
+            "participant_name": user.get_full_name() or user.get_username(),
+            "site_choices": choices if len(choices) > 1 else [],
+            "chosen_site": site,
+            "can_chair": can_chair,
+        },
+    )
+
+
+@require_GET
+def conference_console(request: HttpRequest, code) -> HttpResponse:
+    """The chair console: organisers see it; only chairs get the controls (the socket checks)."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    conference = _conference(code)
+    if not permissions.can_view(request.user, conference):
+        raise Http404
+    if not permissions.is_organiser(request.user, conference):
+        raise PermissionDenied
+    config = _page_config(request, conference, token=None, site=None, console=True)
+    return render(
+        request,
+        "conferences/live/console.html",
+        {
+            "conference": conference,
+            "config": config,
+            "can_chair": permissions.can_chair(request.user, conference),
+            "participant_name": request.user.get_full_name() or request.user.get_username(),
+        },
+    )

@@ -1,0 +1,201 @@
+// What the join page and the chair console share: the socket, the media session, the stage
+// (main, chair, thumbnails, self view), the agenda line, status flags for tests and
+// `window.giaoban` (a debug handle: state and stats snapshots).
+import { CLOSE_MESSAGES, LiveSocket } from './protocol.js';
+import { MediaSession } from './media.js';
+
+const STATUS_TEXT = {
+  draft: 'Bản nháp', scheduled: 'Chưa bắt đầu', live: 'Đang diễn ra', ended: 'Đã kết thúc', cancelled: 'Đã huỷ',
+};
+const MEDIA_TEXT = {
+  idle: 'Chưa kết nối hình ảnh', connecting: 'Đang kết nối hình ảnh…', negotiated: 'Đang thiết lập đường truyền…',
+  connected: 'Đã kết nối hình ảnh', disconnected: 'Đường truyền bị gián đoạn…', failed: 'Mất đường truyền, đang kết nối lại…',
+  waiting: 'Phòng họp đang khởi động…',
+};
+const QUALITY_TEXT = { good: 'tốt', fair: 'trung bình', poor: 'kém', unknown: '—' };
+
+export const $ = (sel, root = document) => root.querySelector(sel);
+
+export function siteName(state, code) {
+  if (!code || !state) return '';
+  const s = state.sites[code];
+  return s ? s.name : '';
+}
+
+export class Live {
+  constructor(config, { onRender, onEvent } = {}) {
+    this.config = config;
+    this.onRender = onRender || (() => {});
+    this.onEventHook = onEvent || (() => {});
+    this.local = null;
+    this.slotStreams = {};
+    this.socket = new LiveSocket(config.ws_path, {
+      onSnapshot: (state) => this._snapshot(state),
+      onEvent: (event, state) => this._event(event, state),
+      onStatus: (status, detail) => this._socketStatus(status, detail),
+    });
+    this.media = new MediaSession(this.socket, {
+      thumbnails: config.thumbnails,
+      maxBitrate: config.max_bitrate,
+      onSlots: (slots) => this._attach(slots),
+      onState: (s, detail) => this._mediaState(s, detail),
+      onStats: (stats) => this._stats(stats),
+    });
+    document.body.dataset.ws = 'idle';
+    document.body.dataset.media = 'idle';
+    window.giaoban = {
+      live: this,
+      state: () => (this.socket.state ? JSON.parse(JSON.stringify(this.socket.state)) : null),
+      stats: () => JSON.parse(JSON.stringify(this.media.stats)),
+      request: (msg) => this.socket.request(msg),
+    };
+  }
+
+  get state() { return this.socket.state; }
+  get me() { return this.state ? this.state.me : null; }
+
+  start(localStream) {
+    this.local = localStream;
+    this.media.setLocalStream(localStream);
+    const self = $('[data-slot=self]');
+    if (self) { self.srcObject = localStream; self.muted = true; }
+    this.socket.connect();
+  }
+
+  setLocalStream(stream) {
+    this.local = stream;
+    this.media.setLocalStream(stream);
+    const self = $('[data-slot=self]');
+    if (self) self.srcObject = stream;
+    if (this.media.wanted) this.media.start('devices');
+  }
+
+  async send(message) {
+    const reply = await this.socket.request(message);
+    if (reply.type === 'error') this.flash(reply.message || reply.code, 'bad');
+    return reply;
+  }
+
+  flash(text, kind = 'ok') {
+    const box = $('[data-role=flash]');
+    if (!box) return;
+    box.textContent = text;
+    box.className = `notice ${kind}`;
+    box.hidden = false;
+    clearTimeout(this._flashTimer);
+    this._flashTimer = setTimeout(() => { box.hidden = true; }, 6000);
+  }
+
+  _socketStatus(status, detail) {
+    document.body.dataset.ws = status;
+    const el = $('[data-role=ws-status]');
+    if (status === 'closed') {
+      this.media.stop();
+      const text = CLOSE_MESSAGES[detail.reason] || `Kết nối bị đóng (${detail.code}).`;
+      const banner = $('[data-role=closed]');
+      if (banner) { banner.textContent = text; banner.hidden = false; }
+      if (el) el.textContent = 'Đã ngắt kết nối';
+      return;
+    }
+    if (el) {
+      el.textContent = { connecting: 'Đang kết nối máy chủ…', open: 'Đã kết nối máy chủ', reconnecting: 'Mất kết nối máy chủ, đang kết nối lại…' }[status] || status;
+      el.dataset.status = status;
+    }
+  }
+
+  _snapshot(state) {
+    this._syncMedia('reconnect');
+    this.render();
+  }
+
+  _event(event, state) {
+    if (event.type === 'media.restart') this.media.start('restart');
+    if (event.type === 'conference') this._syncMedia('status');
+    if (event.type === 'absent.called') this.flash(`Đã gọi ${event.sites.length} điểm cầu vắng (${event.notified} thư).`);
+    this.onEventHook(event, state);
+    this.render();
+  }
+
+  _syncMedia(reason) {
+    const live = this.state && this.state.conference.status === 'live';
+    if (live && (reason === 'reconnect' || !this.media.wanted)) this.media.start(reason);
+    if (!live && this.media.wanted) this.media.stop();
+  }
+
+  _mediaState(s, detail) {
+    document.body.dataset.media = s;
+    const el = $('[data-role=media-status]');
+    if (el) {
+      let text = MEDIA_TEXT[s] || s;
+      if (s === 'waiting' && detail && detail.code && detail.code !== 'media_unavailable') text = `Chưa vào được phòng họp: ${detail.message || detail.code}`;
+      if (s === 'idle' && this.state && this.state.conference.status !== 'live') text = 'Hội nghị chưa diễn ra: hình ảnh sẽ tự kết nối khi chủ trì bắt đầu.';
+      el.textContent = text;
+      el.dataset.status = s;
+    }
+  }
+
+  _attach(slots) {
+    this.slotStreams = slots;
+    for (const [name, stream] of Object.entries(slots)) {
+      const video = $(`[data-slot=${name}]`);
+      if (video) { video.srcObject = stream; video.play().catch(() => {}); }
+    }
+    this.render();
+  }
+
+  _stats(stats) {
+    const el = $('[data-role=quality]');
+    if (el) {
+      const parts = [`Chất lượng: ${QUALITY_TEXT[stats.quality] || '—'}`];
+      if (stats.rtt !== null && stats.rtt !== undefined) parts.push(`trễ ${Math.round(stats.rtt * 1000)} ms`);
+      if (stats.loss !== null && stats.loss !== undefined) parts.push(`mất gói ${(stats.loss * 100).toFixed(1)}%`);
+      if (stats.inKbps !== null) parts.push(`nhận ${stats.inKbps} kbit/s`);
+      if (stats.outKbps !== null) parts.push(`gửi ${stats.outKbps} kbit/s`);
+      el.textContent = parts.join(' · ');
+      el.dataset.quality = stats.quality;
+    }
+    // thumbnails: show only the slots that carry video
+    for (let i = 0; i < this.config.thumbnails; i++) {
+      const tile = $(`[data-tile=thumb${i}]`);
+      const m = stats.mids[`thumb${i}/video`];
+      if (tile) tile.hidden = !(m && m.frames > 0);
+    }
+  }
+
+  mainSite() {
+    const s = this.state;
+    return s ? (s.broadcast || s.floor || null) : null;
+  }
+
+  render() {
+    const s = this.state;
+    if (!s) return;
+    const me = s.me || {};
+    const main = this.mainSite();
+    const body = document.body.dataset;
+    body.status = s.conference.status;
+    body.mainSite = main || '';
+    body.floor = s.floor || '';
+    body.mutedByChair = s.muted.includes(me.site) ? '1' : '0';
+    body.hand = s.hands.includes(me.site) ? '1' : '0';
+    body.rollcall = s.rollcall ? String(s.rollcall.id) : '';
+    const text = (role, value) => { const el = $(`[data-role=${role}]`); if (el) el.textContent = value; };
+    text('conference-status', STATUS_TEXT[s.conference.status] || s.conference.status);
+    text('main-label', main ? `${s.broadcast ? 'Phát: ' : 'Phát biểu: '}${siteName(s, main)}` : 'Chưa có điểm cầu phát biểu');
+    text('chair-label', `Chủ trì: ${siteName(s, s.conference.chair_site) || '—'}`);
+    text('me-label', `${me.site_name || ''}${me.name ? ` · ${me.name}` : ''}`);
+    const item = s.agenda.find((a) => a.id === s.current_item);
+    const agendaText = item
+      ? `${item.position}/${s.agenda.length}. ${item.title}${item.presenter_name ? ` — ${item.presenter_name}` : ''}`
+      : (s.agenda.length ? 'Chưa vào nội dung nào' : 'Chưa có chương trình');
+    text('agenda', agendaText);
+    // don't play back our own audio
+    const mainVideo = $('[data-slot=main]');
+    if (mainVideo) mainVideo.muted = main === me.site;
+    const chairVideo = $('[data-slot=chair]');
+    if (chairVideo) chairVideo.muted = s.conference.chair_site === me.site;
+    const mutedBanner = $('[data-role=server-muted]');
+    if (mutedBanner) mutedBanner.hidden = !s.muted.includes(me.site);
+    this.onRender(s);
+  }
+}

@@ -1,0 +1,225 @@
+// The chair console: floor queue, a grid of every invited site coloured by state (usable at
+// 210+: one element per site, updated in place; filter with diacritic-insensitive search),
+// and the live controls. The chair's own media runs here too (same socket as the join page
+// would use: one connection per site).
+import { $, Live, siteName } from './conference.js';
+import { openDevices } from './media.js';
+import { fold } from './protocol.js';
+
+const config = JSON.parse(document.getElementById('live-config').textContent);
+const STATES = {
+  offline: 'Chưa kết nối', online: 'Đã kết nối', novideo: 'Không có hình', answered: 'Đã điểm danh', counted: 'Đã có quân số',
+};
+const grid = $('#site-grid');
+const tiles = new Map();
+let filterText = '';
+let filterState = '';
+let selected = null;
+
+function siteState(s, code) {
+  const site = s.sites[code];
+  if (s.rollcall && Object.prototype.hasOwnProperty.call(s.rollcall.answers, code)) return 'answered';
+  if (!site.connected) return 'offline';
+  if (site.headcount !== null && site.headcount !== undefined) return 'counted';
+  if (!site.video) return 'novideo';
+  return 'online';
+}
+
+function buildGrid(s) {
+  grid.replaceChildren();
+  tiles.clear();
+  const frag = document.createDocumentFragment();
+  for (const code of s.site_order) {
+    const site = s.sites[code];
+    const tile = document.createElement('button');
+    tile.type = 'button';
+    tile.className = 'site-tile';
+    tile.dataset.code = code;
+    tile.dataset.search = fold(`${site.name} ${site.unit} ${site.key}`);
+    tile.title = `${site.name} — ${site.unit}`;
+    const name = document.createElement('span');
+    name.className = 'tn';
+    name.textContent = site.name;
+    const marks = document.createElement('span');
+    marks.className = 'tm';
+    tile.append(name, marks);
+    frag.append(tile);
+    tiles.set(code, { tile, marks });
+  }
+  grid.append(frag);
+}
+
+function renderGrid(s) {
+  if (tiles.size !== s.site_order.length || s.site_order.some((c) => !tiles.has(c))) buildGrid(s);
+  const counts = { offline: 0, online: 0, novideo: 0, answered: 0, counted: 0 };
+  const main = s.broadcast || s.floor;
+  let shown = 0;
+  for (const code of s.site_order) {
+    const { tile, marks } = tiles.get(code);
+    const site = s.sites[code];
+    const state = siteState(s, code);
+    counts[state] += 1;
+    if (tile.dataset.state !== state) { tile.dataset.state = state; }
+    const flags = [];
+    if (site.chair) flags.push('★');
+    if (code === main) flags.push('🎤');
+    if (s.hands.includes(code)) flags.push(`✋${s.hands.indexOf(code) + 1}`);
+    if (s.muted.includes(code)) flags.push('🔇');
+    const hc = s.rollcall && s.rollcall.answers[code] !== undefined ? s.rollcall.answers[code] : site.headcount;
+    if (hc !== null && hc !== undefined) flags.push(`👥${hc}`);
+    const markText = flags.join(' ');
+    if (marks.textContent !== markText) marks.textContent = markText;
+    tile.classList.toggle('is-main', code === main);
+    tile.classList.toggle('is-selected', code === selected);
+    const visible = (!filterText || tile.dataset.search.includes(filterText)) && (!filterState || state === filterState);
+    tile.hidden = !visible;
+    if (visible) shown += 1;
+  }
+  for (const [state, n] of Object.entries(counts)) {
+    const chip = $(`[data-filter-state=${state}] .count`);
+    if (chip) chip.textContent = n;
+  }
+  const all = $('[data-filter-state=""] .count');
+  if (all) all.textContent = s.site_order.length;
+  $('[data-role=shown]').textContent = `Hiển thị ${shown}/${s.site_order.length}`;
+}
+
+function renderQueue(s) {
+  const list = $('#hand-queue');
+  list.replaceChildren();
+  for (const code of s.hands) {
+    const li = document.createElement('li');
+    li.dataset.code = code;
+    const name = document.createElement('span');
+    name.textContent = siteName(s, code);
+    li.append(name);
+    if (s.me && s.me.chair) {
+      const give = Object.assign(document.createElement('button'), { type: 'button', className: 'btn small primary', textContent: 'Cho phát biểu' });
+      give.dataset.action = 'floor.give';
+      give.dataset.site = code;
+      const lower = Object.assign(document.createElement('button'), { type: 'button', className: 'btn small', textContent: 'Hạ tay' });
+      lower.dataset.action = 'hand.lower';
+      lower.dataset.site = code;
+      li.append(give, lower);
+    }
+    list.append(li);
+  }
+  $('[data-role=queue-empty]').hidden = s.hands.length > 0;
+}
+
+function renderSelected(s) {
+  const box = $('#selected-site');
+  if (!box) return;
+  if (!selected || !s.sites[selected]) { box.hidden = true; return; }
+  const site = s.sites[selected];
+  box.hidden = false;
+  $('[data-role=selected-name]').textContent = `${site.name} (${site.unit})`;
+  const facts = [site.connected ? 'đã kết nối' : 'chưa kết nối', site.video ? 'có hình' : 'không có hình', site.audio ? 'có tiếng' : 'không có tiếng'];
+  if (site.headcount !== null && site.headcount !== undefined) facts.push(`quân số ${site.headcount}`);
+  $('[data-role=selected-facts]').textContent = facts.join(' · ');
+  const muted = s.muted.includes(selected);
+  const muteBtn = $('[data-action="mute.set"]', box);
+  if (muteBtn) { muteBtn.textContent = muted ? 'Bật tiếng' : 'Tắt tiếng'; muteBtn.dataset.muted = muted ? 'false' : 'true'; }
+  const bc = $('[data-action="broadcast.set"]', box);
+  if (bc) bc.textContent = s.broadcast === selected ? 'Thôi phát' : 'Phát điểm cầu này';
+}
+
+function renderControls(s) {
+  const status = s.conference.status;
+  const show = (sel, on) => { const el = $(sel); if (el) el.hidden = !on; };
+  show('[data-action=start]', status === 'scheduled');
+  show('[data-action=end]', status === 'live');
+  show('[data-action="rollcall.start"]', !s.rollcall);
+  show('[data-action="rollcall.end"]', !!s.rollcall);
+  const board = $('[data-role=rollcall-board]');
+  if (s.rollcall) {
+    const answers = Object.values(s.rollcall.answers);
+    const total = answers.reduce((a, b) => a + b, 0);
+    const invited = s.site_order.length;
+    board.textContent = `Đang điểm danh: ${answers.length}/${invited} điểm cầu đã báo cáo, tổng ${total} người.`;
+  } else {
+    board.textContent = 'Chưa mở điểm danh.';
+  }
+  const select = $('#agenda-select');
+  if (select && select.options.length !== s.agenda.length + 1) {
+    select.replaceChildren(new Option('— Chọn nội dung —', ''));
+    for (const a of s.agenda) select.append(new Option(`${a.position}. ${a.title}`, String(a.id)));
+  }
+  if (select) select.value = s.current_item ? String(s.current_item) : '';
+  const connected = s.site_order.filter((c) => s.sites[c].connected).length;
+  $('[data-role=connected-count]').textContent = `${connected}/${s.site_order.length} điểm cầu đã kết nối`;
+}
+
+function render(s) {
+  renderGrid(s);
+  renderQueue(s);
+  renderSelected(s);
+  renderControls(s);
+}
+
+const live = new Live(config, { onRender: render });
+
+function agendaStep(delta) {
+  const s = live.state;
+  if (!s || !s.agenda.length) return;
+  const i = s.agenda.findIndex((a) => a.id === s.current_item);
+  const next = i < 0 ? (delta > 0 ? 0 : s.agenda.length - 1) : Math.max(0, Math.min(s.agenda.length - 1, i + delta));
+  live.send({ type: 'agenda.goto', item: s.agenda[next].id });
+}
+
+document.addEventListener('click', async (e) => {
+  const tile = e.target.closest('.site-tile');
+  if (tile) {
+    selected = tile.dataset.code === selected ? null : tile.dataset.code;
+    live.render();
+    return;
+  }
+  const filterChip = e.target.closest('[data-filter-state]');
+  if (filterChip) {
+    filterState = filterChip.dataset.filterState;
+    document.querySelectorAll('[data-filter-state]').forEach((c) => c.classList.toggle('active', c === filterChip));
+    live.render();
+    return;
+  }
+  const el = e.target.closest('[data-action]');
+  if (!el) return;
+  const s = live.state;
+  const site = el.dataset.site || selected;
+  const type = el.dataset.action;
+  switch (type) {
+    case 'start':
+    case 'end':
+      if (type === 'end' && !window.confirm('Kết thúc hội nghị cho tất cả các điểm cầu?')) return;
+      live.send({ type });
+      break;
+    case 'floor.give': if (site) live.send({ type, site }); break;
+    case 'floor.clear': live.send({ type }); break;
+    case 'broadcast.set': if (site) live.send({ type, site: s.broadcast === site ? null : site }); break;
+    case 'mute.set': if (site) live.send({ type, site, muted: !s.muted.includes(site) }); break;
+    case 'mute.all': live.send({ type, muted: el.dataset.muted !== 'false' }); break;
+    case 'hand.lower': live.send({ type, site }); break;
+    case 'agenda.prev': agendaStep(-1); break;
+    case 'agenda.next': agendaStep(1); break;
+    case 'rollcall.start': case 'rollcall.end': case 'absent.call': live.send({ type }); break;
+    default: break;
+  }
+});
+
+$('#agenda-select').addEventListener('change', (e) => {
+  if (e.target.value) live.send({ type: 'agenda.goto', item: Number(e.target.value) });
+});
+$('#site-filter').addEventListener('input', (e) => { filterText = fold(e.target.value.trim()); live.render(); });
+const answerForm = $('#answer-for-site');
+if (answerForm) {
+  answerForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const value = Number.parseInt($('#site-headcount').value, 10);
+    if (!selected || !Number.isInteger(value) || value < 1) { live.flash('Nhập quân số (số nguyên dương).', 'bad'); return; }
+    const reply = await live.send({ type: 'rollcall.answer', site: selected, headcount: value });
+    if (reply.type === 'ack') live.flash(`Đã ghi quân số ${value} cho ${siteName(live.state, selected)}.`);
+  });
+}
+
+document.body.dataset.page = 'console';
+const { stream } = await openDevices();
+live.start(stream);

@@ -1,0 +1,236 @@
+// The media connection: one RTCPeerConnection per (re)join, offered in the SFU's layout
+// (media_worker/sfu/signalling.py): 0 publish video, 1 publish audio, 2/3 main video/audio,
+// 4/5 chair video/audio, 6.. thumbnail videos; one BUNDLE group, all candidates in the offer.
+
+const SLOT_LINES = (thumbnails) => {
+  const lines = [['main', 'video'], ['main', 'audio'], ['chair', 'video'], ['chair', 'audio']];
+  for (let i = 0; i < thumbnails; i++) lines.push([`thumb${i}`, 'video']);
+  return lines;
+};
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export class MediaSession {
+  constructor(socket, { thumbnails = 4, maxBitrate = 2500000, onSlots, onState, onStats } = {}) {
+    this.socket = socket;
+    this.thumbnails = thumbnails;
+    this.maxBitrate = maxBitrate;
+    this.onSlots = onSlots || (() => {});
+    this.onState = onState || (() => {});
+    this.onStats = onStats || (() => {});
+    this.local = null;
+    this.pc = null;
+    this.generation = 0;
+    this.wanted = false;
+    this.state = 'idle';
+    this.slots = {};
+    this.midToSlot = {};
+    this.stats = { rtt: null, loss: null, inKbps: null, outKbps: null, quality: 'unknown', mids: {} };
+    this._prev = null;
+    this._statsTimer = setInterval(() => this._pollStats(), 2000);
+    this._disconnectTimer = null;
+  }
+
+  setLocalStream(stream) { this.local = stream; }
+
+  _setState(state, detail) {
+    this.state = state;
+    this.onState(state, detail);
+  }
+
+  // Join (or re-join) the media room; safe to call repeatedly: the newest call wins.
+  async start(reason = 'start') {
+    this.wanted = true;
+    const gen = ++this.generation;
+    this._closePc();
+    let delay = 1000;
+    for (let attempt = 1; this.wanted && gen === this.generation; attempt++) {
+      this._setState('connecting', { reason, attempt });
+      let reply;
+      try {
+        reply = await this._offerOnce(gen);
+      } catch (err) {
+        reply = { type: 'error', code: 'client_error', message: String(err) };
+      }
+      if (gen !== this.generation || !this.wanted) return;
+      if (reply && reply.type === 'answer') return;
+      const code = reply ? reply.code : 'unknown';
+      this._setState('waiting', { code, message: reply && reply.message });
+      if (code === 'not_live') { this._closePc(); return; }
+      this._closePc();
+      await sleep(delay + Math.random() * 300);
+      delay = Math.min(delay * 2, 8000);
+    }
+  }
+
+  stop() {
+    this.wanted = false;
+    this.generation++;
+    this._closePc();
+    this._setState('idle');
+  }
+
+  _closePc() {
+    clearTimeout(this._disconnectTimer);
+    if (this.pc) {
+      const pc = this.pc;
+      this.pc = null;
+      pc.onconnectionstatechange = null;
+      try { pc.close(); } catch { /* already closed */ }
+    }
+  }
+
+  async _offerOnce(gen) {
+    const pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+    this.pc = pc;
+    const video = this.local ? this.local.getVideoTracks()[0] : null;
+    const audio = this.local ? this.local.getAudioTracks()[0] : null;
+    const pubVideo = pc.addTransceiver(video || 'video', {
+      direction: video ? 'sendonly' : 'inactive',
+      streams: this.local && video ? [this.local] : [],
+      sendEncodings: [{ maxBitrate: this.maxBitrate }],
+    });
+    pc.addTransceiver(audio || 'audio', { direction: audio ? 'sendonly' : 'inactive', streams: this.local && audio ? [this.local] : [] });
+    this._preferResolution(pubVideo.sender);
+    const receivers = [];
+    for (const [slot, kind] of SLOT_LINES(this.thumbnails)) {
+      receivers.push([slot, kind, pc.addTransceiver(kind, { direction: 'recvonly' })]);
+    }
+    pc.onconnectionstatechange = () => this._pcState(pc, gen);
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    await this._gathered(pc);
+    if (gen !== this.generation) return { type: 'error', code: 'superseded' };
+    const reply = await this.socket.request({ type: 'offer', sdp: pc.localDescription.sdp }, 30000);
+    if (gen !== this.generation) return { type: 'error', code: 'superseded' };
+    if (reply.type !== 'answer') return reply;
+    await pc.setRemoteDescription({ type: 'answer', sdp: reply.sdp });
+    this._preferResolution(pubVideo.sender);
+    // slot streams: one MediaStream per slot with its video (and audio) track
+    const slots = {};
+    this.midToSlot = {};
+    const midOf = {};
+    for (const [name, info] of Object.entries(reply.slots || {})) {
+      if (info.video_mid !== undefined) midOf[info.video_mid] = [name, 'video'];
+      if (info.audio_mid !== undefined) midOf[info.audio_mid] = [name, 'audio'];
+    }
+    for (const [slot, kind, transceiver] of receivers) {
+      const [name] = midOf[transceiver.mid] || [slot, kind];
+      this.midToSlot[transceiver.mid] = `${name}/${kind}`;
+      slots[name] = slots[name] || new MediaStream();
+      slots[name].addTrack(transceiver.receiver.track);
+    }
+    this.slots = slots;
+    this.publish = reply.publish || {};
+    this.onSlots(slots);
+    this._setState('negotiated');
+    return reply;
+  }
+
+  _preferResolution(sender) {
+    try {
+      const params = sender.getParameters();
+      params.degradationPreference = 'maintain-resolution';
+      if (params.encodings && params.encodings.length) params.encodings[0].maxBitrate = this.maxBitrate;
+      sender.setParameters(params).catch(() => {});
+    } catch { /* not supported before negotiation in some browsers */ }
+  }
+
+  _gathered(pc) {
+    if (pc.iceGatheringState === 'complete') return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => { clearTimeout(timer); pc.removeEventListener('icegatheringstatechange', check); resolve(); };
+      const check = () => { if (pc.iceGatheringState === 'complete') done(); };
+      const timer = setTimeout(done, 4000);
+      pc.addEventListener('icegatheringstatechange', check);
+    });
+  }
+
+  _pcState(pc, gen) {
+    if (pc !== this.pc || gen !== this.generation) return;
+    const s = pc.connectionState;
+    clearTimeout(this._disconnectTimer);
+    if (s === 'connected') this._setState('connected');
+    else if (s === 'failed') { this._setState('failed'); this.start('failed'); }
+    else if (s === 'disconnected') {
+      this._setState('disconnected');
+      this._disconnectTimer = setTimeout(() => {
+        if (this.pc === pc && pc.connectionState !== 'connected') this.start('disconnected');
+      }, 3000);
+    }
+  }
+
+  async _pollStats() {
+    const pc = this.pc;
+    if (!pc) return;
+    let report;
+    try { report = await pc.getStats(); } catch { return; }
+    const now = performance.now();
+    let rtt = null; let bytesIn = 0; let bytesOut = 0; let lost = 0; let received = 0;
+    const mids = {};
+    report.forEach((r) => {
+      if (r.type === 'candidate-pair' && (r.nominated || r.selected) && r.state === 'succeeded' && r.currentRoundTripTime !== undefined) rtt = r.currentRoundTripTime;
+      if (r.type === 'inbound-rtp') {
+        bytesIn += r.bytesReceived || 0;
+        lost += Math.max(0, r.packetsLost || 0);
+        received += r.packetsReceived || 0;
+        const slot = this.midToSlot[r.mid] || `mid${r.mid}`;
+        mids[slot] = {
+          kind: r.kind, bytes: r.bytesReceived || 0, packets: r.packetsReceived || 0,
+          frames: r.framesDecoded || 0, width: r.frameWidth || 0, height: r.frameHeight || 0,
+        };
+      }
+      if (r.type === 'outbound-rtp') bytesOut += r.bytesSent || 0;
+    });
+    const prev = this._prev;
+    this._prev = { now, bytesIn, bytesOut, lost, received };
+    const stats = { rtt, mids, inKbps: null, outKbps: null, loss: null };
+    if (prev) {
+      const secs = (now - prev.now) / 1000;
+      stats.inKbps = Math.round(((bytesIn - prev.bytesIn) * 8) / 1000 / secs);
+      stats.outKbps = Math.round(((bytesOut - prev.bytesOut) * 8) / 1000 / secs);
+      const dl = lost - prev.lost; const dr = received - prev.received;
+      stats.loss = dl + dr > 0 ? dl / (dl + dr) : 0;
+    }
+    let quality = 'unknown';
+    if (this.state === 'connected') {
+      quality = 'good';
+      if ((stats.loss ?? 0) > 0.02 || (rtt ?? 0) > 0.3) quality = 'fair';
+      if ((stats.loss ?? 0) > 0.08 || (rtt ?? 0) > 0.8) quality = 'poor';
+    }
+    stats.quality = quality;
+    this.stats = stats;
+    this.onStats(stats);
+  }
+}
+
+// Camera + microphone with the chosen devices; returns {stream, error}. Falls back to audio
+// only or video only when one kind is missing, so a participant can still join.
+export async function openDevices({ videoId = '', audioId = '', video = true, audio = true } = {}) {
+  const want = {
+    video: video ? { deviceId: videoId ? { exact: videoId } : undefined, width: { ideal: 1280 }, height: { ideal: 720 } } : false,
+    audio: audio ? { deviceId: audioId ? { exact: audioId } : undefined, echoCancellation: true, noiseSuppression: true } : false,
+  };
+  if (!want.video && !want.audio) return { stream: null, error: null };
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return { stream: null, error: { name: 'NotSupportedError' } };
+  try {
+    return { stream: await navigator.mediaDevices.getUserMedia(want), error: null };
+  } catch (err) {
+    if (err.name === 'NotFoundError' || err.name === 'OverconstrainedError' || err.name === 'NotReadableError') {
+      for (const only of [{ video: false, audio: want.audio }, { video: want.video, audio: false }]) {
+        if (!only.video && !only.audio) continue;
+        try { return { stream: await navigator.mediaDevices.getUserMedia(only), error: err }; } catch { /* try the next */ }
+      }
+    }
+    return { stream: null, error: err };
+  }
+}
+
+export const DEVICE_MESSAGES = {
+  NotAllowedError: 'Trình duyệt chưa cho phép dùng camera và micro. Hãy bấm biểu tượng ổ khoá cạnh địa chỉ trang, chọn “Cho phép” rồi tải lại trang. Bạn vẫn có thể vào hội nghị để xem và nghe.',
+  SecurityError: 'Trình duyệt chặn camera và micro trên trang này (cần HTTPS hoặc được cho phép). Bạn vẫn có thể vào hội nghị để xem và nghe.',
+  NotFoundError: 'Không tìm thấy camera hoặc micro. Hãy cắm thiết bị rồi bấm “Kiểm tra lại”. Bạn vẫn có thể vào hội nghị để xem và nghe.',
+  NotReadableError: 'Camera hoặc micro đang được ứng dụng khác sử dụng. Hãy đóng ứng dụng đó rồi bấm “Kiểm tra lại”.',
+  OverconstrainedError: 'Thiết bị đã chọn không còn nữa. Hãy chọn thiết bị khác.',
+  NotSupportedError: 'Trình duyệt này không hỗ trợ camera và micro. Hãy dùng Chrome, Edge hoặc Firefox bản mới.',
+};

@@ -1,0 +1,128 @@
+"""A real embedded-mode stack for browser tests: a temporary SQLite database prepared by
+``manage.py`` subprocesses, and Daphne on 127.0.0.1 in its own process group.
+
+Nothing here touches the pytest database: the pages run against ``GIAOBAN_VAR_DIR``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+PASSWORD = "GiaoBan@2026"
+
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu",
+    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream=fps=30",
+    "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required", "--mute-audio",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
+    "--no-first-run", "--disable-features=WebRtcHideLocalIpsWithMdns",
+]
+
+# Demo users (portal/demo.py) and one conference of the province hosted at 15-UBND.
+SETUP = r"""
+import datetime as dt, json, sys
+from django.utils import timezone
+from portal import demo
+from portal.models import Site, Unit
+from conferences.models import AgendaItem, Conference, Invitation, Level, Status
+demo.seed({"users": [], "urls": {}, "notes": []})
+now = timezone.now()
+conf = Conference.objects.create(
+    title="Giao ban trực tuyến kiểm thử", level=Level.PROVINCE_TO_DISTRICT,
+    host_unit=Unit.objects.get(code="15-UBND"), chair_site=Site.objects.get(key="15-UBND"),
+    chair_name="Trần Văn Minh", planned_start=now + dt.timedelta(minutes=5),
+    planned_end=now + dt.timedelta(hours=2), status=Status.SCHEDULED)
+sites = Site.objects.select_related("unit").all() if not KEYS else Site.objects.select_related("unit").filter(key__in=KEYS)
+for site in sites:
+    Invitation.objects.get_or_create(conference=conf, site=site, defaults={"unit": site.unit})
+for pos, title in enumerate(["Báo cáo tình hình kinh tế - xã hội tháng 11", "Công tác phòng chống thiên tai", "Kết luận của Chủ tịch"], 1):
+    AgendaItem.objects.create(conference=conf, position=pos, title=title, planned_minutes=15)
+out = {"code": str(conf.code), "sites": {s.key: str(s.code) for s in Site.objects.filter(key__in=["15-UBND", "140", "138", "137"])},
+       "invited": conf.invitations.count()}
+print("SETUP-JSON " + json.dumps(out))
+"""
+
+
+def env_for(var_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "MEDIA_ROOM_MODE")}
+    env.update({
+        "GIAOBAN_VAR_DIR": str(var_dir),
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "MEDIA_ICE_ADDRESSES": "127.0.0.1",
+        "MEDIA_ICE_ACCEPT_NETWORKS": "127.0.0.0/8",
+        "MEDIA_STUN_SERVERS": "",
+        "MEDIA_TURN_SERVERS": "",
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def prepare(var_dir: Path, *, site_keys: list[str] | None) -> dict:
+    """Migrate a fresh SQLite database and create the demo users and one scheduled conference
+    inviting ``site_keys`` (None: every site)."""
+    var_dir.mkdir(parents=True, exist_ok=True)
+    env = env_for(var_dir)
+    subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=300)
+    script = SETUP.replace("KEYS", repr(site_keys))
+    done = subprocess.run([PYTHON, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, check=True,
+                          timeout=300, capture_output=True, text=True)
+    line = next(ln for ln in done.stdout.splitlines() if ln.startswith("SETUP-JSON "))
+    return json.loads(line.removeprefix("SETUP-JSON "))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def daphne(var_dir: Path):
+    """Yield the base URL of a Daphne serving the portal from ``var_dir``; stop it by pid."""
+    port = free_port()
+    log = open(var_dir / "daphne.log", "w")  # closed in finally
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "portal.asgi:application"],
+        cwd=ROOT, env=env_for(var_dir), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(base + "/login/", timeout=5).read()  # noqa: S310 - our own loopback server
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("Daphne did not start:\n" + (var_dir / "daphne.log").read_text()) from None
+                time.sleep(0.3)
+        yield base
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        log.close()
+
+
+def login(page, base: str, username: str) -> None:
+    page.goto(base + "/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("main form button[type=submit]")
+    page.wait_for_load_state("domcontentloaded")

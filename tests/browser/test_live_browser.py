@@ -1,0 +1,177 @@
+"""The live conference through the real pages in headless Chromium, embedded mode (no Redis):
+Daphne runs the portal and the media rooms in one process on 127.0.0.1 against a temporary
+SQLite database. The chair runs the console; two district sites join through the join page.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+
+from tests.browser.live_stack import CHROMIUM_ARGS, daphne, login, prepare
+
+pytestmark = [pytest.mark.browser, pytest.mark.fullstack, pytest.mark.timeout(240)]
+
+T = 30_000  # ms: the machine is shared, stalls happen
+
+# Frames decoded by the element showing a slot, and the inbound RTP counters of that slot.
+SLOT_JS = """(slot) => {
+  const v = document.querySelector(`[data-slot=${slot}]`);
+  return {width: v.videoWidth, frames: v.getVideoPlaybackQuality().totalVideoFrames};
+}"""
+INBOUND_JS = """async () => {
+  const live = window.giaoban.live, pc = live.media.pc, out = {};
+  if (!pc) return out;
+  (await pc.getStats()).forEach((r) => {
+    if (r.type === 'inbound-rtp') out[live.media.midToSlot[r.mid]] = {packets: r.packetsReceived, frames: r.framesDecoded || 0};
+  });
+  return out;
+}"""
+
+
+def wait_until(check, timeout: float = 30, interval: float = 0.25, what: str = ""):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or check}")
+        time.sleep(interval)
+
+
+def frames_advance(page, slot: str, timeout: float = 30) -> None:
+    first = wait_until(lambda: (s := page.evaluate(SLOT_JS, slot))["width"] > 0 and s, timeout, what=f"{slot} video size")
+    wait_until(lambda: page.evaluate(SLOT_JS, slot)["frames"] >= first["frames"] + 10, timeout, what=f"{slot} frames advancing")
+
+
+def packets(page, slot: str) -> int:
+    return (page.evaluate(INBOUND_JS).get(slot) or {}).get("packets", 0)
+
+
+@pytest.fixture
+def stack(tmp_path):
+    info = prepare(tmp_path / "var", site_keys=["140", "138", "137"])
+    with daphne(tmp_path / "var") as base:
+        yield base, info, tmp_path / "var"
+
+
+def test_chair_and_two_sites_run_a_conference_through_the_pages(stack, chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    base, info, var = stack
+    code, sites = info["code"], info["sites"]
+    vanchan, tranyen = sites["140"], sites["138"]
+    logs: dict[str, list[str]] = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, timeout=T)
+        pages = {}
+        try:
+            for name in ("chutri.tinh", "kythuat.vanchan", "kythuat.tranyen"):
+                context = browser.new_context(viewport={"width": 1280, "height": 800})
+                context.set_default_timeout(T)
+                page = context.new_page()
+                logs[name] = []
+                page.on("console", lambda m, n=name: logs[n].append(f"{m.type}: {m.text}"))
+                page.on("pageerror", lambda e, n=name: logs[n].append(f"pageerror: {e}"))
+                login(page, base, name)
+                pages[name] = page
+            chair, a, b = pages["chutri.tinh"], pages["kythuat.vanchan"], pages["kythuat.tranyen"]
+
+            # the chair opens the console and starts the conference
+            chair.goto(f"{base}/conferences/{code}/console/")
+            chair.wait_for_selector("body[data-ws=open]")
+            chair.click("[data-action=start]")
+            chair.wait_for_selector("body[data-status=live]")
+            chair.wait_for_selector("body[data-media=connected]")
+
+            # the sites pass the pre-join check and join
+            for page in (a, b):
+                page.goto(f"{base}/conferences/{code}/join/")
+                page.wait_for_selector("body[data-devices=ok]")
+                page.click("[data-action=join]")
+            for page in (a, b):
+                page.wait_for_selector("body[data-media=connected]")
+                frames_advance(page, "chair")  # everyone sees the chair site
+
+            # Văn Chấn raises its hand; the chair gives it the floor from the queue
+            a.click("[data-action=hand]")
+            chair.wait_for_selector(f"#hand-queue li[data-code='{vanchan}']")
+            chair.click(f"#hand-queue li[data-code='{vanchan}'] [data-action='floor.give']")
+            for page in (chair, b):
+                page.wait_for_selector(f"body[data-main-site='{vanchan}']")
+                frames_advance(page, "main")
+            assert a.evaluate("document.body.dataset.hand") == "0"  # giving the floor lowers the hand
+
+            # the floor moves to Trấn Yên: Văn Chấn's stage starts showing it within 2 s
+            before = a.evaluate(SLOT_JS, "main")["frames"]
+            chair.click(f".site-tile[data-code='{tranyen}']")
+            started = time.monotonic()
+            chair.click("#selected-site [data-action='floor.give']")
+            a.wait_for_selector(f"body[data-main-site='{tranyen}']", timeout=2000)
+            wait_until(lambda: a.evaluate(SLOT_JS, "main")["frames"] > before + 5, timeout=2 - (time.monotonic() - started) + 0.5,
+                       interval=0.05, what="the new floor holder's video on Văn Chấn's stage")
+            assert time.monotonic() - started <= 2.5
+            frames_advance(chair, "main")
+            assert chair.evaluate("document.body.dataset.mainSite") == tranyen
+
+            # mute Trấn Yên: its audio stops reaching the others (main audio slot stops growing)
+            wait_until(lambda: packets(a, "main/audio") > 0, what="main audio flowing")
+            chair.click("#selected-site [data-action='mute.set']")
+            b.wait_for_selector("body[data-muted-by-chair='1']")
+            assert b.is_visible("[data-role=server-muted]")
+            time.sleep(1.0)  # packets in flight
+            still = {p: packets(p, "main/audio") for p in (a, chair)}
+            time.sleep(2.0)
+            for p, count in still.items():
+                assert packets(p, "main/audio") - count <= 2, "muted audio is still forwarded"
+            chair.click("#selected-site [data-action='mute.set']")  # unmute
+            wait_until(lambda: packets(a, "main/audio") > still[a] + 20, what="audio back after unmute")
+
+            # roll call: each site answers from its page, the chair's board shows it
+            chair.click("[data-action='rollcall.start']")
+            for page, count in ((a, 25), (b, 31)):
+                page.wait_for_selector("#rollcall-form:not([hidden])")
+                page.fill("#headcount", str(count))
+                page.click("#rollcall-form button[type=submit]")
+                page.wait_for_selector("[data-role=rollcall-done]:not([hidden])")
+            chair.wait_for_selector(f".site-tile[data-code='{vanchan}'][data-state=answered]")
+            chair.wait_for_selector(f".site-tile[data-code='{tranyen}'][data-state=answered]")
+            assert "2/4" in chair.text_content("[data-role=rollcall-board]")
+            assert "56" in chair.text_content("[data-role=rollcall-board]")
+            answers = chair.evaluate("window.giaoban.state().rollcall.answers")
+            assert answers == {vanchan: 25, tranyen: 31}
+
+            # agenda: next item shows on the sites' pages
+            chair.click("[data-action='agenda.next']")
+            b.wait_for_function("document.querySelector('[data-role=agenda]').textContent.startsWith('1/3')")
+        except BaseException:
+            for name, lines in logs.items():
+                print(f"--- console of {name} ---")
+                print("\n".join(lines[-80:]))
+            print("--- daphne ---")
+            print((var / "daphne.log").read_text()[-6000:])
+            raise
+        finally:
+            browser.close()
+
+    # the attendance log was written from the media connections (presence intervals and entries)
+    db = sqlite3.connect(var / "giaoban.sqlite3")
+    try:
+        rows = db.execute(
+            "select s.key, count(p.id) from conferences_presenceinterval p"
+            " join conferences_invitation i on p.invitation_id = i.id join portal_site s on i.site_id = s.id"
+            " join conferences_conference c on i.conference_id = c.id where c.code = ? group by s.key",
+            (code.replace("-", ""),),
+        ).fetchall()
+        assert {key for key, n in rows if n} >= {"140", "138"}, rows
+        entries = db.execute(
+            "select count(*) from conferences_attendanceentry e join conferences_invitation i on e.invitation_id = i.id"
+            " join conferences_conference c on i.conference_id = c.id where c.code = ?",
+            (code.replace("-", ""),),
+        ).fetchone()[0]
+        assert entries >= 2
+    finally:
+        db.close()
