@@ -9,7 +9,7 @@ Built on ``portal.permissions`` (roles apply to a unit and its whole subtree):
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from conferences.models import Conference, Invitation
 from portal import permissions as org
@@ -80,9 +80,12 @@ def visible_conferences(user) -> QuerySet[Conference]:
     if org.is_superuser(user):
         return Conference.objects.all()
     operated = org.sites_operated_by(user).values("pk")
+    # Correlated EXISTS rather than IN (subquery): PostgreSQL then checks the host first and only
+    # looks at a conference's own invitations when needed, instead of hashing every invitation
+    # of the subtree (millions of rows over years of history).
     q = (
         org.units_q(user, ORGANISERS, prefix="host_unit__")
-        | Q(pk__in=Invitation.objects.filter(site__in=operated).values("conference"))
-        | Q(pk__in=Invitation.objects.filter(org.units_q(user, ALL_ROLES, prefix="unit__")).values("conference"))
+        | Q(Exists(Invitation.objects.filter(conference=OuterRef("pk"), site__in=operated)))
+        | Q(Exists(Invitation.objects.filter(org.units_q(user, ALL_ROLES, prefix="unit__"), conference=OuterRef("pk"))))
     )
     return Conference.objects.filter(q)
