@@ -19,7 +19,9 @@ from portal.models import Site, Unit
 
 def _lock(*, actor, conference: Conference) -> Conference:
     conference = (
-        Conference.objects.select_for_update().select_related("host_unit").get(pk=conference.pk)
+        Conference.objects.select_for_update(of=("self",))
+        .select_related("host_unit")
+        .get(pk=conference.pk)
     )
     if not permissions.can_manage(actor, conference):
         raise PermissionDeniedError("Bạn không quản lý hội nghị này.")

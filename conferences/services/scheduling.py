@@ -356,7 +356,7 @@ def conference_update(
     if unknown:
         raise TypeError(f"conference_update() got unexpected fields {sorted(unknown)}")
     conference = (
-        Conference.objects.select_for_update()
+        Conference.objects.select_for_update(of=("self",))
         .select_related("host_unit", "chair_site__unit")
         .get(pk=conference.pk)
     )
@@ -432,7 +432,9 @@ def conference_transition(*, actor, conference: Conference, to: str) -> Conferen
     unit); starting and ending also for its chair. Ended and cancelled are final.
     """
     conference = (
-        Conference.objects.select_for_update().select_related("host_unit").get(pk=conference.pk)
+        Conference.objects.select_for_update(of=("self",))
+        .select_related("host_unit")
+        .get(pk=conference.pk)
     )
     if to not in Status.values:
         raise ConferenceError("bad_status", "Trạng thái không hợp lệ.")
