@@ -243,12 +243,19 @@ class MediaRunner:
             got = await self.redis.set(lease_key(code), self.worker_id, nx=True, px=int(LEASE_TTL * 1000))
             if not got:
                 return False
-            host = await RoomHost.open(code)
+            # Listen before the room exists: an offer sent as soon as the lease is visible is
+            # answered "media_unavailable" (retry) instead of being lost.
+            await self.layer.group_add(room_group(code), self.channel)
+            try:
+                host = await RoomHost.open(code)
+            except Exception:
+                host = None
+                logger.exception("room %s could not be opened", code)
             if host is None:
+                await self.layer.group_discard(room_group(code), self.channel)
                 await self.redis.eval(RELEASE, 1, lease_key(code), self.worker_id)
                 return False
             self.rooms[code] = host
-            await self.layer.group_add(room_group(code), self.channel)
             logger.info("media runner %s hosts room %s", self.worker_id, code)
             await self.layer.group_send(
                 f"conference.{code}", {"type": "conference.event", "event": {"type": "media.restart", "reason": "room_started"}}
@@ -309,7 +316,9 @@ class MediaRunner:
         if kind == "room.close":
             await self._drop(code, release=True)
         elif host is None:
-            return
+            if kind == "room.signal" and code in self._starting and message.get("reply_to"):
+                reply = {"type": "error", "code": "media_unavailable", "message": "room starting", "id": message["message"].get("id")}
+                await self.layer.send(message["reply_to"], {"type": "media.reply", "reply": reply})
         elif kind == "room.command":
             host.apply(message.get("command", {}))
         elif kind == "room.signal":

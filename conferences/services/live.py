@@ -275,7 +275,7 @@ def _check_site(conference: Conference, site: str | None, *, allow_none: bool = 
 
 
 def _lock_conference(conference: Conference) -> Conference:
-    return Conference.objects.select_for_update().select_related("chair_site", "host_unit").get(pk=conference.pk)
+    return Conference.objects.select_for_update(of=("self",)).select_related("chair_site", "host_unit").get(pk=conference.pk)
 
 
 def _require_live(conference: Conference) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
+from django.db import connections
 
 from portal.asgi import application
 
@@ -83,5 +83,8 @@ async def close_all(*comms) -> None:
     for comm in comms:
         try:
             await comm.disconnect()
-        except (asyncio.CancelledError, Exception):  # already closed by the server
+        except BaseException:
             pass
+    # The consumers' database work ran on a worker thread: close its connection, or PostgreSQL
+    # refuses to drop the test database ("being accessed by other users").
+    await database_sync_to_async(connections.close_all)()
