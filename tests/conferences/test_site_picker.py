@@ -182,3 +182,76 @@ def test_invitation_unit_is_the_sites_unit_on_the_conference_date(client_for, pr
         inv.unit_id == inv.site.unit_id and inv.unit.parent.code == "140"
         for inv in conf.invitations.exclude(site__key="15-UBND")
     )
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(120)
+def test_picker_shows_counts_and_overlaps_live_in_the_browser(
+    transactional_db, org, live_server, chromium_path
+):
+    """The real page in headless Chromium: ticking choices updates the count from the server,
+    covered rows are highlighted, busy sites are flagged, the filter finds a district's communes."""
+    from django.conf import settings as django_settings
+    from django.test import Client
+    from playwright.sync_api import sync_playwright
+
+    from portal import services as org_services
+    from tests.conftest import UserFactory
+
+    clerk = UserFactory(username="clerk_browser")
+    org_services.membership_grant(user=clerk, unit=org["15"], role="clerk")
+    start = timezone.localtime(timezone.now() + dt.timedelta(days=2)).replace(
+        hour=8, minute=0, second=0, microsecond=0
+    )
+    busy = ConferenceFactory(
+        title="Giao ban đã lên lịch", planned_start=start, planned_end=start + dt.timedelta(hours=3)
+    )
+    invite(busy, "140")
+    client = Client()
+    client.force_login(clerk)
+    session = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    communes = Site.objects.filter(unit__parent__code="140").count()
+    logs: list[str] = []
+    with sync_playwright() as pw:  # runs an event loop: no ORM calls inside
+        browser = pw.chromium.launch(
+            executable_path=chromium_path, args=["--headless=new", "--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            context = browser.new_context()
+            context.add_cookies(
+                [
+                    {
+                        "name": django_settings.SESSION_COOKIE_NAME,
+                        "value": session,
+                        "url": live_server.url,
+                    }
+                ]
+            )
+            page = context.new_page()
+            page.set_default_timeout(30_000)
+            page.on("console", lambda m: logs.append(f"{m.type}: {m.text}"))
+            page.on("pageerror", lambda e: logs.append(f"pageerror: {e}"))
+            page.goto(f"{live_server.url}{reverse('conference_create')}")
+            page.wait_for_selector("#site-picker[data-ready='1']")
+            assert page.inner_text("#picker-count").startswith("0 ")
+            page.fill("#id_planned_start", start.strftime("%Y-%m-%dT%H:%M"))
+            page.fill("#id_planned_end", (start + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
+            page.evaluate("document.getElementById('site-picker').dataset.ready = ''")
+            page.check("input[name=sel_kind][value=district]")
+            page.check("input[name=sel_group][value='commune@140']")
+            page.wait_for_function(
+                f"document.getElementById('picker-count').textContent.startsWith('{9 + communes} ')"
+            )
+            page.wait_for_selector("#picker-overlaps li details")
+            assert "Giao ban đã lên lịch" in page.inner_text("#picker-overlaps")
+            assert page.locator(".picker-row.covered").count() == 9 + communes
+            page.fill("#picker-filter", "van chan")
+            visible = page.locator(".picker-row:not([hidden])").count()
+            # the province, its People's Committee, the district and its communes
+            assert visible == 3 + communes
+        except Exception:
+            print("\n".join(logs))
+            raise
+        finally:
+            browser.close()
+    assert not [line for line in logs if line.startswith("pageerror")]
