@@ -7,11 +7,12 @@ live — state, control, media — goes over the socket, where the server checks
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import render
-from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
@@ -35,21 +36,15 @@ def _site_choices(user, conference: Conference) -> list[dict[str, str]]:
     return [{"code": str(inv.site.code), "name": inv.site.name} for inv in rows]
 
 
-def _page_config(request: HttpRequest, conference: Conference, *, token: str | None, site: str | None, console: bool) -> dict:
-    query = []
-    if token:
-        query.append(f"t={token}")
-    if site:
-        query.append(f"site={site}")
-    ws_path = f"/ws/conferences/{conference.code}/" + (f"?{'&'.join(query)}" if query else "")
+def _page_config(conference: Conference, *, token: str | None, site: str | None, console: bool) -> dict:
+    query = urlencode([(k, v) for k, v in (("t", token), ("site", site)) if v])
+    ws_path = f"/ws/conferences/{conference.code}/" + (f"?{query}" if query else "")
     return {
         "code": str(conference.code),
         "ws_path": ws_path,
         "thumbnails": THUMBNAILS,
         "console": console,
         "max_bitrate": 2_500_000,
-        "join_url": reverse("conference_join", kwargs={"code": conference.code}),
-        "console_url": reverse("conference_console", kwargs={"code": conference.code}),
     }
 
 
@@ -77,7 +72,7 @@ def conference_join(request: HttpRequest, code) -> HttpResponse:
             raise Http404
         choices = _site_choices(user, conference)
         can_chair = permissions.can_chair(user, conference)
-    config = _page_config(request, conference, token=token, site=site, console=False)
+    config = _page_config(conference, token=token, site=site, console=False)
     return render(
         request,
         "conferences/live/join.html",
@@ -102,7 +97,7 @@ def conference_console(request: HttpRequest, code) -> HttpResponse:
         raise Http404
     if not permissions.is_organiser(request.user, conference):
         raise PermissionDenied
-    config = _page_config(request, conference, token=None, site=None, console=True)
+    config = _page_config(conference, token=None, site=None, console=True)
     return render(
         request,
         "conferences/live/console.html",

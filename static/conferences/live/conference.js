@@ -137,6 +137,7 @@ export class Live {
   _attach(slots) {
     this.slotStreams = slots;
     for (const [name, stream] of Object.entries(slots)) {
+      if (name === 'main' && this.me && this.mainSite() === this.me.site) continue;
       const video = $(`[data-slot=${name}]`);
       if (video) { video.srcObject = stream; video.play().catch(() => {}); }
     }
@@ -190,8 +191,15 @@ export class Live {
       : (s.agenda.length ? 'Chưa vào nội dung nào' : 'Chưa có chương trình');
     text('agenda', agendaText);
     // don't play back our own audio
+    // the SFU never sends a site its own media: while we hold the floor, the stage shows us
     const mainVideo = $('[data-slot=main]');
-    if (mainVideo) mainVideo.muted = main === me.site;
+    if (mainVideo) {
+      const mine = main === me.site;
+      const source = mine ? this.local : this.slotStreams.main;
+      if (source && mainVideo.srcObject !== source) { mainVideo.srcObject = source; mainVideo.play().catch(() => {}); }
+      mainVideo.muted = mine;
+      mainVideo.closest('.stage').classList.toggle('self-main', mine && !!this.local);
+    }
     const chairVideo = $('[data-slot=chair]');
     if (chairVideo) chairVideo.muted = s.conference.chair_site === me.site;
     const mutedBanner = $('[data-role=server-muted]');
