@@ -5,6 +5,7 @@ mute stops forwarding, and presence is written from the media connection."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import aioice.ice
 import pytest
@@ -106,3 +107,22 @@ async def test_sites_join_through_the_socket_and_the_floor_fills_main(conf, chai
         for code in list(dispatch.local_rooms()):
             await dispatch.room_close(code)
     assert dispatch.local_rooms() == {}
+
+
+async def test_a_consumer_cancelled_at_shutdown_still_closes_its_peer_and_the_room(conf, vanchan_operator):
+    """Daphne cancels consumers on SIGTERM without ``disconnect``: the ``finally`` must leave."""
+    ws, _ = await open_socket(conf, vanchan_operator)
+    client = Client(luma=BRIGHT, tone=8000)
+    try:
+        await join_media(ws, client)
+        room = dispatch.local_rooms()[str(conf.code)].room
+        await wait_for(lambda: any(p.state == "connected" for p in room.peers.values()) if room.peers else False, timeout=20)
+        ws.future.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ws.future
+        assert dispatch.local_rooms() == {}
+        assert room.closed and room.peers == {}
+    finally:
+        await client.close()
+        for code in list(dispatch.local_rooms()):
+            await dispatch.room_close(code)
