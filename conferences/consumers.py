@@ -29,8 +29,19 @@ logger = logging.getLogger(__name__)
 MAX_FRAME = 64 * 1024
 MAX_RATE = 50  # messages per second per socket
 CHAIR_TYPES = frozenset(
-    {"start", "end", "floor.give", "floor.clear", "broadcast.set", "mute.set", "mute.all", "agenda.goto",
-     "rollcall.start", "rollcall.end", "absent.call"}
+    {
+        "start",
+        "end",
+        "floor.give",
+        "floor.clear",
+        "broadcast.set",
+        "mute.set",
+        "mute.all",
+        "agenda.goto",
+        "rollcall.start",
+        "rollcall.end",
+        "absent.call",
+    }
 )
 ROOM_STATE_TYPES = frozenset({"floor.give", "floor.clear", "broadcast.set", "mute.set", "mute.all"})
 
@@ -42,7 +53,9 @@ class Rejected(Exception):
         self.reason = reason
 
 
-def _authorise(user, code: str, token: str | None, site: str | None) -> tuple[Conference, live.Participant]:
+def _authorise(
+    user, code: str, token: str | None, site: str | None
+) -> tuple[Conference, live.Participant]:
     try:
         conference = Conference.objects.select_related("chair_site", "host_unit").get(code=code)
     except (Conference.DoesNotExist, ValidationError, ValueError):
@@ -54,13 +67,17 @@ def _authorise(user, code: str, token: str | None, site: str | None) -> tuple[Co
         except JoinLinkError as exc:
             raise Rejected(4403, exc.code) from None
         try:
-            return conference, live.participant_resolve(user=user, conference=conference, site_code=link.site_code)
+            return conference, live.participant_resolve(
+                user=user, conference=conference, site_code=link.site_code
+            )
         except PermissionDeniedError:
             raise Rejected(4403, "join_link_invalid") from None
     if not getattr(user, "is_authenticated", False):
         raise Rejected(4401, "unauthenticated")
     try:
-        return conference, live.participant_resolve(user=user, conference=conference, site_code=site)
+        return conference, live.participant_resolve(
+            user=user, conference=conference, site_code=site
+        )
     except PermissionDeniedError:
         raise Rejected(4403, "forbidden") from None
 
@@ -87,7 +104,9 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         token = query.get("t", [None])[0]
         site = query.get("site", [None])[0]
         try:
-            self.conference, self.participant = await database_sync_to_async(_authorise)(self.scope.get("user"), code, token, site)
+            self.conference, self.participant = await database_sync_to_async(_authorise)(
+                self.scope.get("user"), code, token, site
+            )
         except Rejected as exc:
             # Accept first: a close before the handshake completes reaches the browser as 1006
             # with no code or reason.
@@ -102,7 +121,9 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         await layer.group_add(self.site_group, self.channel_name)
         await layer.group_add(self.group, self.channel_name)
         await self.accept()
-        snapshot = await database_sync_to_async(live.live_snapshot)(conference=self.conference, participant=self.participant)
+        snapshot = await database_sync_to_async(live.live_snapshot)(
+            conference=self.conference, participant=self.participant
+        )
         await self.send_json(snapshot)
 
     async def disconnect(self, code) -> None:
@@ -122,7 +143,11 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
             try:
                 await dispatch.room_signal(
                     self.code,
-                    {"type": "leave", "participant": self.participant.site_code, "conn": self.channel_name},
+                    {
+                        "type": "leave",
+                        "participant": self.participant.site_code,
+                        "conn": self.channel_name,
+                    },
                     reply_to=self.channel_name,
                 )
             except Exception:
@@ -170,7 +195,14 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
             await self.error("bad_json", "Thông điệp phải là một đối tượng JSON có trường “type”.")
             return
         ident = message.get("id")
-        if not (ident is None or (isinstance(ident, str | int) and not isinstance(ident, bool) and len(str(ident)) <= 64)):
+        if not (
+            ident is None
+            or (
+                isinstance(ident, str | int)
+                and not isinstance(ident, bool)
+                and len(str(ident)) <= 64
+            )
+        ):
             await self.error("invalid", "Trường “id” không hợp lệ.")
             return
         kind = message["type"]
@@ -187,7 +219,11 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
             await self.error(exc.code, exc.message, ident)
             return
         except dispatch.MediaUnavailable:
-            await self.error("media_unavailable", "Phòng họp đang khởi động, vui lòng gửi lại sau giây lát.", ident)
+            await self.error(
+                "media_unavailable",
+                "Phòng họp đang khởi động, vui lòng gửi lại sau giây lát.",
+                ident,
+            )
             return
         except Exception:
             logger.exception("live message %s failed in %s", kind, self.code)
@@ -209,7 +245,9 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         return count + 1 <= MAX_RATE
 
     async def _call(self, service, **kwargs: Any) -> Any:
-        return await database_sync_to_async(service)(actor=self.participant.user, conference=self.conference, **kwargs)
+        return await database_sync_to_async(service)(
+            actor=self.participant.user, conference=self.conference, **kwargs
+        )
 
     async def _sync_room(self) -> None:
         state = await database_sync_to_async(live.room_state)(self.conference)
@@ -227,13 +265,21 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         sdp = message.get("sdp")
         if not isinstance(sdp, str) or not sdp:
             raise DomainError("invalid", "Thiếu “sdp”.")
-        status = await database_sync_to_async(lambda: Conference.objects.values_list("status", flat=True).get(pk=self.conference.pk))()
+        status = await database_sync_to_async(
+            lambda: Conference.objects.values_list("status", flat=True).get(pk=self.conference.pk)
+        )()
         if status != Status.LIVE:
             raise DomainError("not_live", "Hội nghị chưa diễn ra hoặc đã kết thúc.")
         self.in_room = True
         reply = await dispatch.room_signal(
             self.code,
-            {"type": "offer", "sdp": sdp, "participant": self.participant.site_code, "conn": self.channel_name, "id": message.get("id")},
+            {
+                "type": "offer",
+                "sdp": sdp,
+                "participant": self.participant.site_code,
+                "conn": self.channel_name,
+                "id": message.get("id"),
+            },
             reply_to=self.channel_name,
         )
         if reply is not None:
@@ -244,7 +290,12 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         if self.in_room:
             self.in_room = False
             await dispatch.room_signal(
-                self.code, {"type": "leave", "participant": self.participant.site_code, "conn": self.channel_name},
+                self.code,
+                {
+                    "type": "leave",
+                    "participant": self.participant.site_code,
+                    "conn": self.channel_name,
+                },
                 reply_to=self.channel_name,
             )
         return None
@@ -293,14 +344,20 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         await self._call(live.hand_raise, participant=self.participant)
 
     async def on_hand_lower(self, message):
-        await self._call(live.hand_lower, participant=self.participant, site=_site(message, allow_none=True))
+        await self._call(
+            live.hand_lower, participant=self.participant, site=_site(message, allow_none=True)
+        )
 
     async def on_rollcall_start(self, message):
         await self._call(live.rollcall_start)
 
     async def on_rollcall_answer(self, message):
-        await self._call(live.rollcall_answer, participant=self.participant, headcount=message.get("headcount"),
-                         site=_site(message, allow_none=True))
+        await self._call(
+            live.rollcall_answer,
+            participant=self.participant,
+            headcount=message.get("headcount"),
+            site=_site(message, allow_none=True),
+        )
 
     async def on_rollcall_end(self, message):
         await self._call(live.rollcall_end)

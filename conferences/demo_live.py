@@ -31,7 +31,12 @@ TITLE = "Giao ban trực tuyến tuần (demo trực tiếp)"
 CHAIR = "chutri.tinh"
 CHAIR_SITE = "15-UBND"
 # site key, operator username (portal.demo.DEMO_USERS)
-SITES = [("140", "kythuat.vanchan"), ("138", "kythuat.tranyen"), ("137", "kythuat.mucangchai"), ("04630", "kythuat.tule")]
+SITES = [
+    ("140", "kythuat.vanchan"),
+    ("138", "kythuat.tranyen"),
+    ("137", "kythuat.mucangchai"),
+    ("04630", "kythuat.tule"),
+]
 AGENDA = [
     ("Khai mạc, điểm danh các điểm cầu", "Chánh Văn phòng UBND tỉnh", 10),
     ("Báo cáo tình hình tuần, nhiệm vụ tuần tới", "Giám đốc Sở Kế hoạch và Đầu tư", 20),
@@ -76,9 +81,17 @@ def _conference(now: dt.datetime) -> Conference:
     )
     for key, _operator in SITES:
         site = Site.objects.select_related("unit").get(key=key)
-        Invitation.objects.get_or_create(conference=conference, site=site, defaults={"unit": site.unit})
+        Invitation.objects.get_or_create(
+            conference=conference, site=site, defaults={"unit": site.unit}
+        )
     for position, (title, presenter, minutes) in enumerate(AGENDA, start=1):
-        AgendaItem.objects.create(conference=conference, position=position, title=title, presenter_name=presenter, planned_minutes=minutes)
+        AgendaItem.objects.create(
+            conference=conference,
+            position=position,
+            title=title,
+            presenter_name=presenter,
+            planned_minutes=minutes,
+        )
     return conference
 
 
@@ -87,8 +100,16 @@ def seed(report: dict[str, Any]) -> None:
     if not Site.objects.filter(key=CHAIR_SITE).exists():
         return
     conference = _conference(timezone.now())
-    join_url = _url(("conferences:conference_join", "conference_join"), conference, f"/conferences/{conference.code}/join/")
-    console_url = _url(("conferences:conference_console", "conference_console"), conference, f"/conferences/{conference.code}/console/")
+    join_url = _url(
+        ("conferences:conference_join", "conference_join"),
+        conference,
+        f"/conferences/{conference.code}/join/",
+    )
+    console_url = _url(
+        ("conferences:conference_console", "conference_console"),
+        conference,
+        f"/conferences/{conference.code}/console/",
+    )
     User = get_user_model()
     operators = []
     phone_link = None
@@ -97,7 +118,9 @@ def seed(report: dict[str, Any]) -> None:
         site = Site.objects.get(key=key)
         if user is None:
             continue
-        operators.append({"username": username, "password": DEMO_PASSWORD, "site": key, "site_name": site.name})
+        operators.append(
+            {"username": username, "password": DEMO_PASSWORD, "site": key, "site_name": site.name}
+        )
         if phone_link is None:
             phone_link = joinlinks.join_link_url(conference=conference, user=user, site=site)
     report["live"] = {

@@ -41,9 +41,16 @@ class JoinLink:
     expires_at: dt.datetime
 
 
-def join_link_token(*, conference: Conference, user, site: Site, expires_at: dt.datetime | None = None) -> str:
+def join_link_token(
+    *, conference: Conference, user, site: Site, expires_at: dt.datetime | None = None
+) -> str:
     expires = expires_at or (conference.planned_end + DEFAULT_GRACE)
-    payload = {"c": str(conference.code), "u": user.pk, "s": str(site.code), "e": int(expires.timestamp())}
+    payload = {
+        "c": str(conference.code),
+        "u": user.pk,
+        "s": str(site.code),
+        "e": int(expires.timestamp()),
+    }
     return signing.dumps(payload, salt=SALT, compress=True)
 
 
@@ -51,7 +58,12 @@ def join_link_read(token: str, *, conference_code: str) -> JoinLink:
     """Check a token for this conference; raise :class:`JoinLinkError`."""
     try:
         data = signing.loads(token, salt=SALT)
-        link = JoinLink(str(data["c"]), int(data["u"]), str(data["s"]), dt.datetime.fromtimestamp(int(data["e"]), tz=dt.UTC))
+        link = JoinLink(
+            str(data["c"]),
+            int(data["u"]),
+            str(data["s"]),
+            dt.datetime.fromtimestamp(int(data["e"]), tz=dt.UTC),
+        )
     except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
         raise JoinLinkError("join_link_invalid") from exc
     if link.conference_code != str(conference_code):
@@ -78,12 +90,16 @@ def join_page_path(conference: Conference) -> str:
     return f"/conferences/{conference.code}/join/"
 
 
-def join_link_url(*, conference: Conference, user, site: Site, expires_at: dt.datetime | None = None) -> str:
+def join_link_url(
+    *, conference: Conference, user, site: Site, expires_at: dt.datetime | None = None
+) -> str:
     """Absolute URL of the personal join link (``SITE_URL`` + the ``join_link`` route)."""
     token = join_link_token(conference=conference, user=user, site=site, expires_at=expires_at)
     for name in ("conferences:join_link", "join_link"):
         try:
-            return settings.SITE_URL + reverse(name, kwargs={"code": conference.code, "token": token})
+            return settings.SITE_URL + reverse(
+                name, kwargs={"code": conference.code, "token": token}
+            )
         except NoReverseMatch:
             continue
     return f"{settings.SITE_URL}{join_page_path(conference)}?t={token}"
@@ -101,7 +117,11 @@ def join_link_view(request, code, token: str):
     try:
         join_link_user(join_link_read(token, conference_code=str(code)))
     except JoinLinkError as exc:
-        message = _("Liên kết tham dự đã hết hạn.") if exc.code == "join_link_expired" else _("Liên kết tham dự không hợp lệ.")
+        message = (
+            _("Liên kết tham dự đã hết hạn.")
+            if exc.code == "join_link_expired"
+            else _("Liên kết tham dự không hợp lệ.")
+        )
         return HttpResponseForbidden(message)
     conference = Conference.objects.filter(code=code).first()
     if conference is None:

@@ -79,7 +79,9 @@ async def room_ensure(code: str) -> None:
         await sync_to_async(tasks.host_room.delay)(code)
 
 
-async def room_signal(code: str, message: dict[str, Any], *, reply_to: str) -> dict[str, Any] | None:
+async def room_signal(
+    code: str, message: dict[str, Any], *, reply_to: str
+) -> dict[str, Any] | None:
     """Pass ``offer``/``leave`` (with ``participant``, ``conn``, ``id``) to the room.
 
     Returns the reply frame directly in inprocess mode; in celery mode the reply comes to
@@ -101,7 +103,8 @@ async def room_signal(code: str, message: dict[str, Any], *, reply_to: str) -> d
         await room_ensure(code)
         raise MediaUnavailable(code)
     await get_channel_layer().group_send(
-        runner.room_group(code), {"type": "room.signal", "code": code, "message": message, "reply_to": reply_to}
+        runner.room_group(code),
+        {"type": "room.signal", "code": code, "message": message, "reply_to": reply_to},
     )
     return None
 
@@ -114,7 +117,9 @@ async def room_command(code: str, command: dict[str, Any]) -> None:
         if host is not None:
             host.apply(command)
         return
-    await get_channel_layer().group_send(runner.room_group(code), {"type": "room.command", "code": code, "command": command})
+    await get_channel_layer().group_send(
+        runner.room_group(code), {"type": "room.command", "code": code, "command": command}
+    )
 
 
 async def room_close(code: str) -> None:
@@ -125,7 +130,9 @@ async def room_close(code: str) -> None:
         if host is not None:
             await host.close()
         return
-    await get_channel_layer().group_send(runner.room_group(code), {"type": "room.close", "code": code})
+    await get_channel_layer().group_send(
+        runner.room_group(code), {"type": "room.close", "code": code}
+    )
 
 
 def room_ensure_sync(code: str) -> None:

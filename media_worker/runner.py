@@ -92,7 +92,9 @@ def _media_event(code: str, event: dict[str, Any]) -> None:
     elif kind == "participant_left":
         live.media_left(conference=conference, site_code=site)
     elif kind == "participant_media":
-        live.media_published(conference=conference, site_code=site, video=event["video"], audio=event["audio"])
+        live.media_published(
+            conference=conference, site_code=site, video=event["video"], audio=event["audio"]
+        )
     elif kind == "speaking":
         events.broadcast(conference, {"type": "speaking", "site": site})
 
@@ -100,7 +102,9 @@ def _media_event(code: str, event: dict[str, Any]) -> None:
 def _live_codes() -> list[str]:
     from conferences.models import Conference, Status
 
-    return [str(c) for c in Conference.objects.filter(status=Status.LIVE).values_list("code", flat=True)]
+    return [
+        str(c) for c in Conference.objects.filter(status=Status.LIVE).values_list("code", flat=True)
+    ]
 
 
 # --- one room ---------------------------------------------------------------------------------
@@ -113,7 +117,9 @@ class RoomHost:
         self.code = code
         self.owners: dict[str, str] = {}
         self.version = -1
-        self.room = Room(code, thumbnails=THUMBNAILS, policy=network_policy(), on_event=self._on_event)
+        self.room = Room(
+            code, thumbnails=THUMBNAILS, policy=network_policy(), on_event=self._on_event
+        )
         self._events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._pump = asyncio.get_running_loop().create_task(self._pump_events())
 
@@ -177,7 +183,12 @@ class RoomHost:
                 self._pump.cancel()
 
     def _on_event(self, event: dict[str, Any]) -> None:
-        if event.get("type") in ("participant_connection", "participant_left", "participant_media", "speaking"):
+        if event.get("type") in (
+            "participant_connection",
+            "participant_left",
+            "participant_media",
+            "speaking",
+        ):
             self._events.put_nowait(event)
 
     async def _pump_events(self) -> None:
@@ -216,7 +227,9 @@ class MediaRunner:
         self.redis = aioredis.from_url(self.redis_url)
         self.layer = get_channel_layer()
         self.channel = await self.layer.new_channel("media.worker.")
-        loops = [asyncio.create_task(c) for c in (self._receive(), self._heartbeat(), self._watchdog())]
+        loops = [
+            asyncio.create_task(c) for c in (self._receive(), self._heartbeat(), self._watchdog())
+        ]
         self.ready.set()
         logger.info("media runner %s ready", self.worker_id)
         try:
@@ -240,7 +253,9 @@ class MediaRunner:
             return False
         self._starting.add(code)
         try:
-            got = await self.redis.set(lease_key(code), self.worker_id, nx=True, px=int(LEASE_TTL * 1000))
+            got = await self.redis.set(
+                lease_key(code), self.worker_id, nx=True, px=int(LEASE_TTL * 1000)
+            )
             if not got:
                 return False
             # Listen before the room exists: an offer sent as soon as the lease is visible is
@@ -258,7 +273,11 @@ class MediaRunner:
             self.rooms[code] = host
             logger.info("media runner %s hosts room %s", self.worker_id, code)
             await self.layer.group_send(
-                f"conference.{code}", {"type": "conference.event", "event": {"type": "media.restart", "reason": "room_started"}}
+                f"conference.{code}",
+                {
+                    "type": "conference.event",
+                    "event": {"type": "media.restart", "reason": "room_started"},
+                },
             )
             return True
         finally:
@@ -279,7 +298,9 @@ class MediaRunner:
         while not self.stopping.is_set():
             for code in list(self.rooms):
                 try:
-                    ok = await self.redis.eval(RENEW, 1, lease_key(code), self.worker_id, int(LEASE_TTL * 1000))
+                    ok = await self.redis.eval(
+                        RENEW, 1, lease_key(code), self.worker_id, int(LEASE_TTL * 1000)
+                    )
                 except Exception:
                     logger.exception("lease renewal of %s failed", code)
                     continue
@@ -317,7 +338,12 @@ class MediaRunner:
             await self._drop(code, release=True)
         elif host is None:
             if kind == "room.signal" and code in self._starting and message.get("reply_to"):
-                reply = {"type": "error", "code": "media_unavailable", "message": "room starting", "id": message["message"].get("id")}
+                reply = {
+                    "type": "error",
+                    "code": "media_unavailable",
+                    "message": "room starting",
+                    "id": message["message"].get("id"),
+                }
                 await self.layer.send(message["reply_to"], {"type": "media.reply", "reply": reply})
         elif kind == "room.command":
             host.apply(message.get("command", {}))
@@ -333,7 +359,9 @@ async def signal(host: RoomHost, message: dict[str, Any]) -> dict[str, Any] | No
     reply_id = message.get("id")
     if kind == "offer":
         try:
-            answer = await host.offer(participant=message["participant"], conn=message["conn"], offer=message)
+            answer = await host.offer(
+                participant=message["participant"], conn=message["conn"], offer=message
+            )
         except SignallingError as exc:
             return {**exc.as_dict(), "id": reply_id}
         return {**answer, "id": reply_id}

@@ -14,7 +14,9 @@ from media_worker.sfu import IceServer, NetworkPolicy
 def _turn(spec: str) -> IceServer:
     parts = spec.split("|")
     if len(parts) not in (1, 3) or not parts[0].startswith(("turn:", "turns:")):
-        raise ImproperlyConfigured(f"MEDIA_TURN_SERVERS entries look like 'turn:host:3478|user|password', got {spec!r}")
+        raise ImproperlyConfigured(
+            f"MEDIA_TURN_SERVERS entries look like 'turn:host:3478|user|password', got {spec!r}"
+        )
     if len(parts) == 1:
         return IceServer(urls=(parts[0],))
     return IceServer(urls=(parts[0],), username=parts[1], credential=parts[2])
@@ -31,4 +33,6 @@ def network_policy() -> NetworkPolicy:
             accepted_networks=tuple(settings.MEDIA_ICE_ACCEPT_NETWORKS),
         )
     except ValueError as exc:
-        raise ImproperlyConfigured(f"MEDIA_ICE_ADDRESSES / MEDIA_ICE_ACCEPT_NETWORKS: {exc}") from exc
+        raise ImproperlyConfigured(
+            f"MEDIA_ICE_ADDRESSES / MEDIA_ICE_ACCEPT_NETWORKS: {exc}"
+        ) from exc

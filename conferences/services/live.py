@@ -66,7 +66,9 @@ class Participant:
 # --- who joins as whom -----------------------------------------------------------------------
 
 
-def participant_resolve(*, user, conference: Conference, site_code: str | None = None) -> Participant:
+def participant_resolve(
+    *, user, conference: Conference, site_code: str | None = None
+) -> Participant:
     """The participant ``user`` is in ``conference`` (see docs/protocol.md §1)."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         raise PermissionDeniedError()
@@ -76,7 +78,9 @@ def participant_resolve(*, user, conference: Conference, site_code: str | None =
     chair_site = conference.chair_site
 
     def as_site(site: Site, invitation: Invitation | None) -> Participant:
-        return Participant(user=user, site=site, invitation=invitation, chair=chair, organiser=organiser)
+        return Participant(
+            user=user, site=site, invitation=invitation, chair=chair, organiser=organiser
+        )
 
     def chair_participant() -> Participant:
         if chair_site is None:
@@ -92,16 +96,27 @@ def participant_resolve(*, user, conference: Conference, site_code: str | None =
         raise PermissionDeniedError("Bạn không tham dự với điểm cầu này.")
     if organiser:
         return chair_participant()
-    invitation = perms.operated_invitations(user, conference).select_related("site", "unit").order_by("unit__path", "site__key").first()
+    invitation = (
+        perms.operated_invitations(user, conference)
+        .select_related("site", "unit")
+        .order_by("unit__path", "site__key")
+        .first()
+    )
     if invitation is None:
-        invitation = invitations.filter(org.units_q(user, perms.ALL_ROLES, prefix="unit__")).order_by("unit__path", "site__key").first()
+        invitation = (
+            invitations.filter(org.units_q(user, perms.ALL_ROLES, prefix="unit__"))
+            .order_by("unit__path", "site__key")
+            .first()
+        )
     if invitation is None:
         raise PermissionDeniedError("Bạn không được mời dự hội nghị này.")
     return as_site(invitation.site, invitation)
 
 
 def _speaks_for(user, conference: Conference, invitation: Invitation) -> bool:
-    return perms.can_operate(user, conference, invitation.site) or org.has_role_over(user, perms.ALL_ROLES, invitation.unit)
+    return perms.can_operate(user, conference, invitation.site) or org.has_role_over(
+        user, perms.ALL_ROLES, invitation.unit
+    )
 
 
 # --- snapshot --------------------------------------------------------------------------------
@@ -135,12 +150,18 @@ def _locked_state(conference: Conference) -> LiveState:
     return LiveState.objects.select_for_update().get(conference=conference)
 
 
-def live_snapshot(*, conference: Conference, participant: Participant | None = None) -> dict[str, Any]:
+def live_snapshot(
+    *, conference: Conference, participant: Participant | None = None
+) -> dict[str, Any]:
     conference = Conference.objects.select_related("chair_site").get(pk=conference.pk)
     state = live_state(conference)
-    invitations = list(conference.invitations.select_related("site", "unit").order_by("unit__path", "site__key"))
+    invitations = list(
+        conference.invitations.select_related("site", "unit").order_by("unit__path", "site__key")
+    )
     connected = set(
-        PresenceInterval.objects.filter(invitation__conference=conference, left_at__isnull=True).values_list("invitation__site__code", flat=True)
+        PresenceInterval.objects.filter(
+            invitation__conference=conference, left_at__isnull=True
+        ).values_list("invitation__site__code", flat=True)
     )
     connected = {str(c) for c in connected}
     sites: dict[str, dict[str, Any]] = {}
@@ -195,7 +216,10 @@ def live_snapshot(*, conference: Conference, participant: Participant | None = N
         snapshot["rollcall"] = {
             "id": open_call.pk,
             "started_at": _iso(open_call.started_at),
-            "answers": {str(a.invitation.site.code): a.headcount for a in open_call.answers.select_related("invitation__site")},
+            "answers": {
+                str(a.invitation.site.code): a.headcount
+                for a in open_call.answers.select_related("invitation__site")
+            },
         }
     if participant is not None:
         snapshot["me"] = {
@@ -227,7 +251,11 @@ def apply_event(snapshot: dict[str, Any], event: dict[str, Any]) -> dict[str, An
     elif kind == "attendance" and site is not None:
         site["status"], site["headcount"] = event["status"], event["headcount"]
     elif kind == "roll_call_started":
-        snap["rollcall"] = {"id": event["roll_call"], "started_at": event["started_at"], "answers": {}}
+        snap["rollcall"] = {
+            "id": event["roll_call"],
+            "started_at": event["started_at"],
+            "answers": {},
+        }
     elif kind == "roll_call_answer":
         if snap["rollcall"] and snap["rollcall"]["id"] == event["roll_call"]:
             snap["rollcall"]["answers"][event["site"]] = event["headcount"]
@@ -266,7 +294,9 @@ def _member_sites(conference: Conference) -> set[str]:
     return codes
 
 
-def _check_site(conference: Conference, site: str | None, *, allow_none: bool = False) -> str | None:
+def _check_site(
+    conference: Conference, site: str | None, *, allow_none: bool = False
+) -> str | None:
     if site is None and allow_none:
         return None
     if not isinstance(site, str) or site not in _member_sites(conference):
@@ -275,7 +305,11 @@ def _check_site(conference: Conference, site: str | None, *, allow_none: bool = 
 
 
 def _lock_conference(conference: Conference) -> Conference:
-    return Conference.objects.select_for_update(of=("self",)).select_related("chair_site", "host_unit").get(pk=conference.pk)
+    return (
+        Conference.objects.select_for_update(of=("self",))
+        .select_related("chair_site", "host_unit")
+        .get(pk=conference.pk)
+    )
 
 
 def _require_live(conference: Conference) -> None:
@@ -283,7 +317,9 @@ def _require_live(conference: Conference) -> None:
         raise ConferenceError("not_live", "Hội nghị chưa diễn ra hoặc đã kết thúc.")
 
 
-def _set(conference: Conference, actor, action: str, data: dict[str, Any], **fields: Any) -> LiveState:
+def _set(
+    conference: Conference, actor, action: str, data: dict[str, Any], **fields: Any
+) -> LiveState:
     state = _locked_state(conference)
     for name, value in fields.items():
         setattr(state, name, value)
@@ -300,7 +336,9 @@ def _set(conference: Conference, actor, action: str, data: dict[str, Any], **fie
 
 @transaction.atomic
 def live_start(*, actor, conference: Conference) -> Conference:
-    conference = scheduling.conference_transition(actor=actor, conference=conference, to=Status.LIVE)
+    conference = scheduling.conference_transition(
+        actor=actor, conference=conference, to=Status.LIVE
+    )
     attendance.audit(conference=conference, actor=actor, action="live.start", data={})
     live_state(conference)
     events.broadcast(conference, {"type": "conference", "conference": conference_data(conference)})
@@ -309,11 +347,19 @@ def live_start(*, actor, conference: Conference) -> Conference:
 
 @transaction.atomic
 def live_end(*, actor, conference: Conference) -> Conference:
-    conference = scheduling.conference_transition(actor=actor, conference=conference, to=Status.ENDED)
+    conference = scheduling.conference_transition(
+        actor=actor, conference=conference, to=Status.ENDED
+    )
     attendance.audit(conference=conference, actor=actor, action="live.end", data={})
     now = timezone.now()
-    for interval in PresenceInterval.objects.filter(invitation__conference=conference, left_at__isnull=True).select_related("invitation"):
-        attendance.presence_leave(invitation=interval.invitation, at=max(now, interval.joined_at), source=AttendanceSource.MEDIA)
+    for interval in PresenceInterval.objects.filter(
+        invitation__conference=conference, left_at__isnull=True
+    ).select_related("invitation"):
+        attendance.presence_leave(
+            invitation=interval.invitation,
+            at=max(now, interval.joined_at),
+            source=AttendanceSource.MEDIA,
+        )
     events.broadcast(conference, {"type": "conference", "conference": conference_data(conference)})
     return conference
 
@@ -328,7 +374,9 @@ def floor_give(*, actor, conference: Conference, site: str | None) -> LiveState:
     fields: dict[str, Any] = {"floor": site or ""}
     if site in state.hands:
         fields["hands"] = [s for s in state.hands if s != site]
-    return _set(conference, actor, "floor.give" if site else "floor.clear", {"site": site}, **fields)
+    return _set(
+        conference, actor, "floor.give" if site else "floor.clear", {"site": site}, **fields
+    )
 
 
 @transaction.atomic
@@ -369,17 +417,23 @@ def agenda_goto(*, actor, conference: Conference, item: int | None) -> LiveState
     if item is not None:
         agenda_item = AgendaItem.objects.filter(conference=conference, pk=item).first()
         if agenda_item is None:
-            raise ConferenceError("not_found", "Không có nội dung này trong chương trình.", status=404)
+            raise ConferenceError(
+                "not_found", "Không có nội dung này trong chương trình.", status=404
+            )
     state = _locked_state(conference)
     now = timezone.now()
     if state.current_item_id and state.current_item_id != item:
-        AgendaItem.objects.filter(pk=state.current_item_id, actual_end__isnull=True).update(actual_end=now)
+        AgendaItem.objects.filter(pk=state.current_item_id, actual_end__isnull=True).update(
+            actual_end=now
+        )
     if agenda_item is not None and agenda_item.actual_start is None:
         agenda_item.actual_start = now
         agenda_item.save(update_fields=["actual_start"])
     state.current_item = agenda_item
     state.save()
-    attendance.audit(conference=conference, actor=actor, action="live.agenda.goto", data={"item": item})
+    attendance.audit(
+        conference=conference, actor=actor, action="live.agenda.goto", data={"item": item}
+    )
     events.broadcast(conference, {"type": "agenda", "current_item": item})
     return state
 
@@ -393,11 +447,19 @@ def hand_raise(*, actor, conference: Conference, participant: Participant) -> Li
     state = live_state(conference)
     if participant.site_code in state.hands:
         return state
-    return _set(conference, actor, "hand.raise", {"site": participant.site.key}, hands=[*state.hands, participant.site_code])
+    return _set(
+        conference,
+        actor,
+        "hand.raise",
+        {"site": participant.site.key},
+        hands=[*state.hands, participant.site_code],
+    )
 
 
 @transaction.atomic
-def hand_lower(*, actor, conference: Conference, participant: Participant, site: str | None = None) -> LiveState:
+def hand_lower(
+    *, actor, conference: Conference, participant: Participant, site: str | None = None
+) -> LiveState:
     conference = _lock_conference(conference)
     target = site or participant.site_code
     if target != participant.site_code:
@@ -405,14 +467,27 @@ def hand_lower(*, actor, conference: Conference, participant: Participant, site:
     state = live_state(conference)
     if target not in state.hands:
         return state
-    return _set(conference, actor, "hand.lower", {"site": target}, hands=[s for s in state.hands if s != target])
+    return _set(
+        conference,
+        actor,
+        "hand.lower",
+        {"site": target},
+        hands=[s for s in state.hands if s != target],
+    )
 
 
 def rollcall_start(*, actor, conference: Conference):
     return rollcall.rollcall_start(actor=actor, conference=conference)
 
 
-def rollcall_answer(*, actor, conference: Conference, participant: Participant, headcount: Any, site: str | None = None):
+def rollcall_answer(
+    *,
+    actor,
+    conference: Conference,
+    participant: Participant,
+    headcount: Any,
+    site: str | None = None,
+):
     if not isinstance(headcount, int) or isinstance(headcount, bool):
         raise ConferenceError("invalid", "Số người dự phải là một số nguyên.")
     call = rollcall.open_roll_call(conference)
@@ -425,10 +500,16 @@ def rollcall_answer(*, actor, conference: Conference, participant: Participant, 
         source = AttendanceSource.CLERK
     else:
         invitation = participant.invitation
-        source = AttendanceSource.SITE if perms.can_operate(actor, conference, participant.site) else AttendanceSource.CLERK
+        source = (
+            AttendanceSource.SITE
+            if perms.can_operate(actor, conference, participant.site)
+            else AttendanceSource.CLERK
+        )
     if invitation is None:
         raise ConferenceError("not_invited", "Điểm cầu không được mời dự hội nghị này.", status=404)
-    return rollcall.rollcall_answer(actor=actor, roll_call=call, invitation=invitation, headcount=headcount, source=source)
+    return rollcall.rollcall_answer(
+        actor=actor, roll_call=call, invitation=invitation, headcount=headcount, source=source
+    )
 
 
 def rollcall_end(*, actor, conference: Conference):
@@ -445,10 +526,17 @@ def absent_call(*, actor, conference: Conference) -> list[str]:
     conference = _lock_conference(conference)
     _require_chair(actor, conference)
     _require_live(conference)
-    open_ids = set(PresenceInterval.objects.filter(invitation__conference=conference, left_at__isnull=True).values_list("invitation_id", flat=True))
+    open_ids = set(
+        PresenceInterval.objects.filter(
+            invitation__conference=conference, left_at__isnull=True
+        ).values_list("invitation_id", flat=True)
+    )
     absent = [
-        inv for inv in conference.invitations.select_related("site").prefetch_related("site__operators")
-        if inv.pk not in open_ids and inv.status not in ABSENT and inv.site_id != conference.chair_site_id
+        inv
+        for inv in conference.invitations.select_related("site").prefetch_related("site__operators")
+        if inv.pk not in open_ids
+        and inv.status not in ABSENT
+        and inv.site_id != conference.chair_site_id
     ]
     messages = []
     for inv in absent:
@@ -456,7 +544,12 @@ def absent_call(*, actor, conference: Conference) -> list[str]:
         if emails:
             messages.append((inv.site.name, emails))
     sites = [inv.site.key for inv in absent]
-    attendance.audit(conference=conference, actor=actor, action="live.absent.call", data={"sites": sites, "notified": len(messages)})
+    attendance.audit(
+        conference=conference,
+        actor=actor,
+        action="live.absent.call",
+        data={"sites": sites, "notified": len(messages)},
+    )
     subject = f"[Giao ban] Điểm cầu chưa kết nối: {conference.title}"
     link = f"{settings.SITE_URL}/conferences/{conference.code}/"
 
@@ -466,7 +559,14 @@ def absent_call(*, actor, conference: Conference) -> list[str]:
             send_mail(subject, body, None, emails, fail_silently=True)
 
     transaction.on_commit(send, robust=True)
-    events.broadcast(conference, {"type": "absent.called", "sites": [str(inv.site.code) for inv in absent], "notified": len(messages)})
+    events.broadcast(
+        conference,
+        {
+            "type": "absent.called",
+            "sites": [str(inv.site.code) for inv in absent],
+            "notified": len(messages),
+        },
+    )
     return sites
 
 
@@ -483,7 +583,9 @@ def media_connected(*, conference: Conference, site_code: str) -> None:
     if invitation is None or invitation.presence.filter(left_at__isnull=True).exists():
         return
     try:
-        attendance.presence_join(invitation=invitation, at=timezone.now(), source=AttendanceSource.MEDIA)
+        attendance.presence_join(
+            invitation=invitation, at=timezone.now(), source=AttendanceSource.MEDIA
+        )
     except ConferenceError as exc:
         logger.info("presence join of %s ignored: %s", site_code, exc.code)
 
@@ -493,14 +595,18 @@ def media_left(*, conference: Conference, site_code: str) -> None:
     if invitation is None or not invitation.presence.filter(left_at__isnull=True).exists():
         return
     try:
-        attendance.presence_leave(invitation=invitation, at=timezone.now(), source=AttendanceSource.MEDIA)
+        attendance.presence_leave(
+            invitation=invitation, at=timezone.now(), source=AttendanceSource.MEDIA
+        )
     except ConferenceError as exc:
         logger.info("presence leave of %s ignored: %s", site_code, exc.code)
     with transaction.atomic():
         state = _locked_state(conference)
         if state.media.pop(site_code, None) is not None:
             state.save(update_fields=["media", "updated_at"])
-            events.broadcast(conference, {"type": "media", "site": site_code, "video": False, "audio": False})
+            events.broadcast(
+                conference, {"type": "media", "site": site_code, "video": False, "audio": False}
+            )
 
 
 @transaction.atomic
@@ -508,4 +614,6 @@ def media_published(*, conference: Conference, site_code: str, video: bool, audi
     state = _locked_state(conference)
     state.media[site_code] = {"video": bool(video), "audio": bool(audio)}
     state.save(update_fields=["media", "updated_at"])
-    events.broadcast(conference, {"type": "media", "site": site_code, "video": bool(video), "audio": bool(audio)})
+    events.broadcast(
+        conference, {"type": "media", "site": site_code, "video": bool(video), "audio": bool(audio)}
+    )

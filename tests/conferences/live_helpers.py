@@ -24,7 +24,14 @@ def session_key(user) -> str:
     return store.session_key
 
 
-async def open_socket(conference, user=None, *, token: str | None = None, site: str | None = None, code: str | None = None):
+async def open_socket(
+    conference,
+    user=None,
+    *,
+    token: str | None = None,
+    site: str | None = None,
+    code: str | None = None,
+):
     """Connect; returns (communicator, first frame) — the snapshot, or a ``close`` dict."""
     headers = [ORIGIN]
     if user is not None:

@@ -26,11 +26,17 @@ def test_demo_live_conference_is_listed_with_chair_and_operators_who_may_join(or
     from django.contrib.auth import get_user_model
 
     users = get_user_model().objects
-    chair = live.participant_resolve(user=users.get(username=data["chair"]["username"]), conference=conference)
+    chair = live.participant_resolve(
+        user=users.get(username=data["chair"]["username"]), conference=conference
+    )
     assert chair.chair and chair.site.key == "15-UBND"
     for op in data["operators"]:
-        participant = live.participant_resolve(user=users.get(username=op["username"]), conference=conference)
+        participant = live.participant_resolve(
+            user=users.get(username=op["username"]), conference=conference
+        )
         assert participant.site.key == op["site"] and not participant.chair
     token = data["personal_join_link"].rsplit("t=", 1)[-1].rstrip("/").rsplit("/", 1)[-1]
     link = joinlinks.join_link_read(token, conference_code=data["conference"])
-    assert link.site_code == str(conference.invitations.get(site__key=data["operators"][0]["site"]).site.code)
+    assert link.site_code == str(
+        conference.invitations.get(site__key=data["operators"][0]["site"]).site.code
+    )

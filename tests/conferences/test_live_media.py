@@ -49,7 +49,9 @@ def near(value, target, tolerance=25) -> bool:
 
 
 async def join_media(comm, client: Client) -> dict:
-    reply, _ = await request(comm, {"type": "offer", "sdp": (await client.offer())["sdp"]}, timeout=30)
+    reply, _ = await request(
+        comm, {"type": "offer", "sdp": (await client.offer())["sdp"]}, timeout=30
+    )
     assert reply["type"] == "answer", reply
     await client.accept(reply)
     return reply
@@ -63,8 +65,12 @@ def open_intervals(conference) -> dict[str, int]:
     }
 
 
-async def test_sites_join_through_the_socket_and_the_floor_fills_main(conf, chair, vanchan_operator):
-    tranyen_operator = await database_sync_to_async(lambda: UserFactory(username="operator_tranyen"))()
+async def test_sites_join_through_the_socket_and_the_floor_fills_main(
+    conf, chair, vanchan_operator
+):
+    tranyen_operator = await database_sync_to_async(
+        lambda: UserFactory(username="operator_tranyen")
+    )()
     ch, _ = await open_socket(conf, chair)
     a_ws, a_snap = await open_socket(conf, vanchan_operator)
     b_ws, b_snap = await open_socket(conf, tranyen_operator)
@@ -75,13 +81,24 @@ async def test_sites_join_through_the_socket_and_the_floor_fills_main(conf, chai
         assert list(dispatch.local_rooms()) == [str(conf.code)]
         reply, _ = await request(ch, {"type": "floor.give", "site": a_snap["me"]["site"]})
         assert reply["type"] == "ack"
-        await wait_for(lambda: b.slot("main") is not None and b.slot("main").frames >= 5 and near(b.slot("main").luma, BRIGHT), timeout=30)
+        await wait_for(
+            lambda: (
+                b.slot("main") is not None
+                and b.slot("main").frames >= 5
+                and near(b.slot("main").luma, BRIGHT)
+            ),
+            timeout=30,
+        )
         reply, _ = await request(ch, {"type": "floor.give", "site": b_snap["me"]["site"]})
-        await wait_for(lambda: a.slot("main") is not None and near(a.slot("main").luma, DARK), timeout=30)
+        await wait_for(
+            lambda: a.slot("main") is not None and near(a.slot("main").luma, DARK), timeout=30
+        )
         # mute: the SFU stops forwarding the floor holder's audio
         audio = a.slot("main", "audio")
         await wait_for(lambda: audio is not None and audio.frames >= 5, timeout=30)
-        reply, _ = await request(ch, {"type": "mute.set", "site": b_snap["me"]["site"], "muted": True})
+        reply, _ = await request(
+            ch, {"type": "mute.set", "site": b_snap["me"]["site"], "muted": True}
+        )
         assert reply["type"] == "ack"
         room = dispatch.local_rooms()[str(conf.code)].room
         await wait_for(lambda: b_snap["me"]["site"] in room.muted, timeout=5)
@@ -109,14 +126,21 @@ async def test_sites_join_through_the_socket_and_the_floor_fills_main(conf, chai
     assert dispatch.local_rooms() == {}
 
 
-async def test_a_consumer_cancelled_at_shutdown_still_closes_its_peer_and_the_room(conf, vanchan_operator):
+async def test_a_consumer_cancelled_at_shutdown_still_closes_its_peer_and_the_room(
+    conf, vanchan_operator
+):
     """Daphne cancels consumers on SIGTERM without ``disconnect``: the ``finally`` must leave."""
     ws, _ = await open_socket(conf, vanchan_operator)
     client = Client(luma=BRIGHT, tone=8000)
     try:
         await join_media(ws, client)
         room = dispatch.local_rooms()[str(conf.code)].room
-        await wait_for(lambda: any(p.state == "connected" for p in room.peers.values()) if room.peers else False, timeout=20)
+        await wait_for(
+            lambda: (
+                any(p.state == "connected" for p in room.peers.values()) if room.peers else False
+            ),
+            timeout=20,
+        )
         ws.future.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await ws.future

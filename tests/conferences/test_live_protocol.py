@@ -57,7 +57,9 @@ async def site_code(key: str) -> str:
     return await database_sync_to_async(code_of)(key)
 
 
-async def test_operator_gets_one_snapshot_as_their_site_and_chair_joins_as_chair_site(conf, chair, vanchan_operator):
+async def test_operator_gets_one_snapshot_as_their_site_and_chair_joins_as_chair_site(
+    conf, chair, vanchan_operator
+):
     op, snap = await open_socket(conf, vanchan_operator)
     ch, chair_snap = await open_socket(conf, chair)
     try:
@@ -75,25 +77,39 @@ async def test_operator_gets_one_snapshot_as_their_site_and_chair_joins_as_chair
         await close_all(op, ch)
 
 
-async def test_uninvited_operator_outsider_anonymous_and_unknown_conference_are_closed(conf, outsider, org):
+async def test_uninvited_operator_outsider_anonymous_and_unknown_conference_are_closed(
+    conf, outsider, org
+):
     other_op = await database_sync_to_async(lambda: UserFactory(username="operator_mucangchai"))()
     await database_sync_to_async(lambda: Site.objects.get(key="139").operators.add(other_op))()
-    for user, expected in ((other_op, (4403, "forbidden")), (outsider, (4403, "forbidden")), (None, (4401, "unauthenticated"))):
+    for user, expected in (
+        (other_op, (4403, "forbidden")),
+        (outsider, (4403, "forbidden")),
+        (None, (4401, "unauthenticated")),
+    ):
         _comm, frame = await open_socket(conf, user)
         assert (frame["type"], frame["code"], frame["reason"]) == ("close", *expected), user
     _comm, frame = await open_socket(conf, outsider, code="6f1d0b8e-0000-4000-8000-000000000000")
     assert (frame["code"], frame["reason"]) == (4404, "not_found")
 
 
-async def test_join_link_admits_without_session_and_forged_or_stale_links_are_closed(conf, tranyen_operator):
+async def test_join_link_admits_without_session_and_forged_or_stale_links_are_closed(
+    conf, tranyen_operator
+):
     def tokens():
         site = Site.objects.get(key="138")
         good = joinlinks.join_link_token(conference=conf, user=tranyen_operator, site=site)
-        stale = joinlinks.join_link_token(conference=conf, user=tranyen_operator, site=site,
-                                          expires_at=timezone.now() - dt.timedelta(seconds=1))
+        stale = joinlinks.join_link_token(
+            conference=conf,
+            user=tranyen_operator,
+            site=site,
+            expires_at=timezone.now() - dt.timedelta(seconds=1),
+        )
         other = ConferenceFactory(status=Status.LIVE)
         foreign = joinlinks.join_link_token(conference=other, user=tranyen_operator, site=site)
-        uninvited_site = joinlinks.join_link_token(conference=conf, user=tranyen_operator, site=Site.objects.get(key="139"))
+        uninvited_site = joinlinks.join_link_token(
+            conference=conf, user=tranyen_operator, site=Site.objects.get(key="139")
+        )
         return good, stale, foreign, uninvited_site
 
     good, stale, foreign, uninvited_site = await database_sync_to_async(tokens)()
@@ -101,20 +117,35 @@ async def test_join_link_admits_without_session_and_forged_or_stale_links_are_cl
     assert snap["type"] == "snapshot" and snap["me"]["site"] == await site_code("138")
     await close_all(comm)
     forged = good[:-3] + ("AAA" if not good.endswith("AAA") else "BBB")
-    for token, reason in ((forged, "join_link_invalid"), ("garbage", "join_link_invalid"), (stale, "join_link_expired"),
-                          (foreign, "join_link_invalid"), (uninvited_site, "join_link_invalid")):
+    for token, reason in (
+        (forged, "join_link_invalid"),
+        ("garbage", "join_link_invalid"),
+        (stale, "join_link_expired"),
+        (foreign, "join_link_invalid"),
+        (uninvited_site, "join_link_invalid"),
+    ):
         _, frame = await open_socket(conf, None, token=token)
         assert (frame["type"], frame["code"], frame["reason"]) == ("close", 4403, reason), token
 
 
 CHAIR_PAYLOADS = {
-    "start": {}, "end": {}, "floor.give": {"site": "x"}, "floor.clear": {}, "broadcast.set": {"site": None},
-    "mute.set": {"site": "x", "muted": True}, "mute.all": {}, "agenda.goto": {"item": None},
-    "rollcall.start": {}, "rollcall.end": {}, "absent.call": {},
+    "start": {},
+    "end": {},
+    "floor.give": {"site": "x"},
+    "floor.clear": {},
+    "broadcast.set": {"site": None},
+    "mute.set": {"site": "x", "muted": True},
+    "mute.all": {},
+    "agenda.goto": {"item": None},
+    "rollcall.start": {},
+    "rollcall.end": {},
+    "absent.call": {},
 }
 
 
-async def test_every_chair_message_from_a_participant_is_forbidden_and_changes_nothing(conf, vanchan_operator):
+async def test_every_chair_message_from_a_participant_is_forbidden_and_changes_nothing(
+    conf, vanchan_operator
+):
     assert set(CHAIR_PAYLOADS) == CHAIR_TYPES
     op, snap = await open_socket(conf, vanchan_operator)
     try:
@@ -127,15 +158,25 @@ async def test_every_chair_message_from_a_participant_is_forbidden_and_changes_n
         # Acting on another site is a chair's privilege too.
         reply, _ = await request(op, {"type": "hand.lower", "site": await site_code("138")})
         assert reply["code"] == "forbidden"
-        await database_sync_to_async(lambda: live.rollcall_start(actor=_chair(conf), conference=conf))()
+        await database_sync_to_async(
+            lambda: live.rollcall_start(actor=_chair(conf), conference=conf)
+        )()
         await drain(op)
-        reply, _ = await request(op, {"type": "rollcall.answer", "headcount": 5, "site": await site_code("138")})
+        reply, _ = await request(
+            op, {"type": "rollcall.answer", "headcount": 5, "site": await site_code("138")}
+        )
         assert reply["code"] == "forbidden"
         reply, _ = await request(op, {"type": "ping"})
         assert reply["type"] == "pong"
     finally:
         await close_all(op)
-    actions = await database_sync_to_async(lambda: list(AuditEntry.objects.filter(conference=conf, action__startswith="live.").values_list("action", flat=True)))()
+    actions = await database_sync_to_async(
+        lambda: list(
+            AuditEntry.objects.filter(conference=conf, action__startswith="live.").values_list(
+                "action", flat=True
+            )
+        )
+    )()
     assert actions == []
     status = await database_sync_to_async(lambda: Conference.objects.get(pk=conf.pk).status)()
     assert status == Status.LIVE
@@ -182,7 +223,9 @@ async def test_second_connection_for_the_same_site_replaces_the_first(conf, vanc
     await close_all(second)
 
 
-async def test_chair_control_is_audited_before_it_is_broadcast_to_everyone(conf, chair, vanchan_operator, tranyen_operator):
+async def test_chair_control_is_audited_before_it_is_broadcast_to_everyone(
+    conf, chair, vanchan_operator, tranyen_operator
+):
     op, snap = await open_socket(conf, vanchan_operator)
     ch, _ = await open_socket(conf, chair)
     vanchan = snap["me"]["site"]
@@ -196,7 +239,9 @@ async def test_chair_control_is_audited_before_it_is_broadcast_to_everyone(conf,
         assert {"type": "hands", "hands": []} in events  # the floor lowers the hand
         reply, _ = await request(ch, {"type": "mute.set", "site": vanchan, "muted": True})
         assert {"type": "muted", "muted": [vanchan]} in await drain(op)
-        reply, _ = await request(ch, {"type": "floor.give", "site": "00000000-0000-4000-8000-000000000000"})
+        reply, _ = await request(
+            ch, {"type": "floor.give", "site": "00000000-0000-4000-8000-000000000000"}
+        )
         assert reply["code"] == "not_invited"
         mail.outbox.clear()
         reply, _ = await request(ch, {"type": "absent.call"})
@@ -207,7 +252,11 @@ async def test_chair_control_is_audited_before_it_is_broadcast_to_everyone(conf,
     finally:
         await close_all(op, ch)
     audit = await database_sync_to_async(
-        lambda: list(AuditEntry.objects.filter(conference=conf, action__startswith="live.").values_list("action", "actor__username", "data"))
+        lambda: list(
+            AuditEntry.objects.filter(conference=conf, action__startswith="live.").values_list(
+                "action", "actor__username", "data"
+            )
+        )
     )()
     assert ("live.floor.give", "chair_province", {"site": vanchan}) in audit
     assert ("live.mute.set", "chair_province", {"site": vanchan, "muted": True}) in audit
@@ -215,7 +264,9 @@ async def test_chair_control_is_audited_before_it_is_broadcast_to_everyone(conf,
     assert any(a[0] == "live.absent.call" for a in audit)
 
 
-async def test_snapshot_plus_events_equals_a_fresh_snapshot(conf, chair, vanchan_operator, tranyen_operator):
+async def test_snapshot_plus_events_equals_a_fresh_snapshot(
+    conf, chair, vanchan_operator, tranyen_operator
+):
     op, snap = await open_socket(conf, vanchan_operator)
     ch, _ = await open_socket(conf, chair)
     tr, _ = await open_socket(conf, tranyen_operator)
@@ -224,13 +275,20 @@ async def test_snapshot_plus_events_equals_a_fresh_snapshot(conf, chair, vanchan
     events: list[dict] = []
     try:
         for comm, message in [
-            (tr, {"type": "hand.raise"}), (op, {"type": "hand.raise"}),
-            (ch, {"type": "floor.give", "site": tranyen}), (ch, {"type": "broadcast.set", "site": vanchan}),
-            (ch, {"type": "mute.all"}), (ch, {"type": "mute.set", "site": tranyen, "muted": False}),
-            (ch, {"type": "agenda.goto", "item": items[1]}), (ch, {"type": "rollcall.start"}),
-            (op, {"type": "rollcall.answer", "headcount": 12}), (tr, {"type": "rollcall.answer", "headcount": 7}),
-            (ch, {"type": "rollcall.end"}), (ch, {"type": "rollcall.start"}),
-            (op, {"type": "rollcall.answer", "headcount": 11}), (ch, {"type": "hand.lower", "site": vanchan}),
+            (tr, {"type": "hand.raise"}),
+            (op, {"type": "hand.raise"}),
+            (ch, {"type": "floor.give", "site": tranyen}),
+            (ch, {"type": "broadcast.set", "site": vanchan}),
+            (ch, {"type": "mute.all"}),
+            (ch, {"type": "mute.set", "site": tranyen, "muted": False}),
+            (ch, {"type": "agenda.goto", "item": items[1]}),
+            (ch, {"type": "rollcall.start"}),
+            (op, {"type": "rollcall.answer", "headcount": 12}),
+            (tr, {"type": "rollcall.answer", "headcount": 7}),
+            (ch, {"type": "rollcall.end"}),
+            (ch, {"type": "rollcall.start"}),
+            (op, {"type": "rollcall.answer", "headcount": 11}),
+            (ch, {"type": "hand.lower", "site": vanchan}),
         ]:
             reply, before = await request(comm, message)
             assert reply["type"] == "ack", (message, reply)
@@ -240,7 +298,9 @@ async def test_snapshot_plus_events_equals_a_fresh_snapshot(conf, chair, vanchan
         state = snap
         for event in events:
             state = live.apply_event(state, event)
-        fresh = await database_sync_to_async(lambda: live.live_snapshot(conference=conf, participant=None))()
+        fresh = await database_sync_to_async(
+            lambda: live.live_snapshot(conference=conf, participant=None)
+        )()
         state.pop("me")
         assert state == fresh
         assert fresh["rollcall"]["answers"] == {vanchan: 11}
@@ -271,5 +331,9 @@ async def test_chair_starts_and_ends_a_scheduled_conference(org, chair, vanchan_
         assert reply["code"] == "bad_transition"
     finally:
         await close_all(ch, op)
-    actions = await database_sync_to_async(lambda: list(AuditEntry.objects.filter(conference=conference).values_list("action", flat=True)))()
+    actions = await database_sync_to_async(
+        lambda: list(
+            AuditEntry.objects.filter(conference=conference).values_list("action", flat=True)
+        )
+    )()
     assert "live.start" in actions and "live.end" in actions

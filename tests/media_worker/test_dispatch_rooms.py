@@ -31,14 +31,20 @@ def test_network_policy_is_built_from_settings(settings):
     policy = network_policy()
     assert policy.host_addresses() == ["127.0.0.1"]
     assert policy.accepts("127.0.0.5") and not policy.accepts("10.0.0.1")
-    assert [s.urls for s in policy.ice_servers] == [("stun:stun.example.test:3478",), ("turn:turn.example.test:3478",)]
+    assert [s.urls for s in policy.ice_servers] == [
+        ("stun:stun.example.test:3478",),
+        ("turn:turn.example.test:3478",),
+    ]
     assert policy.ice_servers[1].username == "giaoban"
 
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("MEDIA_TURN_SERVERS", ["turn.example.test|only-user"]), ("MEDIA_ICE_ACCEPT_NETWORKS", ["not-a-network"]),
-     ("MEDIA_ICE_ADDRESSES", ["999.1.1.1"])],
+    [
+        ("MEDIA_TURN_SERVERS", ["turn.example.test|only-user"]),
+        ("MEDIA_ICE_ACCEPT_NETWORKS", ["not-a-network"]),
+        ("MEDIA_ICE_ADDRESSES", ["999.1.1.1"]),
+    ],
 )
 def test_bad_media_network_settings_fail_clearly(settings, name, value):
     setattr(settings, name, value)
@@ -48,13 +54,17 @@ def test_bad_media_network_settings_fail_clearly(settings, name, value):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.timeout(90)
-async def test_runner_renews_its_lease_and_gives_the_room_up_when_it_is_taken(redis_url, org, settings, monkeypatch):
+async def test_runner_renews_its_lease_and_gives_the_room_up_when_it_is_taken(
+    redis_url, org, settings, monkeypatch
+):
     settings.MEDIA_ICE_ADDRESSES = ["127.0.0.1"]
     settings.MEDIA_ICE_ACCEPT_NETWORKS = ["127.0.0.0/8"]
     monkeypatch.setattr(runner, "LEASE_TTL", 2.0)
     monkeypatch.setattr(runner, "HEARTBEAT", 0.5)
     monkeypatch.setattr(runner, "WATCHDOG", 60.0)  # this test drives hosting by hand
-    conf = await database_sync_to_async(lambda: ConferenceFactory(status=Status.LIVE, actual_start=timezone.now()))()
+    conf = await database_sync_to_async(
+        lambda: ConferenceFactory(status=Status.LIVE, actual_start=timezone.now())
+    )()
     code = str(conf.code)
     store = redis.Redis.from_url(redis_url)
     store.delete(runner.lease_key(code))

@@ -65,12 +65,33 @@ class Worker:
             "LOG_LEVEL": "INFO",
         }
         if db.get("PASSWORD"):
-            env["DATABASE_URL"] = env["DATABASE_URL"].replace(f"{db['USER']}@", f"{db['USER']}:{db['PASSWORD']}@")
+            env["DATABASE_URL"] = env["DATABASE_URL"].replace(
+                f"{db['USER']}@", f"{db['USER']}:{db['PASSWORD']}@"
+            )
         self.handle = open(self.log, "wb")
         self.proc = subprocess.Popen(
-            [str(ROOT / ".venv/bin/celery"), "-A", "portal", "worker", "-Q", "media", "--pool", "solo",
-             "-n", f"{name}@test", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"],
-            cwd=ROOT, env=env, stdout=self.handle, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(ROOT / ".venv/bin/celery"),
+                "-A",
+                "portal",
+                "worker",
+                "-Q",
+                "media",
+                "--pool",
+                "solo",
+                "-n",
+                f"{name}@test",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-l",
+                "INFO",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def wait_ready(self, timeout: float = 60) -> None:
@@ -80,7 +101,9 @@ class Worker:
             if self.proc.poll() is not None:
                 break
             time.sleep(0.2)
-        raise AssertionError(f"media worker did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
+        raise AssertionError(
+            f"media worker did not start:\n{self.log.read_text(errors='replace')[-3000:]}"
+        )
 
     def kill9(self) -> None:
         if self.proc.poll() is None:
@@ -117,7 +140,9 @@ async def join(comm, luma: int, clients: list[Client], attempts: int = 30) -> Cl
     for _ in range(attempts):
         client = Client(luma=luma, tone=8000)
         clients.append(client)
-        reply, _ = await request(comm, {"type": "offer", "sdp": (await client.offer())["sdp"]}, timeout=30)
+        reply, _ = await request(
+            comm, {"type": "offer", "sdp": (await client.offer())["sdp"]}, timeout=30
+        )
         if reply["type"] == "answer":
             await client.accept(reply)
             return client
@@ -127,7 +152,9 @@ async def join(comm, luma: int, clients: list[Client], attempts: int = 30) -> Cl
     raise AssertionError("no room answered")
 
 
-async def test_room_runs_on_a_media_worker_and_survives_kill_9(redis_url, postgres_required, loopback_clients, tmp_path, org, chair, vanchan_operator):
+async def test_room_runs_on_a_media_worker_and_survives_kill_9(
+    redis_url, postgres_required, loopback_clients, tmp_path, org, chair, vanchan_operator
+):
     store = redis.Redis.from_url(redis_url)
     tranyen = await database_sync_to_async(lambda: UserFactory(username="operator_tranyen"))()
     await database_sync_to_async(lambda: Site.objects.get(key="138").operators.add(tranyen))()
@@ -152,13 +179,24 @@ async def test_room_runs_on_a_media_worker_and_survives_kill_9(redis_url, postgr
         b = await join(b_ws, DARK, clients)
         reply, _ = await request(ch, {"type": "floor.give", "site": a_snap["me"]["site"]})
         assert reply["type"] == "ack"
-        await wait_for(lambda: b.slot("main") is not None and b.slot("main").frames >= 5 and abs(b.slot("main").luma - BRIGHT) < 25, timeout=30)
+        await wait_for(
+            lambda: (
+                b.slot("main") is not None
+                and b.slot("main").frames >= 5
+                and abs(b.slot("main").luma - BRIGHT) < 25
+            ),
+            timeout=30,
+        )
 
         def presence():
             rows = PresenceInterval.objects.filter(invitation__conference=conf)
-            return rows.filter(left_at__isnull=True).count(), rows.filter(left_at__isnull=False).count()
+            return rows.filter(left_at__isnull=True).count(), rows.filter(
+                left_at__isnull=False
+            ).count()
 
-        assert await poll(lambda: database_sync_to_async(lambda: presence() == (2, 0))(), timeout=10)
+        assert await poll(
+            lambda: database_sync_to_async(lambda: presence() == (2, 0))(), timeout=10
+        )
 
         second = Worker("media2", tmp_path)
         await asyncio.to_thread(second.wait_ready)
@@ -183,7 +221,14 @@ async def test_room_runs_on_a_media_worker_and_survives_kill_9(redis_url, postgr
             await client.close()
         a = await join(a_ws, BRIGHT, clients)
         b = await join(b_ws, DARK, clients)
-        await wait_for(lambda: b.slot("main") is not None and b.slot("main").frames >= 5 and abs(b.slot("main").luma - BRIGHT) < 25, timeout=30)
+        await wait_for(
+            lambda: (
+                b.slot("main") is not None
+                and b.slot("main").frames >= 5
+                and abs(b.slot("main").luma - BRIGHT) < 25
+            ),
+            timeout=30,
+        )
         # attendance continuous: the intervals opened before the crash are still the open ones
         assert await database_sync_to_async(presence)() == (2, 0)
         await send(ch, {"type": "end", "id": "end"})
