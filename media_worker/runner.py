@@ -216,6 +216,7 @@ class MediaRunner:
         self.stopping = asyncio.Event()
         self.ready = asyncio.Event()
         self._starting: set[str] = set()
+        self._renewed: dict[str, float] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.layer = None
         self.channel = ""
@@ -271,6 +272,7 @@ class MediaRunner:
                 await self.redis.eval(RELEASE, 1, lease_key(code), self.worker_id)
                 return False
             self.rooms[code] = host
+            self._renewed[code] = asyncio.get_running_loop().time()
             logger.info("media runner %s hosts room %s", self.worker_id, code)
             await self.layer.group_send(
                 f"conference.{code}",
@@ -295,6 +297,9 @@ class MediaRunner:
                 await self.redis.eval(RELEASE, 1, lease_key(code), self.worker_id)
 
     async def _heartbeat(self) -> None:
+        """Renew every lease; give a room up when its lease is lost or cannot be renewed in time
+        (Redis unreachable for a TTL means another worker may already serve it)."""
+        loop = asyncio.get_running_loop()
         while not self.stopping.is_set():
             for code in list(self.rooms):
                 try:
@@ -303,10 +308,17 @@ class MediaRunner:
                     )
                 except Exception:
                     logger.exception("lease renewal of %s failed", code)
+                    if loop.time() - self._renewed.get(code, loop.time()) < LEASE_TTL:
+                        continue
+                    ok = False
+                if ok:
+                    self._renewed[code] = loop.time()
                     continue
-                if not ok:
-                    logger.warning("media runner %s lost the lease of %s", self.worker_id, code)
+                logger.warning("media runner %s lost the lease of %s", self.worker_id, code)
+                try:
                     await self._drop(code, release=False)
+                except Exception:
+                    logger.exception("closing room %s failed", code)
             await asyncio.sleep(HEARTBEAT)
 
     async def _watchdog(self) -> None:
@@ -325,10 +337,21 @@ class MediaRunner:
 
     async def _receive(self) -> None:
         while not self.stopping.is_set():
-            message = await self.layer.receive(self.channel)
-            task = asyncio.create_task(self._handle(message))
+            try:
+                message = await self.layer.receive(self.channel)
+            except Exception:
+                logger.exception("media runner %s: channel layer receive failed", self.worker_id)
+                await asyncio.sleep(0.5)
+                continue
+            task = asyncio.create_task(self._handle_safely(message))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    async def _handle_safely(self, message: dict[str, Any]) -> None:
+        try:
+            await self._handle(message)
+        except Exception:
+            logger.exception("media runner %s: %s failed", self.worker_id, message.get("type"))
 
     async def _handle(self, message: dict[str, Any]) -> None:
         code = message.get("code", "")
