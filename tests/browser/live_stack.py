@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -54,8 +55,13 @@ print("SETUP-JSON " + json.dumps(out))
 """
 
 
-def env_for(var_dir: Path) -> dict[str, str]:
+def env_for(var_dir: Path, *, database_url: str | None = None, redis_url: str | None = None) -> dict[str, str]:
+    """Embedded mode (SQLite in ``var_dir``, rooms in Daphne) unless both URLs are given."""
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "MEDIA_ROOM_MODE")}
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    if redis_url:
+        env["REDIS_URL"] = redis_url
     env.update({
         "GIAOBAN_VAR_DIR": str(var_dir),
         "DJANGO_SETTINGS_MODULE": "portal.settings",
@@ -68,11 +74,11 @@ def env_for(var_dir: Path) -> dict[str, str]:
     return env
 
 
-def prepare(var_dir: Path, *, site_keys: list[str] | None) -> dict:
-    """Migrate a fresh SQLite database and create the demo users and one scheduled conference
+def prepare(var_dir: Path, *, site_keys: list[str] | None, env: dict[str, str] | None = None) -> dict:
+    """Migrate a fresh database and create the demo users and one scheduled conference
     inviting ``site_keys`` (None: every site)."""
     var_dir.mkdir(parents=True, exist_ok=True)
-    env = env_for(var_dir)
+    env = env or env_for(var_dir)
     subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=300)
     script = SETUP.replace("KEYS", repr(site_keys))
     done = subprocess.run([PYTHON, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, check=True,
@@ -87,14 +93,46 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
 @contextlib.contextmanager
-def daphne(var_dir: Path):
+def media_worker(var_dir: Path, env: dict[str, str], name: str = "media"):
+    """A Celery media worker exactly as the Procfile runs it; stopped by pid (process group)."""
+    log = open(var_dir / f"{name}.log", "w")  # closed in finally
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "celery", "-A", "portal", "worker", "-Q", "media", "--pool", "solo",
+         "-n", f"{name}-{os.getpid()}@%h", "--loglevel", "INFO"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while "ready" not in (var_dir / f"{name}.log").read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("media worker did not start:\n" + (var_dir / f"{name}.log").read_text())
+            time.sleep(0.3)
+        yield proc
+    finally:
+        _stop(proc)
+        log.close()
+
+
+@contextlib.contextmanager
+def daphne(var_dir: Path, env: dict[str, str] | None = None):
     """Yield the base URL of a Daphne serving the portal from ``var_dir``; stop it by pid."""
     port = free_port()
     log = open(var_dir / "daphne.log", "w")  # closed in finally
     proc = subprocess.Popen(
         [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "portal.asgi:application"],
-        cwd=ROOT, env=env_for(var_dir), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT, env=env or env_for(var_dir), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -109,15 +147,25 @@ def daphne(var_dir: Path):
                 time.sleep(0.3)
         yield base
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        _stop(proc)
         log.close()
+
+
+@contextlib.contextmanager
+def scratch_postgres(database_url: str):
+    """A fresh PostgreSQL database next to ``database_url``'s; dropped afterwards."""
+    import psycopg
+
+    parts = urlsplit(database_url)
+    name = f"giaoban_browser_{os.getpid()}_{int(time.time())}"
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def login(page, base: str, username: str) -> None:
@@ -126,3 +174,24 @@ def login(page, base: str, username: str) -> None:
     page.fill("input[name=password]", PASSWORD)
     page.click("main form button[type=submit]")
     page.wait_for_load_state("domcontentloaded")
+
+
+ATTENDANCE = r"""
+import json
+from conferences.models import AttendanceEntry, PresenceInterval
+code = "CODE"
+out = {}
+for p in PresenceInterval.objects.filter(invitation__conference__code=code).select_related("invitation__site"):
+    out.setdefault(p.invitation.site.key, {"intervals": 0, "entries": 0})["intervals"] += 1
+for e in AttendanceEntry.objects.filter(invitation__conference__code=code).select_related("invitation__site"):
+    out.setdefault(e.invitation.site.key, {"intervals": 0, "entries": 0})["entries"] += 1
+print("ATTENDANCE-JSON " + json.dumps(out))
+"""
+
+
+def attendance(env: dict[str, str], code: str) -> dict[str, dict[str, int]]:
+    """Presence intervals and attendance entries per site key, read through the ORM."""
+    done = subprocess.run([PYTHON, "manage.py", "shell", "-c", ATTENDANCE.replace("CODE", code)], cwd=ROOT, env=env,
+                          check=True, timeout=120, capture_output=True, text=True)
+    line = next(ln for ln in done.stdout.splitlines() if ln.startswith("ATTENDANCE-JSON "))
+    return json.loads(line.removeprefix("ATTENDANCE-JSON "))

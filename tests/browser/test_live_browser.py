@@ -1,16 +1,34 @@
-"""The live conference through the real pages in headless Chromium, embedded mode (no Redis):
-Daphne runs the portal and the media rooms in one process on 127.0.0.1 against a temporary
-SQLite database. The chair runs the console; two district sites join through the join page.
+"""The live conference through the real pages in headless Chromium, on 127.0.0.1:
+
+- ``embedded``: no Redis; Daphne runs the portal and the media rooms in one process against a
+  temporary SQLite database;
+- ``celery``: REDIS_URL and DATABASE_URL set; Daphne plus a Celery media worker subprocess
+  (as in the Procfile) against a scratch PostgreSQL database and a separate Redis database.
+
+The chair runs the console; two district sites join through the join page.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import contextlib
+import os
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from django.conf import settings
 
-from tests.browser.live_stack import CHROMIUM_ARGS, daphne, login, prepare
+from tests.browser.live_stack import (
+    CHROMIUM_ARGS,
+    attendance,
+    daphne,
+    env_for,
+    login,
+    media_worker,
+    prepare,
+    scratch_postgres,
+)
+from tests.conftest import require
 
 pytestmark = [pytest.mark.browser, pytest.mark.fullstack, pytest.mark.timeout(240)]
 
@@ -55,17 +73,30 @@ def decoded(page, slot: str) -> int:
     return (page.evaluate(INBOUND_JS).get(slot) or {}).get("frames", 0)
 
 
-@pytest.fixture
-def stack(tmp_path):
-    info = prepare(tmp_path / "var", site_keys=["140", "138", "137"])
-    with daphne(tmp_path / "var") as base:
-        yield base, info, tmp_path / "var"
+@pytest.fixture(params=["embedded", "celery"])
+def stack(request, tmp_path):
+    var = tmp_path / "var"
+    var.mkdir()
+    with contextlib.ExitStack() as stack:
+        if request.param == "embedded":
+            env = env_for(var)
+        else:
+            require(bool(settings.REDIS_URL), "REDIS_URL is not set")
+            require(bool(os.environ.get("DATABASE_URL")), "DATABASE_URL (PostgreSQL) is not set")
+            database_url = stack.enter_context(scratch_postgres(os.environ["DATABASE_URL"]))
+            redis_url = urlunsplit(urlsplit(settings.REDIS_URL)._replace(path="/13"))  # own queues and leases
+            env = env_for(var, database_url=database_url, redis_url=redis_url)
+        info = prepare(var, site_keys=["140", "138", "137"], env=env)
+        if request.param == "celery":
+            stack.enter_context(media_worker(var, env))
+        base = stack.enter_context(daphne(var, env))
+        yield base, info, var, env
 
 
 def test_chair_and_two_sites_run_a_conference_through_the_pages(stack, chromium_path):
     from playwright.sync_api import sync_playwright
 
-    base, info, var = stack
+    base, info, var, env = stack
     code, sites = info["code"], info["sites"]
     vanchan, tranyen = sites["140"], sites["138"]
     logs: dict[str, list[str]] = {}
@@ -156,27 +187,15 @@ def test_chair_and_two_sites_run_a_conference_through_the_pages(stack, chromium_
             for name, lines in logs.items():
                 print(f"--- console of {name} ---")
                 print("\n".join(lines[-80:]))
-            print("--- daphne ---")
-            print((var / "daphne.log").read_text()[-6000:])
+            for log in sorted(var.glob("*.log")):
+                print(f"--- {log.name} ---")
+                print(log.read_text()[-6000:])
             raise
         finally:
             browser.close()
 
     # the attendance log was written from the media connections (presence intervals and entries)
-    db = sqlite3.connect(var / "giaoban.sqlite3")
-    try:
-        rows = db.execute(
-            "select s.key, count(p.id) from conferences_presenceinterval p"
-            " join conferences_invitation i on p.invitation_id = i.id join portal_site s on i.site_id = s.id"
-            " join conferences_conference c on i.conference_id = c.id where c.code = ? group by s.key",
-            (code.replace("-", ""),),
-        ).fetchall()
-        assert {key for key, n in rows if n} >= {"140", "138"}, rows
-        entries = db.execute(
-            "select count(*) from conferences_attendanceentry e join conferences_invitation i on e.invitation_id = i.id"
-            " join conferences_conference c on i.conference_id = c.id where c.code = ?",
-            (code.replace("-", ""),),
-        ).fetchone()[0]
-        assert entries >= 2
-    finally:
-        db.close()
+    rows = attendance(env, code)
+    for key in ("140", "138"):
+        assert rows.get(key, {}).get("intervals", 0) >= 1, rows
+        assert rows[key]["entries"] >= 1, rows

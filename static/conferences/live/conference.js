@@ -138,6 +138,7 @@ export class Live {
     this.slotStreams = slots;
     for (const [name, stream] of Object.entries(slots)) {
       if (name === 'main' && this.me && this.mainSite() === this.me.site) continue;
+      if (name === 'chair' && this.state && this.me && this.state.conference.chair_site === this.me.site) continue;
       const video = $(`[data-slot=${name}]`);
       if (video) { video.srcObject = stream; video.play().catch(() => {}); }
     }
@@ -201,7 +202,14 @@ export class Live {
       mainVideo.closest('.stage').classList.toggle('self-main', mine && !!this.local);
     }
     const chairVideo = $('[data-slot=chair]');
-    if (chairVideo) chairVideo.muted = s.conference.chair_site === me.site;
+    if (chairVideo) {
+      const mine = s.conference.chair_site === me.site;
+      const source = mine ? this.local : this.slotStreams.chair;
+      if (source && chairVideo.srcObject !== source) { chairVideo.srcObject = source; chairVideo.play().catch(() => {}); }
+      chairVideo.muted = mine;
+      const self = $('.self-tile');
+      if (self) self.hidden = mine && !!this.local; // the chair tile already shows us
+    }
     const mutedBanner = $('[data-role=server-muted]');
     if (mutedBanner) mutedBanner.hidden = !s.muted.includes(me.site);
     this.onRender(s);
