@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import time
 from urllib.parse import urlsplit, urlunsplit
 
@@ -73,6 +74,31 @@ def decoded(page, slot: str) -> int:
     return (page.evaluate(INBOUND_JS).get(slot) or {}).get("frames", 0)
 
 
+def failover(stack, code: str, pages) -> None:
+    """kill -9 the media worker holding the room's lease: the other worker takes the room and
+    the pages decode video again within 15 s, without a reload."""
+    import redis
+
+    holder = redis.Redis.from_url(stack["env"]["REDIS_URL"]).get(f"giaoban:media:lease:{code}")
+    assert holder, "no lease for the room"
+    pid = int(holder.decode().split(":")[1])
+    victim = next(w for w in stack["workers"] if w.pid == pid)  # only a process this test started
+    generations = [p.evaluate("window.giaoban.live.media.generation") for p in pages]
+    urls = [p.url for p in pages]
+    killed = time.monotonic()
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=10)
+    for page, generation in zip(pages, generations, strict=True):
+        page.wait_for_function(f"window.giaoban.live.media.generation > {generation}", timeout=15_000)
+        left = max(1.0, 15 - (time.monotonic() - killed))
+        page.wait_for_selector("body[data-media=connected]", timeout=left * 1000)
+        wait_until(lambda p=page: decoded(p, "chair/video") > 10, timeout=max(1.0, 15 - (time.monotonic() - killed)),
+                   interval=0.2, what="video again after the media worker was killed")
+    print(f"pages decode again {time.monotonic() - killed:.1f} s after kill -9 of media worker {pid}")
+    assert time.monotonic() - killed <= 15.5
+    assert [p.url for p in pages] == urls  # no reload
+
+
 @pytest.fixture(params=["embedded", "celery"])
 def stack(request, tmp_path):
     var = tmp_path / "var"
@@ -87,16 +113,17 @@ def stack(request, tmp_path):
             redis_url = urlunsplit(urlsplit(settings.REDIS_URL)._replace(path="/13"))  # own queues and leases
             env = env_for(var, database_url=database_url, redis_url=redis_url)
         info = prepare(var, site_keys=["140", "138", "137"], env=env)
-        if request.param == "celery":
-            stack.enter_context(media_worker(var, env))
+        workers = []
+        if request.param == "celery":  # two media workers: one hosts the room, one takes over
+            workers = [stack.enter_context(media_worker(var, env, name)) for name in ("media1", "media2")]
         base = stack.enter_context(daphne(var, env))
-        yield base, info, var, env
+        yield {"base": base, "info": info, "var": var, "env": env, "mode": request.param, "workers": workers}
 
 
 def test_chair_and_two_sites_run_a_conference_through_the_pages(stack, chromium_path):
     from playwright.sync_api import sync_playwright
 
-    base, info, var, env = stack
+    base, info, var, env = stack["base"], stack["info"], stack["var"], stack["env"]
     code, sites = info["code"], info["sites"]
     vanchan, tranyen = sites["140"], sites["138"]
     logs: dict[str, list[str]] = {}
@@ -183,6 +210,9 @@ def test_chair_and_two_sites_run_a_conference_through_the_pages(stack, chromium_
             # agenda: next item shows on the sites' pages
             chair.click("[data-action='agenda.next']")
             b.wait_for_function("document.querySelector('[data-role=agenda]').textContent.startsWith('1/3')")
+
+            if stack["mode"] == "celery":
+                failover(stack, code, (a, b))
         except BaseException:
             for name, lines in logs.items():
                 print(f"--- console of {name} ---")

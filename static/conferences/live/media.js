@@ -101,7 +101,8 @@ export class MediaSession {
     await pc.setLocalDescription(offer);
     await this._gathered(pc);
     if (gen !== this.generation) return { type: 'error', code: 'superseded' };
-    const reply = await this.socket.request({ type: 'offer', sdp: pc.localDescription.sdp }, 30000);
+    // no answer within 10 s (a media worker died mid-offer): offer again (docs/protocol.md)
+    const reply = await this.socket.request({ type: 'offer', sdp: pc.localDescription.sdp }, 10000);
     if (gen !== this.generation) return { type: 'error', code: 'superseded' };
     if (reply.type !== 'answer') return reply;
     await pc.setRemoteDescription({ type: 'answer', sdp: reply.sdp });
