@@ -21,6 +21,8 @@ from typing import Any
 from . import rtp
 
 HISTORY_SIZE = 1024  # packets kept per publisher stream for NACK (issue asks >= 500)
+MAX_DROPOUT = 3000  # RFC 3550 A.1
+MAX_MISORDER = 100
 _pack_header = struct.Struct("!BHII").pack_into
 
 
@@ -72,6 +74,8 @@ class PublisherStream:
         self.sr_at = 0.0
         self.audio_level = 127  # smoothed -dBov; 127 is silence
         self.keyframes = 0
+        self.bad_seq = -1
+        self.restarts = 0
 
     def stored(self, seq: int) -> bytes | None:
         data = self.history[seq % HISTORY_SIZE]
@@ -79,26 +83,47 @@ class PublisherStream:
             return data
         return None
 
-    def note_arrival(self, data: bytes, seq: int, timestamp: int, now: float) -> None:
-        self.history[seq % HISTORY_SIZE] = data
-        self.packets += 1
-        self.octets += len(data)
-        self.last_arrival = now
+    def note_arrival(self, data: bytes, seq: int, timestamp: int, now: float) -> bool:
+        """Account for a packet; return False if its sequence number is implausible.
+
+        RFC 3550 A.1: a jump of more than MAX_DROPOUT ahead or MAX_MISORDER behind is
+        dropped, unless the next packet continues from it (the source restarted). This keeps
+        a broken or hostile sender from throwing the subscribers' sequence and SRTP index
+        estimates off.
+        """
         if self.base_seq < 0:
             self.base_seq = seq
             self.max_seq = seq
         else:
             delta = (seq - self.max_seq) & 0xFFFF
-            if 0 < delta < 0x8000:
+            if delta < MAX_DROPOUT:
                 if seq < self.max_seq:
                     self.cycles += 0x10000
                 self.max_seq = seq
+            elif delta <= 0x10000 - MAX_MISORDER:
+                if seq != self.bad_seq:
+                    self.bad_seq = (seq + 1) & 0xFFFF
+                    return False
+                # two in a row: the source restarted its numbering
+                self.base_seq = seq
+                self.max_seq = seq
+                self.cycles = 0
+                self.packets = 0
+                self.expected_prior = self.received_prior = 0
+                self.restarts += 1
+                for slot in self.slots:
+                    slot._resync = True  # keep the subscribers' numbering continuous
+        self.history[seq % HISTORY_SIZE] = data
+        self.packets += 1
+        self.octets += len(data)
+        self.last_arrival = now
         transit = now * self.clock_rate - timestamp
         if self.last_transit is not None:
             d = abs(transit - self.last_transit)
             if d < self.clock_rate:  # ignore timestamp jumps (source switch, wrap)
                 self.jitter += (d - self.jitter) / 16
         self.last_transit = transit
+        return True
 
     def report_block(self) -> rtp.ReportBlock:
         extended = self.cycles + self.max_seq

@@ -322,7 +322,9 @@ class Peer(Transmitter):
             self.dropped += 1
             return
         now = time.monotonic()
-        stream.note_arrival(data, header.seq, header.timestamp, now)
+        if not stream.note_arrival(data, header.seq, header.timestamp, now):
+            self.dropped += 1
+            return
         if stream.kind == "audio":
             if stream.audio_level_id:
                 level = rtp.audio_level(data, header, elements, stream.audio_level_id)
@@ -338,7 +340,9 @@ class Peer(Transmitter):
             if stream.abs_send_time_id:
                 abs_time = rtp.abs_send_time(data, header, elements, stream.abs_send_time_id)
                 if abs_time is not None:
-                    self._estimate(arrival_time_ms, abs_time, header, stream.ssrc)
+                    # Our own monotonic clock, not the caller's: the estimator's rate
+                    # counter walks every millisecond between two arrival times.
+                    self._estimate(int(now * 1000), abs_time, header, stream.ssrc)
         for slot in stream.slots:
             self.forwarded += slot.forward(data, header, elements, keyframe, now)
 

@@ -19,6 +19,10 @@ from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
 
 logger = logging.getLogger(__name__)
 
+# Bound at import: the default policy uses aioice's real discovery even if a process (a
+# test run) patches ``aioice.ice.get_host_addresses`` for its own clients.
+_discover_host_addresses = aioice.ice.get_host_addresses
+
 
 @dataclass(frozen=True)
 class IceServer:
@@ -67,7 +71,7 @@ class NetworkPolicy:
     def host_addresses(self) -> list[str]:
         if self.local_addresses is not None:
             return list(self.local_addresses)
-        return aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=self.use_ipv6)
+        return _discover_host_addresses(use_ipv4=True, use_ipv6=self.use_ipv6)
 
     def accepts(self, host: str) -> bool:
         """Whether a remote candidate address may be used."""

@@ -163,14 +163,28 @@ class Client:
         dtls = self.pc.getTransceivers()[0].receiver.transport
         original_rtp = dtls._handle_rtp_data
         original_rtcp = dtls._handle_rtcp_data
+        ice = dtls.transport
+        original_recv = ice._recv
+
+        async def recv() -> bytes:
+            # Simulated loss happens before SRTP, as on a network: a packet dropped after
+            # decryption would make its retransmission an SRTP replay.
+            while True:
+                data = await original_recv()
+                if self.drop and 127 < data[0] < 192 and not 192 <= data[1] <= 223:
+                    header = rtp.parse_rtp_header(data)
+                    if header is not None:
+                        key = (header.ssrc, header.seq)
+                        if key not in self.dropped and self.drop(*key):
+                            self.dropped.add(key)
+                            continue
+                return data
+
+        ice._recv = recv
 
         async def on_rtp(data: bytes, arrival_time_ms: int) -> None:
             header = rtp.parse_rtp_header(data)
             if header is not None:
-                key = (header.ssrc, header.seq)
-                if self.drop and key not in self.dropped and self.drop(*key):
-                    self.dropped.add(key)
-                    return
                 self.rtp_log.setdefault(header.ssrc, []).append((header.seq, header.timestamp))
             await original_rtp(data, arrival_time_ms)
 

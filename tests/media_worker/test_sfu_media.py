@@ -1,0 +1,254 @@
+"""Real aiortc peers on 127.0.0.1 through a Room: forwarding, slots, RTCP, mute, fuzz."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+
+import pytest
+from sfu_helpers import Client, connect, wait_for
+
+from media_worker.sfu import NetworkPolicy, Room, rtp
+
+pytestmark = [pytest.mark.media, pytest.mark.timeout(120)]
+
+BRIGHT, DARK = 200, 40
+
+
+def near(value: int | None, target: int, tolerance: int = 25) -> bool:
+    return value is not None and abs(value - target) <= tolerance
+
+
+def continuous(log: list[tuple[int, int]]) -> bool:
+    """Every packet's sequence number is the previous one + 1 (mod 2^16)."""
+    seqs = [s for s, _ in log]
+    return all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
+
+
+@pytest.fixture
+async def room():
+    events: list[dict] = []
+    r = Room("test-room", thumbnails=2, policy=NetworkPolicy.loopback(), on_event=events.append)
+    r.events = events
+    clients: list[Client] = []
+    r.clients = clients
+    yield r
+    for c in clients:
+        await c.close()
+    await r.close()
+
+
+async def join(room: Room, pid: str, **kwargs) -> Client:
+    client = Client(thumbnails=room.thumbnails, **kwargs)
+    room.clients.append(client)
+    await connect(room, pid, client)
+    return client
+
+
+async def test_publisher_reaches_subscribers_as_decoded_frames(room):
+    a = await join(room, "a", luma=BRIGHT, tone=8000)
+    room.set_floor("a")
+    b = await join(room, "b", luma=DARK)
+    c = await join(room, "c", luma=None, tone=None)  # a pure viewer
+
+    for sub in (b, c):
+        await wait_for(lambda sub=sub: sub.slot("main") and sub.slot("main").frames >= 10)
+        await wait_for(
+            lambda sub=sub: sub.slot("main", "audio") and sub.slot("main", "audio").frames >= 10
+        )
+        assert near(sub.slot("main").luma, BRIGHT)
+    # automatic thumbnails: the publishers in join order; nobody is sent their own video
+    await wait_for(lambda: c.slot("thumb1") is not None and c.slot("thumb1").frames >= 5)
+    assert near(c.slot("thumb1").luma, DARK)
+    assert a.slot("main") is None or a.slot("main").frames == 0
+    # RTCP: subscribers get sender reports; the publisher gets RR and REMB from the SFU
+    await wait_for(lambda: any(t == rtp.RTCP_SR for t, _ in c.rtcp_in), timeout=5)
+    await wait_for(lambda: any(t == rtp.RTCP_RR for t, _ in a.rtcp_in), timeout=5)
+    await wait_for(
+        lambda: any(t == rtp.RTCP_PSFB and f == rtp.PSFB_APP for t, f in a.rtcp_in), timeout=5
+    )
+    stats = room.stats()
+    assert stats["participants"]["a"]["forwarded"] > 0
+    assert stats["participants"]["c"]["video"] is False
+    media = [e for e in room.events if e["type"] == "participant_media" and e["participant"] == "a"]
+    assert media and media[-1]["video"] and media[-1]["audio"]
+
+
+async def test_slot_switch_keeps_sequence_continuous_and_frames_decoding(room):
+    await join(room, "a", luma=BRIGHT)
+    await join(room, "b", luma=DARK)
+    room.set_floor("a")
+    c = await join(room, "c", luma=None, tone=None)
+    ssrc = room.slots["main/video"].ssrc
+    await wait_for(lambda: c.slot("main") and c.slot("main").frames >= 15)
+    assert near(c.slot("main").luma, BRIGHT)
+    signalling_before = room.peers["c"].pc.signalingState
+
+    room.set_floor("b")
+    frames_at_switch = c.slot("main").frames
+    await wait_for(
+        lambda: near(c.slot("main").luma, DARK) and c.slot("main").frames > frames_at_switch + 15
+    )
+    room.set_broadcast("a")  # broadcast takes main over the floor
+    frames_at_switch = c.slot("main").frames
+    await wait_for(
+        lambda: near(c.slot("main").luma, BRIGHT) and c.slot("main").frames > frames_at_switch + 15
+    )
+
+    log = c.rtp_log[ssrc]
+    assert continuous(log), "sequence numbers must run on across source switches"
+    stamps = [t for _, t in log]
+    assert all((b - a) & 0xFFFFFFFF < 0x80000000 for a, b in itertools.pairwise(stamps))
+    assert room.peers["c"].pc.signalingState == signalling_before == "stable"
+    assert room.stats()["slots"]["main/video"]["switches"] >= 3
+    slots_events = [e for e in room.events if e["type"] == "slots"]
+    assert slots_events[-1]["slots"]["main"] == "a"
+
+
+async def test_nack_is_answered_from_the_history_under_loss(room):
+    await join(room, "a", luma=BRIGHT)
+    room.set_floor("a")
+    ssrc = room.slots["main/video"].ssrc
+    rng = random.Random(4)
+    # drop ~8% of main-video packets the first time they arrive
+    c = await join(
+        room, "c", luma=None, tone=None, drop=lambda s, q: s == ssrc and rng.random() < 0.08
+    )
+    await wait_for(lambda: len(c.dropped) >= 10 and c.slot("main") and c.slot("main").frames >= 30)
+    await asyncio.sleep(0.5)
+    received = {q for q, _ in c.rtp_log[ssrc]}
+    recovered = [q for s, q in c.dropped if q in received]
+    assert room.stats()["participants"]["c"]["nacks_in"] > 0
+    assert room.stats()["participants"]["c"]["retransmitted"] >= len(recovered) > 0
+    assert len(recovered) >= len(c.dropped) * 0.7
+    assert near(c.slot("main").luma, BRIGHT)
+
+
+async def test_pli_reaches_the_publisher_when_a_subscriber_joins(room):
+    a = await join(room, "a", luma=BRIGHT)
+    room.set_floor("a")
+    await wait_for(lambda: room.peers["a"].video is not None)
+    await asyncio.sleep(1.2)
+    before = a.plis_received()
+    c = await join(room, "c", luma=None, tone=None)
+    await wait_for(lambda: a.plis_received() > before, timeout=5)
+    await wait_for(lambda: c.slot("main") and c.slot("main").frames >= 5, timeout=10)
+
+
+async def test_server_side_mute_stops_forwarding_audio(room):
+    await join(room, "a", luma=BRIGHT, tone=8000)
+    await join(room, "b", luma=DARK, tone=0)
+    room.set_floor("a")
+    c = await join(room, "c", luma=None, tone=None)
+    ssrc = room.slots["main/audio"].ssrc
+    await wait_for(lambda: len(c.rtp_log.get(ssrc, [])) > 20)
+    await wait_for(
+        lambda: any(e["type"] == "speaking" and e["participant"] == "a" for e in room.events)
+    )
+
+    room.set_muted("a", True)
+    await asyncio.sleep(0.3)
+    count = len(c.rtp_log[ssrc])
+    await asyncio.sleep(1.0)
+    assert len(c.rtp_log[ssrc]) == count, "muted audio must not be forwarded"
+    assert room.peers["a"].audio.packets > 0  # the SFU still receives it
+    await wait_for(lambda: room.speaker is None)
+
+    room.set_muted("a", False)
+    await wait_for(lambda: len(c.rtp_log[ssrc]) > count + 20)
+    assert {"type": "muted", "participant": "a", "muted": True} in room.events
+
+
+async def test_fuzzed_packets_do_not_disturb_other_subscribers(room):
+    """>= 10,000 random and mutated RTP/RTCP packets into a live room."""
+    await join(room, "a", luma=BRIGHT)
+    room.set_floor("a")
+    await join(room, "x", luma=DARK, tone=0)  # the fuzzer's connection
+    b = await join(room, "b", luma=None, tone=None)
+    ssrc = room.slots["main/video"].ssrc
+    await wait_for(lambda: b.slot("main") and b.slot("main").frames >= 10)
+    x_peer = room.peers["x"]
+    a_peer = room.peers["a"]
+    await wait_for(lambda: x_peer.video is not None and x_peer.video.packets > 10)
+    samples = [d for d in x_peer.video.history if d] + [d for d in x_peer.audio.history if d]
+    rng = random.Random(1234)
+    frames_before = b.slot("main").frames
+    log_before = len(b.rtp_log[ssrc])
+    slot_ssrcs = list(room.slot_by_ssrc)
+
+    def mutated() -> bytes:
+        kind = rng.randrange(8)
+        if kind == 0:
+            return rng.randbytes(rng.randrange(0, 1600))
+        base = bytearray(rng.choice(samples))
+        if kind == 1:
+            return bytes(base[: rng.randrange(0, len(base))])
+        if kind == 2:
+            for _ in range(rng.randrange(1, 8)):
+                base[rng.randrange(len(base))] = rng.randrange(256)
+            return bytes(base)
+        if kind == 3:
+            return bytes(base) + rng.randbytes(rng.randrange(1, 2000))
+        if kind == 4:
+            base[1] = (base[1] & 0x80) | rng.randrange(128)  # unknown payload types
+            base[8:12] = rng.randbytes(4)  # unknown SSRCs
+            return bytes(base)
+        if kind == 5:
+            base[0] = rng.choice([0x90, 0xBF, 0xA0, 0x8F])  # bogus X/P/CC bits
+            return bytes(base)
+        if kind == 6:  # RTCP-shaped garbage aimed at slot SSRCs (NACK/PLI/REMB floods)
+            media = rng.choice(slot_ssrcs).to_bytes(4, "big")
+            fmt = rng.choice([1, 4, 15, 31])
+            body = rng.randbytes(4) + media + rng.randbytes(rng.randrange(0, 40))
+            return (
+                bytes([0x80 | fmt, rng.choice([205, 206, 200, 201, 203])])
+                + ((len(body) // 4 + rng.randrange(-1, 2)) & 0xFFFF).to_bytes(2, "big")
+                + body
+            )
+        return rng.randbytes(4) + bytes(base[4:])
+
+    sent = 0
+    for _ in range(50):
+        for _ in range(220):
+            packet = mutated()
+            target = x_peer if rng.random() < 0.9 else a_peer
+            if (len(packet) > 1 and packet[1] in (200, 201, 203, 205, 206)) or rng.random() < 0.3:
+                await target.transport._handle_rtcp_data(packet)
+            else:
+                await target.transport._handle_rtp_data(packet, 0)
+            sent += 1
+        await asyncio.sleep(0.02)
+    assert sent >= 10_000
+
+    await wait_for(lambda: b.slot("main").frames >= frames_before + 30)
+    assert near(b.slot("main").luma, BRIGHT)
+    assert continuous(b.rtp_log[ssrc][log_before - 1 :]) or _only_nack_recovered(b, ssrc)
+    stats = room.stats()
+    assert stats["participants"]["x"]["dropped"] > 1000
+    assert all(p["state"] == "connected" for p in stats["participants"].values())
+    assert room.slots["main/video"].source is a_peer.video
+
+
+def _only_nack_recovered(client: Client, ssrc: int) -> bool:
+    """Out-of-order arrivals are allowed only if every sequence number did arrive."""
+    seqs = [s for s, _ in client.rtp_log[ssrc]]
+    span = (seqs[-1] - seqs[0]) & 0xFFFF
+    return len(set(seqs)) >= span + 1
+
+
+async def test_leaving_participant_frees_its_slots_and_replacing_it_works(room):
+    await join(room, "a", luma=BRIGHT)
+    room.set_floor("a")
+    c = await join(room, "c", luma=None, tone=None)
+    await wait_for(lambda: c.slot("main") and c.slot("main").frames >= 5)
+    await room.leave("a")
+    await room.leave("a")  # unknown now: ignored
+    assert room.slots["main/video"].source is None
+    assert {"type": "participant_left", "participant": "a"} in room.events
+    # c reconnects under the same id: the old peer is replaced
+    c2 = Client(thumbnails=room.thumbnails, luma=None, tone=None)
+    room.clients.append(c2)
+    await connect(room, "c", c2)
+    assert len(room.peers) == 1
+    await wait_for(lambda: room.peers["c"].state == "connected")
