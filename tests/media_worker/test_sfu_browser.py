@@ -1,0 +1,227 @@
+"""Two headless Chromiums through a Room: Full HD camera in, Full HD out.
+
+Signalling goes through ``page.evaluate`` (SDP strings back and forth); the page is
+served by Playwright's request interception, so no HTTP server runs. Media stays on
+127.0.0.1: the SFU offers and accepts loopback only, Chromium gets
+``--allow-loopback-in-peer-connection`` and no mDNS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from media_worker.sfu import NetworkPolicy, Room
+
+pytestmark = [pytest.mark.browser, pytest.mark.media, pytest.mark.timeout(180)]
+
+W, H, FPS = 1920, 1080, 30
+PAGE_URL = "http://localhost/sfu-test.html"
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream=fps=30",
+    "--allow-loopback-in-peer-connection",
+    "--autoplay-policy=no-user-gesture-required",
+    "--mute-audio",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+    # Chromium keeps only the last --disable-features: everything goes in this one.
+    "--disable-features=WebRtcHideLocalIpsWithMdns,Translate,MediaRouter,OptimizationHints",
+]
+
+PAGE = """<!doctype html><html><body><div id="videos"></div>
+<script type="module">
+// Written from docs/sfu.md: the client offers; m-lines in the SFU's fixed order.
+const state = window.sfu = { pc: null, tracks: {}, ready: false, log: [] };
+window.sfuOffer = async ({ publish, thumbnails, maxBitrate }) => {
+  const pc = state.pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: "max-bundle" });
+  pc.oniceconnectionstatechange = () => state.log.push("ice " + pc.iceConnectionState);
+  pc.ontrack = (e) => {
+    state.tracks[e.transceiver.mid] = e.track;
+    const v = document.createElement("video");
+    v.autoplay = true; v.muted = true; v.playsInline = true;
+    v.srcObject = new MediaStream([e.track]);
+    document.getElementById("videos").appendChild(v);
+  };
+  if (publish) {
+    const media = await navigator.mediaDevices.getUserMedia({
+      video: { width: 1920, height: 1080, frameRate: 30 }, audio: true });
+    pc.addTransceiver(media.getVideoTracks()[0],
+      { direction: "sendonly", sendEncodings: [{ maxBitrate }] });
+    pc.addTransceiver(media.getAudioTracks()[0], { direction: "sendonly" });
+  } else {
+    pc.addTransceiver("video", { direction: "inactive" });
+    pc.addTransceiver("audio", { direction: "inactive" });
+  }
+  for (const kind of ["video", "audio", "video", "audio"]) pc.addTransceiver(kind, { direction: "recvonly" });
+  for (let i = 0; i < thumbnails; i++) pc.addTransceiver("video", { direction: "recvonly" });
+  await pc.setLocalDescription(await pc.createOffer());
+  // No trickle: wait for gathering to finish (bounded).
+  await new Promise((resolve) => {
+    if (pc.iceGatheringState === "complete") return resolve();
+    const t = setTimeout(resolve, 5000);
+    pc.onicegatheringstatechange = () => {
+      if (pc.iceGatheringState === "complete") { clearTimeout(t); resolve(); } };
+  });
+  return pc.localDescription.sdp;
+};
+window.sfuAccept = async ({ sdp, maxBitrate }) => {
+  const pc = state.pc;
+  await pc.setRemoteDescription({ type: "answer", sdp });
+  const sender = pc.getTransceivers()[0].sender;
+  if (sender.track) {
+    const params = sender.getParameters();
+    params.degradationPreference = "maintain-resolution";
+    if (params.encodings && params.encodings[0]) params.encodings[0].maxBitrate = maxBitrate;
+    await sender.setParameters(params);
+  }
+  state.ready = true;
+};
+window.sfuInbound = async (mid) => {
+  const stats = await state.pc.getStats();
+  for (const r of stats.values()) {
+    if (r.type === "inbound-rtp" && r.kind === "video" && r.mid === mid) {
+      return { width: r.frameWidth || 0, height: r.frameHeight || 0, bytes: r.bytesReceived,
+               frames: r.framesDecoded || 0, t: r.timestamp };
+    }
+  }
+  return null;
+};
+window.sfuOutbound = async () => {
+  const stats = await state.pc.getStats();
+  for (const r of stats.values()) {
+    if (r.type === "outbound-rtp" && r.kind === "video") {
+      return { width: r.frameWidth || 0, height: r.frameHeight || 0, bytes: r.bytesSent,
+               fps: r.framesPerSecond || 0, limit: r.qualityLimitationReason };
+    }
+  }
+  return null;
+};
+</script></body></html>"""
+
+
+def write_y4m(path: Path, frames: int = 30) -> None:
+    """A one-second Full HD I420 loop of random 8x8 blocks that change every frame.
+
+    Busy enough that the encoder needs its whole bitrate, cheap enough to encode at
+    30 fps in software (pure noise drops Chromium's VP8 encoder to ~1 fps).
+    """
+    block = 8
+    with path.open("wb") as f:
+        f.write(f"YUV4MPEG2 W{W} H{H} F{FPS}:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            f.write(b"FRAME\n")
+            for _ in range(H // block):
+                row = bytes(b for b in os.urandom(W // block) for _ in range(block))
+                f.write(row * block)
+            for _ in range(2):
+                f.write(bytes([128]) * (W * H // 4))
+
+
+async def open_page(playwright, chromium_path: str, extra: list[str], console: list[str]):
+    browser = await playwright.chromium.launch(
+        executable_path=chromium_path, headless=True, args=CHROMIUM_FLAGS + extra
+    )
+    page = await browser.new_page()
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+
+    async def serve(route):
+        await route.fulfill(status=200, content_type="text/html", body=PAGE)
+
+    await page.route(PAGE_URL, serve)
+    await page.goto(PAGE_URL)
+    await page.wait_for_function("() => typeof window.sfuOffer === 'function'", timeout=30_000)
+    return browser, page
+
+
+async def test_full_hd_camera_reaches_another_browser_at_full_hd(chromium_path, tmp_path):
+    from playwright.async_api import async_playwright
+
+    clip = tmp_path / "camera.y4m"
+    write_y4m(clip)
+    room = Room("browser-room", thumbnails=1, policy=NetworkPolicy.loopback())
+    console: list[str] = []
+    max_bitrate = 4_000_000
+    browsers = []
+    try:
+        async with async_playwright() as p:
+            pub_browser, pub = await open_page(
+                p, chromium_path, [f"--use-file-for-fake-video-capture={clip}"], console
+            )
+            browsers.append(pub_browser)
+            sub_browser, sub = await open_page(p, chromium_path, [], console)
+            browsers.append(sub_browser)
+
+            offer = await pub.evaluate(
+                "o => window.sfuOffer(o)",
+                {"publish": True, "thumbnails": 1, "maxBitrate": max_bitrate},
+            )
+            answer = await room.join("publisher", {"type": "offer", "sdp": offer})
+            assert "x-google-start-bitrate=2500" in answer["sdp"]
+            await pub.evaluate(
+                "a => window.sfuAccept(a)", {"sdp": answer["sdp"], "maxBitrate": max_bitrate}
+            )
+            room.set_floor("publisher")
+
+            offer = await sub.evaluate(
+                "o => window.sfuOffer(o)",
+                {"publish": False, "thumbnails": 1, "maxBitrate": max_bitrate},
+            )
+            answer = await room.join("viewer", {"type": "offer", "sdp": offer})
+            await sub.evaluate(
+                "a => window.sfuAccept(a)", {"sdp": answer["sdp"], "maxBitrate": max_bitrate}
+            )
+            main_mid = answer["slots"]["main"]["video_mid"]
+
+            # Wait (bounded, generous: the machine is shared) for the viewer to connect.
+            for _ in range(300):
+                if room.peers["viewer"].state == "connected":
+                    break
+                await asyncio.sleep(0.1)
+            assert room.peers["viewer"].state == "connected", console
+            start = time.monotonic()
+            samples: list[tuple[float, dict]] = []
+            reached: dict | None = None
+            while time.monotonic() - start < 5.0 and reached is None:
+                await asyncio.sleep(0.25)
+                stats = await sub.evaluate("m => window.sfuInbound(m)", main_mid)
+                if not stats:
+                    continue
+                now = time.monotonic()
+                samples.append((now, stats))
+                # A sustained rate: the window starts after the first (huge) key frame has
+                # been decoded, and frames keep being decoded inside it.
+                window = [s for s in samples if now - s[0] <= 1.05 and s[1]["frames"] >= 1]
+                if not window:
+                    continue
+                t0, s0 = window[0]
+                if now - t0 >= 0.7 and stats["frames"] > s0["frames"]:
+                    bitrate = (stats["bytes"] - s0["bytes"]) * 8 / (now - t0)
+                    if stats["width"] == W and stats["height"] == H and bitrate >= 2_000_000:
+                        reached = {**stats, "bitrate": bitrate, "after": now - start}
+            outbound = await pub.evaluate("() => window.sfuOutbound()")
+            detail = {
+                "samples": [(round(t - start, 2), s) for t, s in samples],
+                "publisher": outbound,
+                "sfu": room.stats()["participants"],
+                "console": console[-20:],
+            }
+            assert reached is not None, detail
+            assert reached["frames"] > 0
+            print("FULLHD", reached, outbound)
+    finally:
+        for b in browsers:
+            try:
+                await b.close()
+            except Exception:  # the browser may already be gone
+                pass
+        await room.close()
