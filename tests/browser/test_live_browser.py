@@ -211,6 +211,21 @@ def test_chair_and_two_sites_run_a_conference_through_the_pages(stack, chromium_
             chair.click("[data-action='agenda.next']")
             b.wait_for_function("document.querySelector('[data-role=agenda]').textContent.startsWith('1/3')")
 
+            # a site whose browser refuses the camera gets a clear message (media without camera
+            # permission is not tried here: Chromium then offers no loopback candidate)
+            denied = pw.chromium.launch(executable_path=chromium_path, timeout=T,
+                                        args=[a for a in CHROMIUM_ARGS if not a.startswith("--use-fake-ui")])
+            try:
+                c = denied.new_page(viewport={"width": 390, "height": 844})
+                c.set_default_timeout(T)
+                login(c, base, "kythuat.mucangchai")
+                c.goto(f"{base}/conferences/{code}/join/")
+                c.wait_for_selector("body[data-devices=NotAllowedError]")
+                assert "chưa cho phép dùng camera" in c.text_content("[data-role=device-message]")
+                assert c.is_enabled("[data-action=join]")
+            finally:
+                denied.close()
+
             if stack["mode"] == "celery":
                 failover(stack, code, (a, b))
         except BaseException:

@@ -12,6 +12,13 @@ const MEDIA_TEXT = {
   connected: 'Đã kết nối hình ảnh', disconnected: 'Đường truyền bị gián đoạn…', failed: 'Mất đường truyền, đang kết nối lại…',
   waiting: 'Phòng họp đang khởi động…',
 };
+const OFFER_ERRORS = {
+  no_candidates: 'Không thiết lập được đường truyền hình ảnh: máy này không có địa chỉ mạng mà máy chủ chấp nhận. Hãy kiểm tra mạng hoặc cho phép camera/micro rồi tải lại trang.',
+  not_live: 'Hội nghị chưa diễn ra.',
+  room_closed: 'Phòng họp đã đóng.',
+  timeout: 'Máy chủ hình ảnh không trả lời, đang thử lại…',
+  disconnected: 'Mất kết nối máy chủ, đang thử lại…',
+};
 const QUALITY_TEXT = { good: 'tốt', fair: 'trung bình', poor: 'kém', unknown: '—' };
 
 export const $ = (sel, root = document) => root.querySelector(sel);
@@ -127,7 +134,9 @@ export class Live {
     const el = $('[data-role=media-status]');
     if (el) {
       let text = MEDIA_TEXT[s] || s;
-      if (s === 'waiting' && detail && detail.code && detail.code !== 'media_unavailable') text = `Chưa vào được phòng họp: ${detail.message || detail.code}`;
+      if (s === 'waiting' && detail && detail.code && detail.code !== 'media_unavailable') {
+        text = OFFER_ERRORS[detail.code] || `Chưa vào được phòng họp: ${detail.message || detail.code}`;
+      }
       if (s === 'idle' && this.state && this.state.conference.status !== 'live') text = 'Hội nghị chưa diễn ra: hình ảnh sẽ tự kết nối khi chủ trì bắt đầu.';
       el.textContent = text;
       el.dataset.status = s;
