@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
@@ -56,14 +57,22 @@ async def _local_room(code: str) -> runner.RoomHost:
     return host
 
 
-async def lease_holder(code: str) -> str | None:
+_redis_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+
+
+def _redis() -> Any:
+    """One Redis client per event loop (an asyncio client cannot cross loops)."""
     import redis.asyncio as aioredis
 
-    client = aioredis.from_url(settings.REDIS_URL)
-    try:
-        value = await client.get(runner.lease_key(code))
-    finally:
-        await client.aclose()
+    loop = asyncio.get_running_loop()
+    client = _redis_clients.get(loop)
+    if client is None:
+        client = _redis_clients[loop] = aioredis.from_url(settings.REDIS_URL)
+    return client
+
+
+async def lease_holder(code: str) -> str | None:
+    value = await _redis().get(runner.lease_key(code))
     return value.decode() if value else None
 
 

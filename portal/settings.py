@@ -109,7 +109,13 @@ if REDIS_URL:
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # socket_timeout above channels_redis's 5 s BZPOPMIN: redis-py 8 defaults to 5 s,
             # which makes an idle consumer die now and then with "Timeout reading".
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "capacity": 1000, "expiry": 30},
+            # max_connections: every consumer waiting in receive() holds one pooled connection, and
+            # redis-py's asyncio pool stops at 100 by default (the 101st socket got errors).
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "max_connections": 4096}],
+                "capacity": 1000,
+                "expiry": 30,
+            },
         }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
