@@ -192,8 +192,10 @@ export class Live {
     body.rollcall = s.rollcall ? String(s.rollcall.id) : '';
     const text = (role, value) => { const el = $(`[data-role=${role}]`); if (el) el.textContent = value; };
     text('conference-status', STATUS_TEXT[s.conference.status] || s.conference.status);
-    text('main-label', main ? `${s.broadcast ? 'Phát: ' : 'Phát biểu: '}${siteName(s, main)}` : 'Chưa có điểm cầu phát biểu');
-    text('chair-label', `Chủ trì: ${siteName(s, s.conference.chair_site) || '—'}`);
+    let mainLabel = main ? `${s.broadcast ? 'Phát: ' : 'Phát biểu: '}${siteName(s, main)}` : 'Chưa có điểm cầu phát biểu';
+    if (main && main === me.site) mainLabel = s.broadcast ? 'Điểm cầu của bạn đang được phát' : 'Bạn đang phát biểu';
+    text('main-label', mainLabel);
+    text('chair-label', s.conference.chair_site === me.site ? 'Bạn (chủ trì)' : `Chủ trì: ${siteName(s, s.conference.chair_site) || '—'}`);
     text('me-label', `${me.site_name || ''}${me.name ? ` · ${me.name}` : ''}`);
     const item = s.agenda.find((a) => a.id === s.current_item);
     const agendaText = item

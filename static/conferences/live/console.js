@@ -60,14 +60,15 @@ function renderGrid(s) {
     const state = siteState(s, code);
     counts[state] += 1;
     if (tile.dataset.state !== state) { tile.dataset.state = state; }
+    // plain text marks: the closed network's PCs may have no emoji font
     const flags = [];
-    if (site.chair) flags.push('★');
-    if (code === main) flags.push('🎤');
-    if (s.hands.includes(code)) flags.push(`✋${s.hands.indexOf(code) + 1}`);
-    if (s.muted.includes(code)) flags.push('🔇');
+    if (site.chair) flags.push('★ chủ trì');
+    if (code === main) flags.push('▶ phát biểu');
+    if (s.hands.includes(code)) flags.push(`tay #${s.hands.indexOf(code) + 1}`);
+    if (s.muted.includes(code)) flags.push('tắt tiếng');
     const hc = s.rollcall && s.rollcall.answers[code] !== undefined ? s.rollcall.answers[code] : site.headcount;
-    if (hc !== null && hc !== undefined) flags.push(`👥${hc}`);
-    const markText = flags.join(' ');
+    if (hc !== null && hc !== undefined) flags.push(`${hc} người`);
+    const markText = flags.join(' · ');
     if (marks.textContent !== markText) marks.textContent = markText;
     tile.classList.toggle('is-main', code === main);
     tile.classList.toggle('is-selected', code === selected);
