@@ -74,6 +74,48 @@ def decoded(page, slot: str) -> int:
     return (page.evaluate(INBOUND_JS).get(slot) or {}).get("frames", 0)
 
 
+def same_as_server(page) -> None:
+    from conferences.services.live import apply_event
+
+    snapshot = page.evaluate("window.giaoban.state()")
+    snapshot.pop("speaking", None)
+    site = snapshot["site_order"][-1]
+    item = snapshot["agenda"][-1]["id"]
+    events = [
+        {"type": "floor", "floor": site}, {"type": "broadcast", "broadcast": site}, {"type": "muted", "muted": [site]},
+        {"type": "hands", "hands": [site]}, {"type": "media", "site": site, "video": True, "audio": False},
+        {"type": "presence", "site": site, "joined_at": "2026-01-01T08:00:00+07:00"},
+        {"type": "presence", "site": site, "left_at": "2026-01-01T09:00:00+07:00"},
+        {"type": "presence", "site": "no-such-site", "joined_at": "2026-01-01T08:00:00+07:00"},
+        {"type": "attendance", "site": site, "status": "present", "headcount": 12},
+        {"type": "roll_call_started", "roll_call": 99, "started_at": "2026-01-01T08:05:00+07:00"},
+        {"type": "roll_call_answer", "roll_call": 99, "site": site, "headcount": 12},
+        {"type": "roll_call_answer", "roll_call": 98, "site": site, "headcount": 1},
+        {"type": "agenda", "current_item": item}, {"type": "absent.called", "sites": [site], "notified": 1},
+        {"type": "something.new", "x": 1},
+        {"type": "conference", "conference": {**snapshot["conference"], "status": "ended"}},
+    ]
+    expected = snapshot
+    for event in events:
+        expected = apply_event(expected, event)
+    got = page.evaluate(
+        """async ([snap, events]) => {
+          const { applyEvent } = await import('/static/conferences/live/protocol.js');
+          let state = structuredClone(snap);
+          for (const e of events) state = applyEvent(state, e);
+          return state;
+        }""",
+        [snapshot, events],
+    )
+    assert got == expected
+    closed = apply_event(expected, {"type": "roll_call_ended", "roll_call": 99, "answered": 1, "invited": 4})
+    got_closed = page.evaluate(
+        """async ([snap, e]) => (await import('/static/conferences/live/protocol.js')).applyEvent(structuredClone(snap), e)""",
+        [expected, {"type": "roll_call_ended", "roll_call": 99, "answered": 1, "invited": 4}],
+    )
+    assert got_closed == closed
+
+
 def failover(stack, code: str, pages) -> None:
     """kill -9 the media worker holding the room's lease: the other worker takes the room and
     the pages decode video again within 15 s, without a reload."""
@@ -210,6 +252,17 @@ def test_chair_and_two_sites_run_a_conference_through_the_pages(stack, chromium_
             # agenda: next item shows on the sites' pages
             chair.click("[data-action='agenda.next']")
             b.wait_for_function("document.querySelector('[data-role=agenda]').textContent.startsWith('1/3')")
+
+            # the socket drops: the page reconnects by itself, re-offers and decodes again
+            generation = b.evaluate("window.giaoban.live.media.generation")
+            b.evaluate("window.giaoban.live.socket.ws.close()")
+            b.wait_for_function(f"window.giaoban.live.media.generation > {generation}")
+            b.wait_for_selector("body[data-ws=open]")
+            b.wait_for_selector("body[data-media=connected]")
+            wait_until(lambda: decoded(b, "chair/video") > 10, what="video again after the socket reconnected")
+
+            # the page applies events exactly like conferences.services.live.apply_event
+            same_as_server(chair)
 
             # a site whose browser refuses the camera gets a clear message (media without camera
             # permission is not tried here: Chromium then offers no loopback candidate)
