@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import json
+import os
 import pickle
 import struct
 import sys
@@ -298,7 +299,13 @@ async def subscribe(port: int, layout: str, prefix: str, count: int) -> None:
 def main() -> None:
     role = sys.argv[1]
     if role == "server":
-        asyncio.run(serve(sys.argv[2]))
+        profile_to = os.environ.get("SFU_BENCH_PROFILE")
+        if profile_to:  # where the server's time goes: SFU_BENCH_PROFILE=out.prof
+            import cProfile
+
+            cProfile.run(f"asyncio.run(serve({sys.argv[2]!r}))", profile_to)
+        else:
+            asyncio.run(serve(sys.argv[2]))
     elif role == "publisher":
         asyncio.run(publish(int(sys.argv[2]), sys.argv[3], sys.argv[4]))
     elif role == "subscribers":

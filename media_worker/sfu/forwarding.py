@@ -16,7 +16,6 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from . import rtp
 
@@ -30,7 +29,7 @@ class Transmitter:
     """What an output needs from a subscriber's peer: a synchronous encrypted send."""
 
     participant_id: str
-    tx: tuple[Callable[[bytes], bytes], Callable[[bytes, Any], None], Any] | None
+    tx: Callable[[bytes], None] | None  # protect + sendto, or None while not connected
 
     def send_rtp(self, data: bytes) -> None:  # pragma: no cover - interface
         raise NotImplementedError
@@ -300,7 +299,7 @@ class Slot:
                 tx = out.peer.tx
                 if tx is not None:
                     try:
-                        tx[1](tx[0](packet), tx[2])
+                        tx(packet)
                     except Exception:  # noqa: S112 - a dead socket must not stop the fan-out
                         continue
                     sent += 1
@@ -337,7 +336,7 @@ class Slot:
             _pack_header(buf, 1, (header.marker_pt & 0x80) | pt, out_seq, out_ts, self.ssrc)
             rtp.rewrite_extensions(buf, header.two_byte_ext, elements, id_map)
             try:
-                tx[1](tx[0](bytes(buf)), tx[2])
+                tx(bytes(buf))
             except Exception:  # noqa: S112
                 continue
             output.retransmitted += 1

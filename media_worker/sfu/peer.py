@@ -95,6 +95,72 @@ def add_start_bitrate(sdp: str, mid: str, kbps: int) -> str:
     return "".join(out)
 
 
+def _socket_sender(transport: Any) -> Callable[[Any, Any], None]:
+    """A ``sendto(data, addr)`` that writes to the datagram socket directly.
+
+    asyncio's ``transport.sendto`` re-checks its arguments on every call; the raw socket
+    skips that. When the socket's send buffer is full (a subscriber not reading: on
+    loopback the receiver's queue is charged to the sender), it falls back to the
+    transport, which queues in order, until that backlog has drained.
+    """
+    sock = transport.get_extra_info("socket")
+    raw = getattr(sock, "_sock", None)
+    if raw is None or not hasattr(raw, "sendto"):
+        return transport.sendto  # type: ignore[no-any-return]
+    raw_sendto = raw.sendto
+    backlog = [False]
+
+    def sendto(data: Any, addr: Any) -> None:
+        if backlog[0]:
+            if transport.get_write_buffer_size():
+                transport.sendto(bytes(data), addr)
+                return
+            backlog[0] = False
+        try:
+            raw_sendto(data, addr)
+        except BlockingIOError:
+            backlog[0] = True
+            transport.sendto(bytes(data), addr)
+
+    return sendto
+
+
+def _fast_sender(
+    session: Any, sendto: Callable[[Any, Any], None], addr: Any
+) -> Callable[[bytes], None]:
+    """``sendto(session.protect(data), addr)`` without pylibsrtp's per-call Python wrapper.
+
+    Calls libsrtp through the session's own cffi buffer (what ``Session.protect`` does,
+    minus its argument checks and per-call allocation) and sends a view of that buffer.
+    Falls back to the public API if pylibsrtp's internals are not where 1.0.0 has them.
+    """
+    try:
+        from pylibsrtp._binding import ffi, lib
+
+        srtp = session._srtp[0]
+        cdata = session._cdata
+        buf = session._buffer
+        view = memoryview(buf)
+        limit = len(cdata) - 144  # SRTP_MAX_TRAILER_LEN
+        protect = lib.srtp_protect
+    except (ImportError, AttributeError, TypeError):
+        public = session.protect
+        return lambda data: sendto(public(data), addr)
+    length = ffi.new("int *")
+
+    def send(data: bytes) -> None:
+        n = len(data)
+        if n > limit:
+            raise ValueError("packet is too long")
+        length[0] = n
+        buf[0:n] = data
+        if protect(srtp, cdata, length):
+            raise RuntimeError("srtp_protect failed")
+        sendto(view[: length[0]], addr)
+
+    return send
+
+
 class Peer(Transmitter):
     """The SFU's side of one participant: publishes up to two streams, receives slots."""
 
@@ -103,8 +169,8 @@ class Peer(Transmitter):
         self.room = room
         self.policy = policy
         self.pc = RTCPeerConnection(policy.rtc_configuration())
-        self.tx: tuple[Callable[[bytes], bytes], Callable[[bytes, Any], None], Any] | None = None
-        self._rtcp_protect: Callable[[bytes], bytes] | None = None
+        self.tx: Callable[[bytes], None] | None = None
+        self._send_rtcp: Callable[[bytes], None] | None = None
         self.transport: RTCDtlsTransport | None = None
         self.layout: OfferLayout | None = None
         self.rtcp_ssrc = random.getrandbits(32) or 1
@@ -113,7 +179,7 @@ class Peer(Transmitter):
         self.audio: PublisherStream | None = None
         self.cname = f"sfu-{participant_id}"
         self.pacer = Pacer()
-        self.estimator = RemoteBitrateEstimator()
+        self.estimator: RemoteBitrateEstimator | None = None  # made with the video stream
         self.remb_bitrate = 0
         self._remb_at = 0.0
         self._pli_at = 0.0
@@ -216,13 +282,15 @@ class Peer(Transmitter):
             if dtls.state == "connected":
                 pair = dtls.transport._connection._nominated.get(1)
                 if pair is not None:
-                    sendto = pair.protocol.transport.sendto
-                    self.tx = (dtls._tx_srtp.protect, sendto, pair.remote_addr)
-                    self._rtcp_protect = dtls._tx_srtp.protect_rtcp
+                    sendto = _socket_sender(pair.protocol.transport)
+                    addr = pair.remote_addr
+                    self.tx = _fast_sender(dtls._tx_srtp, sendto, addr)
+                    protect_rtcp = dtls._tx_srtp.protect_rtcp
+                    self._send_rtcp = lambda data: sendto(protect_rtcp(data), addr)
                     self.room._peer_connected(self)
             else:
                 self.tx = None
-                self._rtcp_protect = None
+                self._send_rtcp = None
             self.state = dtls.state
             if dtls.state in ("closed", "failed"):
                 self.room._peer_gone(self, dtls.state)
@@ -232,15 +300,14 @@ class Peer(Transmitter):
     def send_rtp(self, data: bytes) -> None:
         tx = self.tx
         if tx is not None:
-            tx[1](tx[0](data), tx[2])
+            tx(data)
 
     def send_rtcp(self, data: bytes) -> None:
-        tx = self.tx
-        protect = self._rtcp_protect
-        if tx is None or protect is None:
+        send = self._send_rtcp
+        if send is None:
             return
         try:
-            tx[1](protect(data), tx[2])
+            send(data)
         except Exception as exc:
             logger.debug("RTCP send to %s failed: %r", self.participant_id, exc)
 
@@ -347,6 +414,8 @@ class Peer(Transmitter):
             self.forwarded += slot.forward(data, header, elements, keyframe, now)
 
     def _estimate(self, arrival_ms: int, abs_time: int, header: rtp.RtpHeader, ssrc: int) -> None:
+        if self.estimator is None:
+            self.estimator = RemoteBitrateEstimator()
         result = self.estimator.add(
             arrival_ms, abs_time, header.payload_end - header.payload_start, ssrc
         )
@@ -431,7 +500,7 @@ class Peer(Transmitter):
             self._pli_timer.cancel()
             self._pli_timer = None
         self.tx = None
-        self._rtcp_protect = None
+        self._send_rtcp = None
         try:
             # Shielded: a caller cancelled mid-close (Daphne cancelling a consumer) must not
             # cancel aiortc's internal close future, which breaks its own close task.

@@ -127,9 +127,9 @@ class FakePeer(Transmitter):
         self.participant_id = pid
         self.sent: list[bytes] = []
         self.cost = cost
-        self.tx = (lambda data: data, self._sendto, None)
+        self.tx = self._send
 
-    def _sendto(self, data: bytes, addr) -> None:
+    def _send(self, data: bytes) -> None:
         if self.cost:
             end = time.thread_time() + self.cost
             while time.thread_time() < end:
