@@ -256,17 +256,21 @@ def TinyCamera(fps: int):
     return _Camera()
 
 
-async def join(
-    port: int, code: str, token: str, participant: Participant, attempts: int = 60
-) -> Socket:
+async def connect(port: int, path: str) -> Socket:
     for attempt in range(5):  # a listen backlog overflow resets the connection: retry shortly
         try:
-            ws = await Socket.connect(port, f"/ws/conferences/{code}/?t={token}")
-            break
+            return await Socket.connect(port, path)
         except (ConnectionResetError, asyncio.IncompleteReadError):
             if attempt == 4:
                 raise
             await asyncio.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+async def join(
+    port: int, code: str, token: str, participant: Participant, attempts: int = 60
+) -> Socket:
+    ws = await connect(port, f"/ws/conferences/{code}/?t={token}")
     snapshot = await ws.recv()
     assert snapshot and snapshot["type"] == "snapshot", snapshot
     sdp = await participant.offer()
@@ -298,7 +302,7 @@ def pct(values: list[float], q: float) -> float | None:
 
 
 async def storm(port: int, big: dict, concurrency: int) -> dict:
-    chair = await Socket.connect(port, f"/ws/conferences/{big['code']}/?t={big['chair']}")
+    chair = await connect(port, f"/ws/conferences/{big['code']}/?t={big['chair']}")
     await chair.recv()
     reply = await chair.request({"type": "start", "id": "start"})
     assert reply["type"] == "ack", reply
@@ -348,7 +352,7 @@ async def rooms_phase(port: int, rooms: list[dict], worker_pid: int) -> dict:
 
     participants, sockets = [], []
     for room in rooms:
-        chair = await Socket.connect(port, f"/ws/conferences/{room['code']}/?t={room['chair']}")
+        chair = await connect(port, f"/ws/conferences/{room['code']}/?t={room['chair']}")
         await chair.recv()
         await chair.request({"type": "start", "id": "start"})
         (site_a, token_a), (_, token_b) = room["sites"]
