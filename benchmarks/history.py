@@ -83,7 +83,7 @@ def generate(scale: float, *, regenerate: bool) -> dict:
                     "conferences_attendanceentry, conferences_presenceinterval, conferences_agendaitem, conferences_auditentry CASCADE")
     _copy(want_conf, want_rows)
     with connection.cursor() as cur:
-        cur.execute("ANALYZE")
+        cur.execute("VACUUM ANALYZE")
     return {"conferences": Conference.objects.count(), "invitations": Invitation.objects.count(), "generated": True}
 
 

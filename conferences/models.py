@@ -129,7 +129,11 @@ class Invitation(models.Model):
         verbose_name_plural = _("điểm cầu được mời")
         ordering = ["unit__path", "site__key"]
         constraints = [models.UniqueConstraint(fields=["conference", "site"], name="invitation_unique")]
-        indexes = [models.Index(fields=["site", "conference"], name="invitation_site")]
+        indexes = [
+            models.Index(fields=["site", "conference"], name="invitation_site"),
+            # History: "conferences that invited this subtree" as an index-only scan.
+            models.Index(fields=["unit", "conference"], name="invitation_unit_conf"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.site} @ {self.conference}"

@@ -14,6 +14,7 @@ from conferences.permissions import ALL_ROLES, ORGANISERS, visible_conferences
 from conferences.reports.filters import HistoryFilter
 from conferences.reports.successors import subtree_q
 from portal import permissions as org
+from portal.models import Unit
 from portal.text import fold
 
 ATTENDED = ("present", "connected")
@@ -33,11 +34,28 @@ def history_conferences(user, f: HistoryFilter) -> QuerySet[Conference]:
     if f.topic:
         qs = qs.filter(Exists(Conference.topics.through.objects.filter(conference=OuterRef("pk"), topic=f.topic)))
     if f.unit:
-        invited = Invitation.objects.filter(subtree_q("unit", f.unit, mapped=f.successors), conference=OuterRef("pk"))
-        qs = qs.filter(subtree_q("host_unit", f.unit, mapped=f.successors) | Exists(invited))
+        if f.unit.depth == 0:
+            # A root's subtree holds most invitations: probe each conference's own ones.
+            invited = Exists(Invitation.objects.filter(subtree_q("unit", f.unit, mapped=f.successors), conference=OuterRef("pk")))
+            qs = qs.filter(subtree_q("host_unit", f.unit, mapped=f.successors) | Q(invited))
+        else:
+            # Below the root: one IN over the union of hosted and invited conference ids. Kept
+            # out of any OR so PostgreSQL plans it as a hashed semi-join; "host OR id IN (…)"
+            # made it rescan a materialised list of invitations for every conference.
+            units = Unit.objects.filter(_unit_subtree_q(f.unit, mapped=f.successors))
+            hosted = Conference.objects.filter(host_unit__in=units).order_by().values("id")
+            invited_ids = Invitation.objects.filter(unit__in=units).order_by().values("conference_id")
+            qs = qs.filter(pk__in=hosted.union(invited_ids, all=True))
     if f.q:
         qs = qs.filter(title_folded__contains=fold(f.q))
     return qs
+
+
+def _unit_subtree_q(unit: Unit, *, mapped: bool) -> Q:
+    q = Q(path__startswith=unit.path)
+    if mapped:
+        q |= Q(successor__path__startswith=unit.path)
+    return q
 
 
 def history_invitations(user, f: HistoryFilter, conferences: QuerySet[Conference] | None = None) -> QuerySet[Invitation]:
