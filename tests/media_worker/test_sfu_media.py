@@ -70,6 +70,9 @@ async def test_publisher_reaches_subscribers_as_decoded_frames(room):
     )
     stats = room.stats()
     assert stats["participants"]["a"]["forwarded"] > 0
+    # REMB arrival times come from kernel receive stamps, matched 1:1 with queued datagrams
+    arrivals = room.peers["a"].arrivals
+    assert 0.0 <= arrivals.delay < 1.0 and len(arrivals._delays) < 50
     assert stats["participants"]["c"]["video"] is False
     media = [e for e in room.events if e["type"] == "participant_media" and e["participant"] == "a"]
     assert media and media[-1]["video"] and media[-1]["audio"]
