@@ -10,6 +10,7 @@ import contextlib
 import aioice.ice
 import pytest
 from channels.db import database_sync_to_async
+from django.db import connections
 from django.utils import timezone
 
 from conferences.models import PresenceInterval, Status
@@ -123,6 +124,7 @@ async def test_sites_join_through_the_socket_and_the_floor_fills_main(
         await close_all(a_ws, b_ws, ch)
         for code in list(dispatch.local_rooms()):
             await dispatch.room_close(code)
+        await database_sync_to_async(connections.close_all)()  # the room's attendance writes
     assert dispatch.local_rooms() == {}
 
 
@@ -150,3 +152,4 @@ async def test_a_consumer_cancelled_at_shutdown_still_closes_its_peer_and_the_ro
         await client.close()
         for code in list(dispatch.local_rooms()):
             await dispatch.room_close(code)
+        await database_sync_to_async(connections.close_all)()  # the room's attendance writes
