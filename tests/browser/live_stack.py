@@ -181,10 +181,13 @@ import json
 from conferences.models import AttendanceEntry, PresenceInterval
 code = "CODE"
 out = {}
+def row(key):
+    return out.setdefault(key, {"intervals": 0, "open": 0, "entries": 0})
 for p in PresenceInterval.objects.filter(invitation__conference__code=code).select_related("invitation__site"):
-    out.setdefault(p.invitation.site.key, {"intervals": 0, "entries": 0})["intervals"] += 1
+    row(p.invitation.site.key)["intervals"] += 1
+    row(p.invitation.site.key)["open"] += p.left_at is None
 for e in AttendanceEntry.objects.filter(invitation__conference__code=code).select_related("invitation__site"):
-    out.setdefault(e.invitation.site.key, {"intervals": 0, "entries": 0})["entries"] += 1
+    row(e.invitation.site.key)["entries"] += 1
 print("ATTENDANCE-JSON " + json.dumps(out))
 """
 

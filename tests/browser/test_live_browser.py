@@ -226,18 +226,25 @@ def test_chair_and_two_sites_run_a_conference_through_the_pages(stack, chromium_
                 pages[name] = page
             chair, a, b = pages["chutri.tinh"], pages["kythuat.vanchan"], pages["kythuat.tranyen"]
 
-            # the chair opens the console and starts the conference
+            # Văn Chấn passes the pre-join check early and waits for the start
+            a.goto(f"{base}/conferences/{code}/join/")
+            a.wait_for_selector("body[data-devices=ok]")
+            # the level meter moves with the fake microphone's beeps
+            a.wait_for_function("Number(document.querySelector('[data-role=meter]').dataset.level || 0) > 0.05")
+            a.click("[data-action=join]")
+            a.wait_for_selector("body[data-ws=open][data-status=scheduled]")
+            assert a.is_visible("[data-role=not-started]")
+
+            # the chair opens the console and starts the conference; the waiting site connects by itself
+            chair.on("dialog", lambda d: d.accept())
             chair.goto(f"{base}/conferences/{code}/console/")
             chair.wait_for_selector("body[data-ws=open]")
             chair.click("[data-action=start]")
             chair.wait_for_selector("body[data-status=live]")
             chair.wait_for_selector("body[data-media=connected]")
-
-            # the sites pass the pre-join check and join
-            for page in (a, b):
-                page.goto(f"{base}/conferences/{code}/join/")
-                page.wait_for_selector("body[data-devices=ok]")
-                page.click("[data-action=join]")
+            b.goto(f"{base}/conferences/{code}/join/")
+            b.wait_for_selector("body[data-devices=ok]")
+            b.click("[data-action=join]")
             for page in (a, b):
                 page.wait_for_selector("body[data-media=connected]")
                 frames_advance(page, "chair")  # everyone sees the chair site
@@ -324,6 +331,13 @@ def test_chair_and_two_sites_run_a_conference_through_the_pages(stack, chromium_
 
             if stack["mode"] == "celery":
                 failover(stack, code, (a, b))
+
+            # the chair ends the conference: the pages say so and drop their media
+            chair.click("[data-action=end]")
+            for page in (a, b):
+                page.wait_for_selector("body[data-status=ended]")
+                page.wait_for_selector("body[data-media=idle]")
+                assert page.is_visible("[data-role=ended]")
         except BaseException:
             for name, lines in logs.items():
                 print(f"--- console of {name} ---")
@@ -339,4 +353,5 @@ def test_chair_and_two_sites_run_a_conference_through_the_pages(stack, chromium_
     rows = attendance(env, code)
     for key in ("140", "138"):
         assert rows.get(key, {}).get("intervals", 0) >= 1, rows
+        assert rows[key]["open"] == 0, rows  # closed when the conference ended
         assert rows[key]["entries"] >= 1, rows
