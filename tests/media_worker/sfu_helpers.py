@@ -19,6 +19,7 @@ from aiortc import (
     RTCBundlePolicy,
     RTCConfiguration,
     RTCPeerConnection,
+    RTCRtpSender,
     RTCSessionDescription,
     VideoStreamTrack,
 )
@@ -115,6 +116,7 @@ class Client:
         tone: int | None = 0,
         thumbnails: int = 4,
         drop: Callable[[int, int], bool] | None = None,
+        video_codec: str | None = None,
     ) -> None:
         # max-bundle: see NetworkPolicy.rtc_configuration for the aiortc balanced-bundle bug.
         self.pc = RTCPeerConnection(
@@ -123,6 +125,7 @@ class Client:
         self.video = LumaTrack(luma) if luma is not None else None
         self.audio = ToneTrack(tone) if tone is not None else None
         self.thumbnails = thumbnails
+        self.video_codec = video_codec  # e.g. "H264": publish only that codec
         self.drop = drop  # (ssrc, seq) -> drop this incoming packet once
         self.received: dict[str, Received] = {}
         self.rtp_log: dict[int, list[tuple[int, int]]] = {}
@@ -145,7 +148,10 @@ class Client:
     async def offer(self) -> dict:
         pc = self.pc
         if self.video is not None:
-            pc.addTransceiver(self.video, direction="sendonly")
+            t = pc.addTransceiver(self.video, direction="sendonly")
+            if self.video_codec:
+                caps = RTCRtpSender.getCapabilities("video").codecs
+                t.setCodecPreferences([c for c in caps if c.name == self.video_codec])
         else:
             pc.addTransceiver("video", direction="inactive")
         if self.audio is not None:

@@ -78,6 +78,15 @@ async def test_publisher_reaches_subscribers_as_decoded_frames(room):
     assert media and media[-1]["video"] and media[-1]["audio"]
 
 
+async def test_h264_publisher_is_forwarded_too(room):
+    await join(room, "a", luma=BRIGHT, video_codec="H264")
+    room.set_floor("a")
+    c = await join(room, "c", luma=None, tone=None)
+    await wait_for(lambda: c.slot("main") and c.slot("main").frames >= 10)
+    assert near(c.slot("main").luma, BRIGHT)
+    assert set(room.peers["a"].video.codecs.values()) == {"h264"}
+
+
 async def test_slot_switch_keeps_sequence_continuous_and_frames_decoding(room):
     await join(room, "a", luma=BRIGHT)
     await join(room, "b", luma=DARK)
