@@ -103,6 +103,10 @@ async def test_sites_join_through_the_socket_and_the_floor_fills_main(
         assert reply["type"] == "ack"
         room = dispatch.local_rooms()[str(conf.code)].room
         await wait_for(lambda: b_snap["me"]["site"] in room.muted, timeout=5)
+        await asyncio.sleep(0.5)  # packets already in flight
+        heard = audio.frames
+        await asyncio.sleep(1.5)
+        assert audio.frames - heard <= 2, "muted audio still reaches the other site"
         # attendance from media: both sites connected
         for _ in range(100):
             counts = await database_sync_to_async(open_intervals)(conf)
