@@ -117,6 +117,10 @@ async def test_slot_switch_keeps_sequence_continuous_and_frames_decoding(room):
     slots_events = [e for e in room.events if e["type"] == "slots"]
     assert slots_events[-1]["slots"]["main"] == "a"
 
+    room.set_thumbnails(["b", "a"])  # explicit thumbnails replace the join order
+    await wait_for(lambda: c.slot("thumb0") is not None and near(c.slot("thumb0").luma, DARK))
+    assert room.stats()["slots"]["thumb1/video"]["source"] == "a"
+
 
 async def test_nack_is_answered_from_the_history_under_loss(room):
     await join(room, "a", luma=BRIGHT)

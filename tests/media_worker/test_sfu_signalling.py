@@ -140,3 +140,21 @@ async def test_answer_describes_the_slot_layout_and_room_closes_twice(offer_sdp)
     with pytest.raises(SignallingError) as info:
         await room.join("q", {"type": "offer", "sdp": offer_sdp})
     assert info.value.code == "room_closed"
+
+
+async def test_policy_restricts_gathering_and_ignores_checks_from_other_networks():
+    import aioice.ice
+
+    policy = NetworkPolicy(local_addresses=("127.0.0.1",), accepted_networks=("127.0.0.0/8",))
+    connection = aioice.ice.Connection(ice_controlling=False)
+    seen: list[tuple[str, int]] = []
+    connection.request_received = lambda message, addr, protocol: seen.append(addr)
+    policy.apply_to_connection(connection)
+    connection.request_received(None, ("192.0.2.9", 4000), None)  # would become prflx
+    connection.request_received(None, ("127.0.0.1", 4000), None)
+    assert seen == [("127.0.0.1", 4000)]
+    await connection.gather_candidates()
+    try:
+        assert [c.host for c in connection.local_candidates] == ["127.0.0.1"]
+    finally:
+        await connection.close()
