@@ -505,6 +505,12 @@ class Peer(Transmitter):
         if result is None:
             return
         bitrate, ssrcs = result
+        # aiortc's rate control grows without bound while nothing is congested; like
+        # libwebrtc, never promise much more than 1.5x what arrives (but at least the start
+        # bitrate, so a Full HD publisher is not held back while it ramps up).
+        incoming = self.estimator.incoming_bitrate.rate(arrival_ms) or 0
+        floor = self.room.start_bitrate_kbps * 1000
+        bitrate = min(bitrate, max(int(1.5 * incoming) + 10_000, floor))
         cap = self.room.max_publish_bitrate
         if cap:
             bitrate = min(bitrate, cap)
