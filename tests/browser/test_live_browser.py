@@ -338,6 +338,17 @@ def test_chair_and_two_sites_run_a_conference_through_the_pages(stack, chromium_
                 page.wait_for_selector("body[data-status=ended]")
                 page.wait_for_selector("body[data-media=idle]")
                 assert page.is_visible("[data-role=ended]")
+
+            # the same site opened elsewhere replaces this page, which says so and stays off
+            again = browser.new_context().new_page()
+            login(again, base, "kythuat.vanchan")
+            again.goto(f"{base}/conferences/{code}/join/")
+            again.click("[data-action=join]")
+            again.wait_for_selector("body[data-ws=open]")
+            a.wait_for_selector("body[data-ws=closed]")
+            assert "vừa được mở ở một cửa sổ hoặc máy khác" in a.text_content("[data-role=closed]")
+            time.sleep(1.5)
+            assert a.evaluate("document.body.dataset.ws") == "closed"  # no reconnect after 4409
         except BaseException:
             for name, lines in logs.items():
                 print(f"--- console of {name} ---")

@@ -98,7 +98,9 @@ export class Live {
     const el = $('[data-role=ws-status]');
     if (status === 'closed') {
       this.media.stop();
-      const text = CLOSE_MESSAGES[detail.reason] || `Kết nối bị đóng (${detail.code}).`;
+      // the reason may not reach the browser: fall back on the close code (docs/protocol.md §1)
+      const reason = detail.reason || { 4401: 'unauthenticated', 4403: 'forbidden', 4404: 'not_found', 4409: 'replaced' }[detail.code];
+      const text = CLOSE_MESSAGES[reason] || `Kết nối bị đóng (${detail.code}).`;
       const banner = $('[data-role=closed]');
       if (banner) { banner.textContent = text; banner.hidden = false; }
       if (el) el.textContent = 'Đã ngắt kết nối';
