@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import socket
 
 import pytest
 from sfu_helpers import Client, connect, wait_for
@@ -236,6 +237,18 @@ async def test_fuzzed_packets_do_not_disturb_other_subscribers(room):
             sent += 1
         await asyncio.sleep(0.02)
     assert sent >= 10_000
+
+    # ... and raw datagrams at the x peer's socket (STUN/DTLS/SRTP garbage), from loopback
+    local = x_peer.transport.transport._connection._nominated[1].local_addr
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for i in range(600):
+            first = rng.choice([0, 1, 20, 22, 23, 64, 128, 144, 200, 255])
+            sock.sendto(bytes([first]) + rng.randbytes(rng.randrange(0, 1400)), local)
+            if i % 50 == 49:
+                await asyncio.sleep(0.01)
+    finally:
+        sock.close()
 
     await wait_for(lambda: b.slot("main").frames >= frames_before + 30)
     assert near(b.slot("main").luma, BRIGHT)
