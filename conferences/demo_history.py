@@ -238,8 +238,10 @@ def generate() -> dict[str, int]:
 
     entries, presence, audit, agenda = [], [], [], []
     attended_by_conf: dict[int, list[Invitation]] = {}
+    invited_count: dict[int, list[int]] = {}
     for inv in saved:
         conf = conf_by_id[inv.conference_id]
+        invited_count.setdefault(conf.pk, []).append(inv.pk)
         entries.append(
             AttendanceEntry(invitation=inv, status=inv.status, headcount=inv.headcount, absence_reason=inv.absence_reason,
                             source=AttendanceSource.ROLL_CALL if inv.headcount else AttendanceSource.CLERK, recorded_by=conf.created_by,
@@ -248,28 +250,32 @@ def generate() -> dict[str, int]:
         if inv.first_joined_at:
             presence.append(PresenceInterval(invitation=inv, joined_at=inv.first_joined_at, left_at=conf.actual_end))
             attended_by_conf.setdefault(conf.pk, []).append(inv)
+    parts = [("Khai mạc, quán triệt nội dung", 0.1), ("Báo cáo tình hình, kết quả thực hiện", 0.45),
+             ("Thảo luận, ý kiến của các điểm cầu", 0.3), ("Kết luận của đồng chí chủ trì", 0.15)]
     for conf in confs:
-        length = conf.actual_end - conf.actual_start
-        parts = [("Khai mạc, quán triệt nội dung", 0.1), ("Báo cáo tình hình, kết quả thực hiện", 0.45), ("Thảo luận, ý kiến của các điểm cầu", 0.3), ("Kết luận của đồng chí chủ trì", 0.15)]
-        at = conf.actual_start
-        audit.append(AuditEntry(conference=conf, actor=conf.created_by, action="conference.started", data={}, at=at))
-        attendees = attended_by_conf.get(conf.pk, [])
+        length, at = conf.actual_end - conf.actual_start, conf.actual_start
         for position, (title, share) in enumerate(parts, start=1):
             end = at + length * share
-            agenda.append(AgendaItem(conference=conf, position=position, title=title, planned_minutes=max(5, round(length.total_seconds() / 60 * share)), actual_start=at, actual_end=end))
-            audit.append(AuditEntry(conference=conf, actor=conf.created_by, action="agenda.item_started", data={"position": position, "title": title}, at=at))
-            if position == 1:
-                audit.append(AuditEntry(conference=conf, actor=conf.created_by, action="roll_call.started", data={}, at=at + dt.timedelta(minutes=2)))
-                audit.append(AuditEntry(conference=conf, actor=conf.created_by, action="roll_call.ended",
-                                        data={"answered": len(attendees)}, at=at + dt.timedelta(minutes=6)))
-            if position == 3 and attendees:
-                for k, inv in enumerate(rng.sample(attendees, min(3, len(attendees)))):
-                    audit.append(AuditEntry(conference=conf, actor=conf.created_by, action="floor.granted",
-                                            data={"site": inv.site.key, "site_name": inv.site.name}, at=at + dt.timedelta(minutes=3 + 12 * k)))
+            agenda.append(AgendaItem(conference=conf, position=position, title=title, actual_start=at, actual_end=end,
+                                     planned_minutes=max(5, round(length.total_seconds() / 60 * share))))
             at = end
-        audit.append(AuditEntry(conference=conf, actor=conf.created_by, action="conference.ended", data={}, at=conf.actual_end))
+    AgendaItem.objects.bulk_create(agenda, batch_size=2000)
+    # The audit actions and data are those the live and roll-call services write (docs/protocol.md).
+    for conf, items in zip(confs, (agenda[i : i + len(parts)] for i in range(0, len(agenda), len(parts))), strict=True):
+        actor, attendees = conf.created_by, attended_by_conf.get(conf.pk, [])
+        audit.append(AuditEntry(conference=conf, actor=actor, action="live.start", data={}, at=conf.actual_start))
+        for item in items:
+            audit.append(AuditEntry(conference=conf, actor=actor, action="live.agenda.goto", data={"item": item.pk}, at=item.actual_start))
+            if item.position == 1:
+                audit.append(AuditEntry(conference=conf, actor=actor, action="roll_call_started", data={}, at=item.actual_start + dt.timedelta(minutes=2)))
+                audit.append(AuditEntry(conference=conf, actor=actor, action="roll_call_ended", at=item.actual_start + dt.timedelta(minutes=6),
+                                        data={"answered": len(attendees), "invited": len(invited_count[conf.pk])}))
+            if item.position == 3 and attendees:
+                for k, inv in enumerate(rng.sample(attendees, min(3, len(attendees)))):
+                    audit.append(AuditEntry(conference=conf, actor=actor, action="live.floor.give",
+                                            data={"site": str(inv.site.code)}, at=item.actual_start + dt.timedelta(minutes=3 + 12 * k)))
+        audit.append(AuditEntry(conference=conf, actor=actor, action="live.end", data={}, at=conf.actual_end))
     AttendanceEntry.objects.bulk_create(entries, batch_size=2000)
     PresenceInterval.objects.bulk_create(presence, batch_size=2000)
-    AgendaItem.objects.bulk_create(agenda, batch_size=2000)
     AuditEntry.objects.bulk_create(audit, batch_size=2000)
     return {"conferences": len(confs), "invitations": len(saved), "entries": len(entries), "audit": len(audit)}

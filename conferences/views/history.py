@@ -7,6 +7,7 @@ Thin: parse the shared filter (400 with the form's errors on bad input), ask the
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -28,17 +29,22 @@ from conferences.reports.savings import (
 )
 from conferences.reports.search import MAX_PAGE_SIZE, history_invitations, history_page
 from conferences.reports.successors import successors_loaded
+from portal.models import Site
 
 DEFAULT_PAGE_SIZE = 50
 AUDIT_LABELS = {
-    "conference.started": "Bắt đầu hội nghị",
-    "conference.ended": "Kết thúc hội nghị",
-    "agenda.item_started": "Chuyển nội dung",
-    "floor.granted": "Trao quyền phát biểu",
-    "floor.released": "Thu hồi quyền phát biểu",
-    "roll_call.started": "Bắt đầu điểm danh",
-    "roll_call.ended": "Kết thúc điểm danh",
-    "broadcast.set": "Phát hình điểm cầu",
+    "live.start": "Bắt đầu hội nghị",
+    "live.end": "Kết thúc hội nghị",
+    "conference.transition": "Chuyển trạng thái",
+    "live.agenda.goto": "Chuyển nội dung",
+    "live.floor.give": "Trao quyền phát biểu",
+    "live.floor.clear": "Thu hồi quyền phát biểu",
+    "live.broadcast.set": "Phát hình điểm cầu",
+    "live.mute.all": "Tắt tiếng tất cả",
+    "live.absent.call": "Gọi điểm cầu vắng",
+    "roll_call_started": "Bắt đầu điểm danh",
+    "roll_call_ended": "Kết thúc điểm danh",
+    "attendance_corrected": "Đính chính điểm danh",
 }
 
 
@@ -158,9 +164,12 @@ def history_conference(request, code):
     method = SavingsMethod.from_settings()
     savings = conference_savings(conference, invitations, method)
     agenda = list(conference.agenda_items.all())
-    audit = list(conference.audit.select_related("actor"))
+    audit = [e for e in conference.audit.select_related("actor") if e.action in AUDIT_LABELS]
+    site_names = _site_names(audit)
+    items = {item.pk: item for item in agenda}
     timeline = [
-        {"at": e.at, "label": _(AUDIT_LABELS.get(e.action, e.action)), "detail": _audit_detail(e), "actor": e.actor, "kind": e.action.split(".")[0]}
+        {"at": e.at, "label": _(AUDIT_LABELS[e.action]), "detail": _audit_detail(e, site_names, items),
+         "kind": "floor" if "floor" in e.action else "roll_call" if e.action.startswith("roll_call") else "event"}
         for e in audit
     ]
     late_after = conference.planned_start + dt.timedelta(minutes=_late_minutes())
@@ -186,14 +195,30 @@ def _late_minutes() -> int:
     return settings.HISTORY_LATE_MINUTES
 
 
-def _audit_detail(entry) -> str:
-    data = entry.data or {}
-    if entry.action == "floor.granted":
-        return data.get("site_name") or data.get("site") or ""
-    if entry.action == "agenda.item_started":
-        return f"{data.get('position', '')}. {data.get('title', '')}".strip(". ")
-    if entry.action == "roll_call.ended" and "answered" in data:
-        return _("%(n)s điểm cầu trả lời") % {"n": data["answered"]}
+def _site_names(audit) -> dict[str, str]:
+    """Names of the sites the audit refers to by code (one query for the whole timeline)."""
+    codes = set()
+    for e in audit:
+        code = (e.data or {}).get("site") if isinstance(e.data, dict) else None
+        if isinstance(code, str):
+            try:
+                codes.add(str(uuid.UUID(code)))
+            except ValueError:
+                continue
+    if not codes:
+        return {}
+    return {str(code): name for code, name in Site.objects.filter(code__in=codes).values_list("code", "name")}
+
+
+def _audit_detail(entry, site_names: dict[str, str], items: dict) -> str:
+    data = entry.data if isinstance(entry.data, dict) else {}
+    if "site" in data and isinstance(data["site"], str):
+        return site_names.get(data["site"], "")
+    if entry.action == "live.agenda.goto" and data.get("item") in items:
+        item = items[data["item"]]
+        return f"{item.position}. {item.title}"
+    if entry.action == "roll_call_ended" and "answered" in data:
+        return _("%(n)s/%(m)s điểm cầu trả lời") % {"n": data["answered"], "m": data.get("invited", "?")}
     return ""
 
 
