@@ -91,11 +91,18 @@ def participant_resolve(
         invitation = invitations.filter(site__code=site_code).first()
         if invitation is not None and _speaks_for(user, conference, invitation):
             return as_site(invitation.site, invitation)
-        if organiser and chair_site is not None and str(chair_site.code) == str(site_code):
+        if chair and chair_site is not None and str(chair_site.code) == str(site_code):
             return chair_participant()
         raise PermissionDeniedError("Bạn không tham dự với điểm cầu này.")
-    if organiser:
+    if chair:
         return chair_participant()
+    if organiser and not perms.operated_invitations(user, conference).exists():
+        # A leader without chair rights must not take over the chair site's one connection
+        # (that would cut the chair off mid-conference), nor silently speak for a site.
+        raise PermissionDeniedError(
+            "Lãnh đạo không có quyền chủ trì theo dõi hội nghị tại điểm cầu chủ trì "
+            "hoặc một điểm cầu được mời; không thể kết nối thay điểm cầu chủ trì."
+        )
     invitation = (
         perms.operated_invitations(user, conference)
         .select_related("site", "unit")

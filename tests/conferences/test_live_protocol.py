@@ -337,3 +337,15 @@ async def test_chair_starts_and_ends_a_scheduled_conference(org, chair, vanchan_
         )
     )()
     assert "live.start" in actions and "live.end" in actions
+
+
+async def test_a_leader_without_chair_rights_cannot_knock_the_chair_off(conf, chair, leader):
+    chair_socket, snapshot = await open_socket(conf, chair)
+    assert snapshot["type"] == "snapshot"
+    await drain(chair_socket)
+    leader_socket, first = await open_socket(conf, leader)
+    assert first["type"] == "close" and first["code"] == 4403
+    reply, events = await request(chair_socket, {"type": "ping"})
+    assert reply["type"] == "pong"
+    assert all(e.get("type") != "replaced" for e in events)
+    await close_all(chair_socket)
