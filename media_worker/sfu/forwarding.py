@@ -292,17 +292,18 @@ class Slot:
                 rtp.rewrite_extensions(buf, two_byte, elements, group.id_map)
             packet = bytes(buf)
             for out in group.outputs:
+                tx = out.peer.tx
+                if tx is None:
+                    continue  # not connected yet: it still needs to start on a key frame
                 if out.waiting_keyframe:
                     if not keyframe:
                         continue
                     out.waiting_keyframe = False
-                tx = out.peer.tx
-                if tx is not None:
-                    try:
-                        tx(packet)
-                    except Exception:  # noqa: S112 - a dead socket must not stop the fan-out
-                        continue
-                    sent += 1
+                try:
+                    tx(packet)
+                except Exception:  # noqa: S112 - a dead socket must not stop the fan-out
+                    continue
+                sent += 1
         return sent
 
     def retransmit(self, output: Output, seqs: list[int]) -> list[tuple[PublisherStream, int]]:

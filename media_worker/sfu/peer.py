@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 REMB_MIN_INTERVAL = 0.25
+FORCED_PLI_INTERVAL = 0.3
 
 
 def check_aiortc() -> None:
@@ -395,17 +396,18 @@ class Peer(Transmitter):
     def request_keyframe(self, stream: PublisherStream, *, forced: bool) -> None:
         """PLI to this publisher: at most one a second, unless ``forced`` (join, switch).
 
-        Forced requests are coalesced to one per 100 ms: one arriving sooner is deferred,
-        not dropped, because a subscriber gated on a key frame would otherwise wait for the
-        encoder's own next one (seconds, with aiortc's encoder).
+        Forced requests are coalesced to one per 300 ms: one arriving sooner is deferred,
+        not dropped. Chromium ignores key-frame requests within 300 ms of the previous one
+        (libwebrtc's minimum key-frame send interval), and a subscriber gated on a key frame
+        would otherwise wait for the encoder's own next one, which may never come.
         """
         now = time.monotonic()
         since = now - self._pli_at
-        if since >= (0.1 if forced else 1.0):
+        if since >= (FORCED_PLI_INTERVAL if forced else 1.0):
             self._send_pli(stream)
         elif forced and self._pli_timer is None:
             loop = asyncio.get_running_loop()
-            self._pli_timer = loop.call_later(0.1 - since, self._send_pli, stream)
+            self._pli_timer = loop.call_later(FORCED_PLI_INTERVAL - since, self._send_pli, stream)
 
     def _send_pli(self, stream: PublisherStream) -> None:
         if self._pli_timer is not None:
