@@ -110,7 +110,12 @@ def test_roll_call_events_reach_the_conference_group_in_order(conf, chair, vanch
         svc.rollcall_answer(actor=vanchan_operator, roll_call=rc, invitation=inv, headcount=9, source="site")
     with django_capture_on_commit_callbacks(execute=True):
         svc.rollcall_end(actor=chair, roll_call=rc)
-    types = [async_to_sync(layer.receive)(channel)["event"]["type"] for _ in range(4)]
+    async def receive_four() -> list[str]:
+        # One event loop for all four reads, as a consumer has: channels_redis keeps its
+        # receive buffer per loop, so separate async_to_sync calls would re-read the first.
+        return [(await layer.receive(channel))["event"]["type"] for _ in range(4)]
+
+    types = async_to_sync(receive_four)()
     assert types == ["roll_call_started", "attendance", "roll_call_answer", "roll_call_ended"]
 
 
