@@ -47,5 +47,20 @@ class AttendanceEntryAdmin(admin.ModelAdmin):
         return False
 
 
-for model in (models.PresenceInterval, models.RollCall, models.RollCallAnswer, models.Document, models.AuditEntry, models.CalendarFeed):
+@admin.register(models.Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["site", "conference", "unit", "status", "headcount", "ready_at"]
+    list_filter = ["status"]
+    search_fields = ["site__name", "conference__title"]
+    raw_id_fields = ["conference", "site", "unit", "ready_by"]
+
+
+@admin.register(models.AgendaItem)
+class AgendaItemAdmin(admin.ModelAdmin):
+    list_display = ["title", "conference", "position", "planned_minutes", "actual_start"]
+    search_fields = ["title", "conference__title"]
+    raw_id_fields = ["conference", "presenter_unit", "presenter_site"]
+
+
+for model in (models.LiveState, models.PresenceInterval, models.RollCall, models.RollCallAnswer, models.Document, models.AuditEntry, models.CalendarFeed):
     admin.site.register(model)
