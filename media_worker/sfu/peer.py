@@ -11,21 +11,16 @@ aiortc still does SDP, ICE and DTLS-SRTP. After negotiation this module
 - sends by SRTP-protecting with the transport's session and writing to the nominated ICE
   pair's socket synchronously.
 
-These are private aiortc 1.16.0 attributes (pinned in requirements); ``check_aiortc()``
+These are private aiortc 1.16.0 attributes (pinned in requirements); ``transport.check_aiortc()``
 and the tests fail loudly if an upgrade moves them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
 import random
-import re
-import struct
-import sys
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +31,8 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport
 from . import rtp
 from .forwarding import Pacer, PublisherStream, Transmitter
 from .policy import NetworkPolicy
-from .signalling import OfferLayout, SignallingError
+from .signalling import OfferLayout, SignallingError, add_start_bitrate
+from .transport import ArrivalClock, socket_sender, srtp_sender
 
 if TYPE_CHECKING:
     from .room import Room
@@ -47,189 +43,9 @@ REMB_MIN_INTERVAL = 0.25
 FORCED_PLI_INTERVAL = 0.3
 
 
-def check_aiortc() -> None:
-    """Raise if the private aiortc/aioice attributes this module relies on are gone."""
-    import aioice.ice
-
-    for owner, name in (
-        (RTCDtlsTransport, "_handle_rtp_data"),
-        (RTCDtlsTransport, "_handle_rtcp_data"),
-        (RTCDtlsTransport, "_send_rtp"),
-        (aioice.ice.Connection, "get_component_candidates"),
-        (aioice.ice.Connection, "request_received"),
-    ):
-        if not hasattr(owner, name):
-            raise RuntimeError(f"aiortc/aioice changed: {owner.__name__}.{name} is missing")
-
-
 def _codec_caps(kind: str, names: tuple[str, ...]) -> list[Any]:
     caps = RTCRtpReceiver.getCapabilities(kind).codecs
     return [c for n in names for c in caps if c.name.lower() == n]
-
-
-def add_start_bitrate(sdp: str, mid: str, kbps: int) -> str:
-    """Add ``x-google-start-bitrate`` to the video codecs of m-section ``mid``.
-
-    Chromium starts a video sender near 300 kbit/s and climbs slowly; this hint in the
-    answer makes it start at Full HD bitrates (MEDIA_NOTES).
-    """
-    sections = re.split(r"(?=^m=)", sdp, flags=re.M)
-    out = []
-    for section in sections:
-        if section.startswith("m=video") and re.search(
-            rf"^a=mid:{re.escape(mid)}\r?$", section, re.M
-        ):
-            pts = section.split("\r\n", 1)[0].split()[3:]
-            for pt in pts:
-                rtpmap = re.search(rf"^a=rtpmap:{pt} ([^/\r\n]+)", section, re.M)
-                if not rtpmap or rtpmap.group(1).lower() not in ("vp8", "h264"):
-                    continue
-                param = f"x-google-start-bitrate={kbps}"
-                if re.search(rf"^a=fmtp:{pt} ", section, re.M):
-                    section = re.sub(
-                        rf"^(a=fmtp:{pt} [^\r\n]*)", rf"\1;{param}", section, flags=re.M
-                    )
-                else:
-                    section = re.sub(
-                        rf"^(a=rtpmap:{pt} [^\r\n]*\r\n)",
-                        rf"\1a=fmtp:{pt} {param}\r\n",
-                        section,
-                        flags=re.M,
-                    )
-        out.append(section)
-    return "".join(out)
-
-
-def _socket_sender(transport: Any) -> Callable[[Any, Any], None]:
-    """A ``sendto(data, addr)`` that writes to the datagram socket directly.
-
-    asyncio's ``transport.sendto`` re-checks its arguments on every call; the raw socket
-    skips that. When the socket's send buffer is full (a subscriber not reading: on
-    loopback the receiver's queue is charged to the sender), it falls back to the
-    transport, which queues in order, until that backlog has drained.
-    """
-    sock = transport.get_extra_info("socket")
-    raw = getattr(sock, "_sock", None)
-    if raw is None or not hasattr(raw, "sendto"):
-        return transport.sendto  # type: ignore[no-any-return]
-    raw_sendto = raw.sendto
-    backlog = [False]
-
-    def sendto(data: Any, addr: Any) -> None:
-        if backlog[0]:
-            if transport.get_write_buffer_size():
-                transport.sendto(bytes(data), addr)
-                return
-            backlog[0] = False
-        try:
-            raw_sendto(data, addr)
-        except BlockingIOError:
-            backlog[0] = True
-            transport.sendto(bytes(data), addr)
-
-    return sendto
-
-
-def _fast_sender(
-    session: Any, sendto: Callable[[Any, Any], None], addr: Any
-) -> Callable[[bytes], None]:
-    """``sendto(session.protect(data), addr)`` without pylibsrtp's per-call Python wrapper.
-
-    Calls libsrtp through the session's own cffi buffer (what ``Session.protect`` does,
-    minus its argument checks and per-call allocation) and sends a view of that buffer.
-    Falls back to the public API if pylibsrtp's internals are not where 1.0.0 has them.
-    """
-    try:
-        from pylibsrtp._binding import ffi, lib
-
-        srtp = session._srtp[0]
-        cdata = session._cdata
-        buf = session._buffer
-        view = memoryview(buf)
-        limit = len(cdata) - 144  # SRTP_MAX_TRAILER_LEN
-        protect = lib.srtp_protect
-    except (ImportError, AttributeError, TypeError):
-        public = session.protect
-        return lambda data: sendto(public(data), addr)
-    length = ffi.new("int *")
-
-    def send(data: bytes) -> None:
-        n = len(data)
-        if n > limit:
-            raise ValueError("packet is too long")
-        length[0] = n
-        buf[0:n] = data
-        if protect(srtp, cdata, length):
-            raise RuntimeError("srtp_protect failed")
-        sendto(view[: length[0]], addr)
-
-    return send
-
-
-class ArrivalClock:
-    """Kernel receive timestamps for one ICE connection's datagrams, in queue order.
-
-    The REMB estimator needs each packet's arrival time. Stamped when the SFU gets to the
-    packet, that time includes the loop's own forwarding backlog, which the estimator reads
-    as network congestion (MEDIA_NOTES: ~4 -> ~1 Mbit/s at 200 subscribers). Linux keeps
-    the time each datagram reached the socket (``SIOCGSTAMP``, last datagram read); this
-    records it as a delay per queued datagram, and ``delay`` is that of the datagram the
-    transport consumed last. Where the ioctl is unavailable the delay is 0.
-    """
-
-    SIOCGSTAMP = 0x8906
-
-    def __init__(self) -> None:
-        self._delays: deque[float] = deque(maxlen=4096)
-        self._pending = 0.0
-        self.delay = 0.0
-        self.enabled = sys.platform.startswith("linux")
-
-    def attach(self, connection: Any, ice_transport: Any) -> None:
-        if not self.enabled:
-            return
-        for protocol in list(connection._protocols):
-            self._wrap_protocol(protocol)
-        original_data_received = connection.data_received
-
-        def data_received(data: bytes, component: int) -> None:
-            self._delays.append(self._pending)
-            self._pending = 0.0
-            original_data_received(data, component)
-
-        original_recv = ice_transport._recv
-
-        async def recv() -> bytes:
-            data = await original_recv()
-            self.delay = self._delays.popleft() if self._delays else 0.0
-            return data  # type: ignore[no-any-return]
-
-        connection.data_received = data_received
-        ice_transport._recv = recv
-
-    def _wrap_protocol(self, protocol: Any) -> None:
-        try:
-            fd = protocol.transport.get_extra_info("socket").fileno()
-        except (AttributeError, OSError):
-            return
-        original = protocol.datagram_received
-        ioctl = fcntl.ioctl
-        request = self.SIOCGSTAMP
-        zero = bytes(16)
-
-        def datagram_received(data: bytes, addr: Any) -> None:
-            try:
-                sec, usec = _unpack_timeval(ioctl(fd, request, zero))
-                delay = time.time() - (sec + usec / 1e6)
-                self._pending = delay if 0.0 <= delay < 1.0 else 0.0
-            except OSError:
-                self._pending = 0.0
-            original(data, addr)
-
-        protocol.datagram_received = datagram_received
-
-
-_unpack_timeval = struct.Struct("@qq").unpack
 
 
 class Peer(Transmitter):
@@ -364,9 +180,9 @@ class Peer(Transmitter):
             if dtls.state == "connected":
                 pair = dtls.transport._connection._nominated.get(1)
                 if pair is not None:
-                    sendto = _socket_sender(pair.protocol.transport)
+                    sendto = socket_sender(pair.protocol.transport)
                     addr = pair.remote_addr
-                    self.tx = _fast_sender(dtls._tx_srtp, sendto, addr)
+                    self.tx = srtp_sender(dtls._tx_srtp, sendto, addr)
                     protect_rtcp = dtls._tx_srtp.protect_rtcp
                     self._send_rtcp = lambda data: sendto(protect_rtcp(data), addr)
                     self.room._peer_connected(self)

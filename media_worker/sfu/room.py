@@ -15,9 +15,10 @@ from typing import Any
 
 from . import rtp
 from .forwarding import Output, PublisherStream, Slot
-from .peer import Peer, check_aiortc
+from .peer import Peer
 from .policy import NetworkPolicy
 from .signalling import SignallingError, parse_offer, slot_order
+from .transport import check_aiortc
 
 logger = logging.getLogger(__name__)
 

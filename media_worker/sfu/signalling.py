@@ -16,6 +16,7 @@ all in one BUNDLE group, with the ICE candidates already in the SDP (no trickle)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from aiortc import sdp
@@ -160,3 +161,36 @@ def parse_offer(offer: object, *, thumbnails: int, policy: NetworkPolicy) -> Off
         )
     slots = {f"{ln.role}/{ln.kind}": ln for ln in lines[2:]}
     return OfferLayout(filtered, lines[0], lines[1], slots)
+
+
+def add_start_bitrate(sdp: str, mid: str, kbps: int) -> str:
+    """Add ``x-google-start-bitrate`` to the video codecs of m-section ``mid``.
+
+    Chromium starts a video sender near 300 kbit/s and climbs slowly; this hint in the
+    answer makes it start at Full HD bitrates (MEDIA_NOTES).
+    """
+    sections = re.split(r"(?=^m=)", sdp, flags=re.M)
+    out = []
+    for section in sections:
+        if section.startswith("m=video") and re.search(
+            rf"^a=mid:{re.escape(mid)}\r?$", section, re.M
+        ):
+            pts = section.split("\r\n", 1)[0].split()[3:]
+            for pt in pts:
+                rtpmap = re.search(rf"^a=rtpmap:{pt} ([^/\r\n]+)", section, re.M)
+                if not rtpmap or rtpmap.group(1).lower() not in ("vp8", "h264"):
+                    continue
+                param = f"x-google-start-bitrate={kbps}"
+                if re.search(rf"^a=fmtp:{pt} ", section, re.M):
+                    section = re.sub(
+                        rf"^(a=fmtp:{pt} [^\r\n]*)", rf"\1;{param}", section, flags=re.M
+                    )
+                else:
+                    section = re.sub(
+                        rf"^(a=rtpmap:{pt} [^\r\n]*\r\n)",
+                        rf"\1a=fmtp:{pt} {param}\r\n",
+                        section,
+                        flags=re.M,
+                    )
+        out.append(section)
+    return "".join(out)

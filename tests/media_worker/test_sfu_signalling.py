@@ -11,8 +11,7 @@ import pytest
 from sfu_helpers import Client
 
 from media_worker.sfu import NetworkPolicy, Room, SignallingError
-from media_worker.sfu.peer import add_start_bitrate
-from media_worker.sfu.signalling import parse_offer
+from media_worker.sfu.signalling import add_start_bitrate, parse_offer
 
 ROOT = Path(__file__).resolve().parents[2]
 
