@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "channels",
     "axes",
     "rest_framework",
+    "rest_framework.authtoken",
     "drf_spectacular",
     "portal",
     "conferences",
@@ -224,7 +225,12 @@ HISTORY_CACHE_SECONDS = env_int("HISTORY_CACHE_SECONDS", 300, minimum=0)
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    # Sessions for the pages' own scripts; tokens (issued in the admin to a service account with
+    # a leader role on its subtree) for the province's e-office systems.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",  # first: a bad token gets 401
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }

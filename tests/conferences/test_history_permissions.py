@@ -85,7 +85,7 @@ def test_search_is_diacritic_insensitive(history, leader, client_for):
 
 def test_outsider_sees_nothing_and_anonymous_is_sent_to_login(history, outsider, client_for, client):
     assert client.get("/history/").status_code == 302
-    assert client.get("/api/v1/dashboard/").status_code == 403
+    assert client.get("/api/v1/dashboard/").status_code == 401  # with WWW-Authenticate: Token
     data = client_for(outsider).get("/api/v1/dashboard/").json()
     assert data["conferences"] == 0 and data["by_unit"] == []
 

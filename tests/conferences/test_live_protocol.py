@@ -348,4 +348,4 @@ async def test_a_leader_without_chair_rights_cannot_knock_the_chair_off(conf, ch
     reply, events = await request(chair_socket, {"type": "ping"})
     assert reply["type"] == "pong"
     assert all(e.get("type") != "replaced" for e in events)
-    await close_all(chair_socket)
+    await close_all(chair_socket, leader_socket)
