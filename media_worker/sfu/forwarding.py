@@ -111,7 +111,7 @@ class PublisherStream:
                 self.expected_prior = self.received_prior = 0
                 self.restarts += 1
                 for slot in self.slots:
-                    slot._resync = True  # keep the subscribers' numbering continuous
+                    slot.resync()  # keep the subscribers' numbering continuous
         self.history[seq % HISTORY_SIZE] = data
         self.packets += 1
         self.octets += len(data)
@@ -210,6 +210,10 @@ class Slot:
         self.switches += 1
         self.regroup()
         return True
+
+    def resync(self) -> None:
+        """Re-base numbering on the next packet: it follows the last one sent, no gap."""
+        self._resync = True
 
     def add_output(self, output: Output) -> None:
         output.waiting_keyframe = self.kind == "video"

@@ -193,8 +193,10 @@ class Room:
         else:
             self.muted.discard(participant_id)
         peer = self.peers.get(participant_id)
-        if peer is not None and peer.audio is not None:
+        if peer is not None and peer.audio is not None and peer.audio.muted != muted:
             peer.audio.muted = muted
+            for slot in peer.audio.slots:
+                slot.resync()  # subscribers see one continuous stream across the silence
         self._emit({"type": "muted", "participant": participant_id, "muted": bool(muted)})
 
     # --- introspection --------------------------------------------------------------

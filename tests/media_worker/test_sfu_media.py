@@ -174,6 +174,10 @@ async def test_server_side_mute_stops_forwarding_audio(room):
 
     room.set_muted("a", False)
     await wait_for(lambda: len(c.rtp_log[ssrc]) > count + 20)
+    # the muted stretch leaves no sequence gap, only a timestamp jump
+    (seq0, ts0), (seq1, ts1) = c.rtp_log[ssrc][count - 1], c.rtp_log[ssrc][count]
+    assert (seq1 - seq0) & 0xFFFF == 1
+    assert (ts1 - ts0) & 0xFFFFFFFF >= 48000  # >= 1 s of silence at 48 kHz
     assert {"type": "muted", "participant": "a", "muted": True} in room.events
 
 
