@@ -57,6 +57,7 @@ async def test_garbage_offers_are_answered_with_an_error_code(offer, code):
     await room.close()
 
 
+@pytest.mark.media  # creates aiortc peer connections (no media flows)
 async def test_offer_with_wrong_layout_or_codecs_is_rejected(offer_sdp):
     policy = NetworkPolicy.loopback()
     sections = re.split(r"(?=^m=)", offer_sdp, flags=re.M)
@@ -80,6 +81,7 @@ async def test_offer_with_wrong_layout_or_codecs_is_rejected(offer_sdp):
     assert info.value.code == "no_bundle"
 
 
+@pytest.mark.media  # creates aiortc peer connections (no media flows)
 async def test_candidates_outside_the_accepted_networks_are_dropped(offer_sdp):
     lan_only = NetworkPolicy(local_addresses=("127.0.0.1",), accepted_networks=("10.0.0.0/8",))
     with pytest.raises(SignallingError) as info:
@@ -122,6 +124,7 @@ def test_start_bitrate_hint_is_added_to_the_publish_video_codecs():
     assert out.count("x-google-start-bitrate") == 2  # the slot m-line is untouched
 
 
+@pytest.mark.media  # creates aiortc peer connections (no media flows)
 async def test_answer_describes_the_slot_layout_and_room_closes_twice(offer_sdp):
     room = Room("r", thumbnails=4, policy=NetworkPolicy.loopback())
     answer = await room.join("p", {"type": "offer", "sdp": offer_sdp})
@@ -141,6 +144,7 @@ async def test_answer_describes_the_slot_layout_and_room_closes_twice(offer_sdp)
     assert info.value.code == "room_closed"
 
 
+@pytest.mark.media  # creates aiortc peer connections (no media flows)
 async def test_policy_restricts_gathering_and_ignores_checks_from_other_networks():
     import aioice.ice
 
