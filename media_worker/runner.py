@@ -118,7 +118,11 @@ class RoomHost:
         self.owners: dict[str, str] = {}
         self.version = -1
         self.room = Room(
-            code, thumbnails=THUMBNAILS, policy=network_policy(), on_event=self._on_event
+            code,
+            thumbnails=THUMBNAILS,
+            policy=network_policy(),
+            on_event=self._on_event,
+            start_bitrate_kbps=settings.MEDIA_START_BITRATE_KBPS,
         )
         self._events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._pump = asyncio.get_running_loop().create_task(self._pump_events())
