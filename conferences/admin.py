@@ -64,3 +64,24 @@ class AgendaItemAdmin(admin.ModelAdmin):
 
 for model in (models.LiveState, models.PresenceInterval, models.RollCall, models.RollCallAnswer, models.Document, models.AuditEntry, models.CalendarFeed):
     admin.site.register(model)
+
+
+@admin.register(models.HistorySummary)
+class HistorySummaryAdmin(admin.ModelAdmin):
+    """Derived data (``conferences.reports.summary``): readable, never edited by hand."""
+
+    list_display = ["month", "level", "host_unit", "unit", "invited", "attended", "late"]
+    list_filter = ["level"]
+    list_select_related = ["host_unit", "unit"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(models.HistoryConferenceSummary)
+class HistoryConferenceSummaryAdmin(HistorySummaryAdmin):
+    list_display = ["month", "level", "host_unit", "topic", "conferences"]
+    list_select_related = ["host_unit", "topic"]

@@ -322,3 +322,54 @@ class LiveState(models.Model):
 
     def __str__(self) -> str:
         return f"live state of {self.conference_id}"
+
+
+class HistorySummary(models.Model):
+    """Attendance of ended conferences rolled up per month × level × host unit × invited unit
+    (× absence reason), so history dashboards read thousands of rows instead of millions of
+    invitations. Derived data: ``conferences.reports.summary`` refreshes a conference's month
+    when it ends or its attendance changes, and rebuilds everything on demand."""
+
+    month = models.DateField()  # first day of the month of planned_start, in the portal's time zone
+    level = models.CharField(max_length=30)
+    host_unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="+")
+    unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="+")
+    absence_reason = models.CharField(max_length=300, blank=True)  # of absent rows only
+    invited = models.PositiveIntegerField(default=0)
+    attended = models.PositiveIntegerField(default=0)
+    excused = models.PositiveIntegerField(default=0)
+    absent = models.PositiveIntegerField(default=0)
+    late = models.PositiveIntegerField(default=0)
+    late_minutes = models.PositiveIntegerField(default=0)  # HISTORY_LATE_MINUTES the row was counted with
+    headcount = models.PositiveBigIntegerField(default=0)  # recorded headcount of attended sites
+    attended_without_headcount = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["month", "level"], name="history_summary_month"),
+            models.Index(fields=["late_minutes"], name="history_summary_late"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%m/%Y} {self.level} {self.unit_id}"
+
+
+class HistoryConferenceSummary(models.Model):
+    """Ended conferences counted per month × level × host unit (× topic: rows with a topic count
+    that topic's conferences, the row without one counts them all), for dashboards over years.
+    Derived data maintained with ``HistorySummary`` by ``conferences.reports.summary``."""
+
+    month = models.DateField()
+    level = models.CharField(max_length=30)
+    host_unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="+")
+    topic = models.ForeignKey(Topic, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    conferences = models.PositiveIntegerField(default=0)
+    duration = models.DurationField(null=True, blank=True)  # sum of (actual or planned) durations
+    first_start = models.DateTimeField(null=True, blank=True)
+    last_start = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["month", "level"], name="history_conf_summary_month")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%m/%Y} {self.level} {self.host_unit_id} {self.topic_id or ''}"

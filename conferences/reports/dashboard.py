@@ -24,10 +24,11 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce, TruncMonth, TruncYear
+from django.db.models.functions import Cast, Coalesce, TruncMonth
 from django.utils.translation import get_language
 
 from conferences.models import AttendanceEntry, Conference, Invitation, Level
+from conferences.reports import summary
 from conferences.reports.filters import HistoryFilter
 from conferences.reports.savings import (
     SavingsMethod,
@@ -107,52 +108,70 @@ def compute_dashboard(user, f: HistoryFilter) -> dict[str, Any]:
     invitations = history_invitations(user, f, conferences)
     late_after = F("conference__planned_start") + dt.timedelta(minutes=settings.HISTORY_LATE_MINUTES)
 
-    totals = conferences.aggregate(conferences=Count("id"), minutes=Sum(_duration()), first=Min("planned_start"), last=Max("planned_start"))
-    span = (totals["first"], totals["last"])
-    n = totals["conferences"] or 0
-    total_minutes = _minutes(totals["minutes"])
+    # One grouped scan of the conferences (level × month × host) gives totals, levels, periods
+    # and hosts; each used to be a scan of its own.
+    use_summary = summary.summary_applies(user, f)
+    conference_rows = summary.conference_summary_rows(user, f) if use_summary else None
+    if conference_rows is not None:
+        groups = list(
+            conference_rows.filter(topic__isnull=True)
+            .annotate(p=F("month"), k=unit_key("host_unit", mapped=f.successors))
+            .values("level", "p", "k")
+            .annotate(n=Sum("conferences"), minutes=Sum("duration"), first=Min("first_start"), last=Max("last_start"))
+            .order_by()
+        )
+    else:
+        groups = list(
+            conferences.annotate(p=TruncMonth("planned_start"), k=unit_key("host_unit", mapped=f.successors))
+            .values("level", "p", "k")
+            .annotate(n=Count("id"), minutes=Sum(_duration()), first=Min("planned_start"), last=Max("planned_start"))
+            .order_by()
+        )
+    n = sum(g["n"] for g in groups)
+    durations = [g["minutes"] for g in groups if g["minutes"] is not None]
+    total_minutes = _minutes(sum(durations[1:], durations[0]) if durations else None)
+    span = (min((g["first"] for g in groups), default=None), max((g["last"] for g in groups), default=None))
 
-    by_level_rows = {row["level"]: row["n"] for row in conferences.values("level").annotate(n=Count("id")).order_by()}
+    by_level_rows: dict[str, int] = {}
+    for g in groups:
+        by_level_rows[g["level"]] = by_level_rows.get(g["level"], 0) + g["n"]
     by_level = [{"key": key, "label": str(label), "count": by_level_rows.get(key, 0)} for key, label in Level.choices if by_level_rows.get(key) or key in _MAIN_LEVELS]
 
     bucket = _bucket(f, span)
-    trunc = TruncMonth("planned_start") if bucket == "month" else TruncYear("planned_start")
-    by_period = [
-        {"label": row["p"].strftime("%m/%Y" if bucket == "month" else "%Y"), "count": row["n"]}
-        for row in conferences.annotate(p=trunc).values("p").annotate(n=Count("id")).order_by("p")
-        if row["p"] is not None
-    ]
+    periods: dict[str, list] = {}
+    for g in groups:
+        if g["p"] is None:
+            continue
+        label = g["p"].strftime("%m/%Y" if bucket == "month" else "%Y")
+        start = g["p"] if bucket == "month" else g["p"].replace(month=1)
+        periods.setdefault(label, [start, 0])[1] += g["n"]
+    by_period = [{"label": label, "count": count} for label, (start, count) in sorted(periods.items(), key=lambda item: item[1][0])]
 
-    host_key = unit_key("host_unit", mapped=f.successors)
-    host_rows = list(conferences.annotate(k=host_key).values("k").annotate(n=Count("id")).order_by("-n", "k")[:TOP_HOSTS])
-    topic_rows = list(
-        Conference.topics.through.objects.filter(conference__in=conferences.values("pk"))
-        .values("topic__slug", "topic__name")
-        .annotate(n=Count("id"))
-        .order_by("-n", "topic__name")
-    )
+    hosts: dict[int, int] = {}
+    for g in groups:
+        hosts[g["k"]] = hosts.get(g["k"], 0) + g["n"]
+    host_rows = [{"k": k, "n": count} for k, count in sorted(hosts.items(), key=lambda item: (-item[1], item[0]))[:TOP_HOSTS]]
+    if conference_rows is not None:
+        topic_rows = list(
+            conference_rows.filter(topic__isnull=False)
+            .values("topic__slug", "topic__name")
+            .annotate(n=Sum("conferences"))
+            .order_by("-n", "topic__name")
+        )
+    else:
+        topic_rows = list(
+            Conference.topics.through.objects.filter(conference__in=conferences.values("pk"))
+            .values("topic__slug", "topic__name")
+            .annotate(n=Count("id"))
+            .order_by("-n", "topic__name")
+        )
 
     method = SavingsMethod.from_settings()
-    unit_rows = list(
-        invitations.annotate(k=unit_key("unit", mapped=f.successors))
-        .values("k")
-        .annotate(
-            invited=Count("id"),
-            attended=Count("id", filter=Q(status__in=ATTENDED)),
-            excused=Count("id", filter=Q(status="absent_excused")),
-            absent=Count("id", filter=Q(status="absent")),
-            late=Count("id", filter=Q(status__in=ATTENDED, first_joined_at__gt=late_after)),
-            recorded_people=Sum("headcount", filter=Q(status__in=ATTENDED)),
-            attendees=Sum(attendees_expression(method), filter=Q(status__in=ATTENDED)),
-            saving=Sum(saving_expression(method), filter=Q(status__in=ATTENDED), output_field=FloatField()),
-            km=Sum(distance_expression() * Value(2.0), filter=Q(status__in=ATTENDED), output_field=FloatField()),
-        )
-        .order_by()
-    )
+    if use_summary:
+        unit_rows, reasons = _attendance_from_summary(user, f, method)
+    else:
+        unit_rows, reasons = _attendance_from_invitations(invitations, f, late_after, method)
     att = {key: sum(row[key] or 0 for row in unit_rows) for key in ("invited", "attended", "excused", "absent", "late", "recorded_people", "attendees", "saving", "km")}
-    reasons = list(
-        invitations.filter(status__in=ABSENT).values("absence_reason").annotate(n=Count("id")).order_by("-n", "absence_reason")[:TOP_REASONS]
-    )
 
     unit_ids = {row["k"] for row in unit_rows} | {row["k"] for row in host_rows}
     units = Unit.objects.only("id", "code", "name", "path", "valid_to").in_bulk(unit_ids)
@@ -195,6 +214,53 @@ def compute_dashboard(user, f: HistoryFilter) -> dict[str, Any]:
         "savings": savings,
         "savings_method": method,
             }
+
+
+def _attendance_from_invitations(invitations, f: HistoryFilter, late_after, method: SavingsMethod) -> tuple[list[dict], list[dict]]:
+    """Per-unit attendance and absence reasons, aggregated from every invitation of the period."""
+    unit_rows = list(
+        invitations.annotate(k=unit_key("unit", mapped=f.successors))
+        .values("k")
+        .annotate(
+            invited=Count("id"),
+            attended=Count("id", filter=Q(status__in=ATTENDED)),
+            excused=Count("id", filter=Q(status="absent_excused")),
+            absent=Count("id", filter=Q(status="absent")),
+            late=Count("id", filter=Q(status__in=ATTENDED, first_joined_at__gt=late_after)),
+            recorded_people=Sum("headcount", filter=Q(status__in=ATTENDED)),
+            attendees=Sum(attendees_expression(method), filter=Q(status__in=ATTENDED)),
+            saving=Sum(saving_expression(method), filter=Q(status__in=ATTENDED), output_field=FloatField()),
+            km=Sum(distance_expression() * Value(2.0), filter=Q(status__in=ATTENDED), output_field=FloatField()),
+        )
+        .order_by()
+    )
+    reasons = list(
+        invitations.filter(status__in=ABSENT).values("absence_reason").annotate(n=Count("id")).order_by("-n", "absence_reason")[:TOP_REASONS]
+    )
+    return unit_rows, reasons
+
+
+def _attendance_from_summary(user, f: HistoryFilter, method: SavingsMethod) -> tuple[list[dict], list[dict]]:
+    """The same figures from the pre-aggregated summary (``reports.summary``)."""
+    rows = summary.summary_rows(user, f)
+    # Annotations named apart from the summary's columns, which the expressions below read.
+    sums = {"invited": "invited", "attended": "attended", "excused": "excused", "absent": "absent", "late": "late", "recorded_people": "headcount"}
+    grouped = (
+        rows.annotate(k=unit_key("unit", mapped=f.successors))
+        .values("k")
+        .annotate(
+            **{f"s_{name}": Sum(column) for name, column in sums.items()},
+            s_attendees=Sum(summary.summary_attendees(method)),
+            s_saving=Sum(summary.summary_saving(method), output_field=FloatField()),
+            s_km=Sum(Cast("attended", FloatField()) * summary.summary_distance() * Value(2.0), output_field=FloatField()),
+        )
+        .order_by()
+    )
+    unit_rows = [{"k": row["k"], **{key[2:]: value for key, value in row.items() if key.startswith("s_")}} for row in grouped]
+    reasons = list(
+        rows.values("absence_reason").annotate(n=Sum(F("absent") + F("excused"))).order_by().filter(n__gt=0).order_by("-n", "absence_reason")[:TOP_REASONS]
+    )
+    return unit_rows, reasons
 
 
 _MAIN_LEVELS = {Level.FOUR_LEVEL, Level.PROVINCE_TO_DISTRICT, Level.DISTRICT_TO_COMMUNE}

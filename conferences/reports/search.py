@@ -7,7 +7,9 @@ conferences they were invited to, but only their own district's attendance).
 
 from __future__ import annotations
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+import datetime as dt
+
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
 
 from conferences.models import Conference, Invitation, Status
 from conferences.permissions import ALL_ROLES, ORGANISERS, visible_conferences
@@ -20,6 +22,8 @@ from portal.text import fold
 ATTENDED = ("present", "connected")
 ABSENT = ("absent", "absent_excused")
 MAX_PAGE_SIZE = 200
+MIN_START = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+MAX_END = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
 
 
 def history_conferences(user, f: HistoryFilter) -> QuerySet[Conference]:
@@ -45,6 +49,14 @@ def history_conferences(user, f: HistoryFilter) -> QuerySet[Conference]:
             units = Unit.objects.filter(_unit_subtree_q(f.unit, mapped=f.successors))
             hosted = Conference.objects.filter(host_unit__in=units).order_by().values("id")
             invited_ids = Invitation.objects.filter(unit__in=units).order_by().values("conference_id")
+            if start or end:
+                # The ids of the period's conferences lie between its smallest and largest id: a
+                # redundant bound that lets the (unit, conference) index read only that range
+                # instead of the subtree's invitations of every year.
+                ids = Conference.objects.filter(planned_start__gte=start or MIN_START, planned_start__lt=end or MAX_END).aggregate(lo=Min("id"), hi=Max("id"))
+                bounds = (ids["lo"] or 0, ids["hi"] or 0)
+                hosted = hosted.filter(id__range=bounds)
+                invited_ids = invited_ids.filter(conference_id__gte=bounds[0], conference_id__lte=bounds[1])
             qs = qs.filter(pk__in=hosted.union(invited_ids, all=True))
     if f.q:
         qs = qs.filter(title_folded__contains=fold(f.q))
