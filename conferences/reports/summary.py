@@ -39,7 +39,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Abs, Cast, TruncMonth
 from django.db.models.lookups import GreaterThanOrEqual
-from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -165,14 +165,22 @@ def _conference_rows(conferences: QuerySet[Conference]) -> list[HistoryConferenc
 # --- maintenance hooks ----------------------------------------------------------------------------
 
 
+@receiver(pre_save, sender=Conference, dispatch_uid="history_summary_conference_saving")
+def _conference_saving(sender, instance: Conference, **kwargs) -> None:
+    """Remember the month of an ended conference before it is saved (it may move or reopen)."""
+    instance._history_month_before = None
+    if instance.pk and not kwargs.get("raw"):
+        before = Conference.objects.filter(pk=instance.pk, status=Status.ENDED).values_list("planned_start", flat=True).first()
+        instance._history_month_before = month_of(before) if before else None
+
+
 @receiver(post_save, sender=Conference, dispatch_uid="history_summary_conference_saved")
 @receiver(post_delete, sender=Conference, dispatch_uid="history_summary_conference_deleted")
 def _conference_changed(sender, instance: Conference, **kwargs) -> None:
-    if instance.planned_start is None:
-        return
-    month = month_of(instance.planned_start)
-    if instance.status == Status.ENDED or HistorySummary.objects.filter(month=month).exists():
-        summary_refresh(months=[month])
+    months = {getattr(instance, "_history_month_before", None)}
+    if instance.status == Status.ENDED and instance.planned_start:
+        months.add(month_of(instance.planned_start))
+    summary_refresh(months=months - {None})
 
 
 @receiver(m2m_changed, sender=Conference.topics.through, dispatch_uid="history_summary_topics_changed")
@@ -187,6 +195,9 @@ def _topics_changed(sender, instance, action: str, reverse: bool, pk_set, **kwar
 @receiver(post_save, sender=Invitation, dispatch_uid="history_summary_invitation_saved")
 @receiver(post_delete, sender=Invitation, dispatch_uid="history_summary_invitation_deleted")
 def _invitation_changed(sender, instance: Invitation, **kwargs) -> None:
+    origin = kwargs.get("origin")
+    if isinstance(origin, Conference) or getattr(origin, "model", None) is Conference:
+        return  # deleting its conference: the conference's own hook refreshes the month once
     conference = Conference.objects.filter(pk=instance.conference_id).only("status", "planned_start").first()
     if conference is None or conference.status != Status.ENDED:
         return  # live and upcoming conferences are not history; a deleted conference refreshes itself

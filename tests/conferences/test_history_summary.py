@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import F
 
 from conferences import demo_history
-from conferences.models import HistorySummary, Invitation, Status
+from conferences.models import HistorySummary, Status
 from conferences.reports.dashboard import (
     _attendance_from_invitations,
     _attendance_from_summary,
@@ -100,8 +100,14 @@ def test_a_conference_counts_once_it_ends_and_stops_counting_when_deleted(org, l
     fig = dashboard_figures(leader, HistoryFilter(**YEAR_2022))
     assert (fig["conferences"], fig["invited"], fig["attended"]) == (1, 1, 1)
 
-    Invitation.objects.filter(conference=conf).delete()
-    conf.delete()
+    move = dt.timedelta(days=40)  # an ended conference moved to another month
+    conf.planned_start, conf.planned_end, conf.actual_start, conf.actual_end = (t + move for t in (conf.planned_start, conf.planned_end, conf.actual_start, conf.actual_end))
+    conf.save()
+    assert set(HistorySummary.objects.values_list("month", flat=True)) == {dt.date(2022, 6, 1)}
+    fig = dashboard_figures(leader, HistoryFilter(date_from=dt.date(2022, 5, 1), date_to=dt.date(2022, 5, 31)))
+    assert (fig["conferences"], fig["invited"]) == (0, 0)
+
+    conf.delete()  # cascades to its invitations
     assert dashboard_figures(leader, HistoryFilter(**YEAR_2022))["invited"] == 0
     assert not HistorySummary.objects.exists()
 
