@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.db.models import F
 
 from conferences import demo_history
@@ -121,6 +123,12 @@ def test_rebuild_after_a_bulk_load_restores_the_figures(org, leader, settings):
     HistorySummary.objects.all().delete()
     assert summary_rebuild() == 2
     assert dashboard_figures(leader, HistoryFilter(**YEAR_2022)) == expected
+
+    settings.HISTORY_LATE_MINUTES = 30  # counted with another threshold: rebuilt by the command
+    assert not summary_applies(leader, HistoryFilter(**YEAR_2022))
+    call_command("history_summary", stdout=io.StringIO())
+    assert summary_applies(leader, HistoryFilter(**YEAR_2022))
+    assert dashboard_figures(leader, HistoryFilter(**YEAR_2022))["attended"] == expected["attended"]
 
 
 LATE_KEYS = {"late", "late_minutes", "punctuality_rate"}
