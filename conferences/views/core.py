@@ -20,7 +20,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from conferences import permissions, selectors
@@ -42,31 +42,31 @@ PAGE_SIZE = 20
 
 # Buttons offered on the overview: (target status, label, css class, confirmation).
 TRANSITION_BUTTONS = {
-    Status.SCHEDULED: (_lazy("Lên lịch và gửi giấy mời"), "primary", ""),
+    Status.SCHEDULED: (gettext_lazy("Lên lịch và gửi giấy mời"), "primary", ""),
     Status.ENDED: (
-        _lazy("Đánh dấu đã kết thúc"),
+        gettext_lazy("Đánh dấu đã kết thúc"),
         "",
-        _lazy("Đánh dấu hội nghị đã kết thúc? Sau đó không sửa được chương trình."),
+        gettext_lazy("Đánh dấu hội nghị đã kết thúc? Sau đó không sửa được chương trình."),
     ),
     Status.CANCELLED: (
-        _lazy("Hủy hội nghị"),
+        gettext_lazy("Hủy hội nghị"),
         "danger",
-        _lazy("Hủy hội nghị này và gửi thông báo hủy tới các điểm cầu?"),
+        gettext_lazy("Hủy hội nghị này và gửi thông báo hủy tới các điểm cầu?"),
     ),
 }
 
 
 # Human names of audit actions shown on the overview; unknown actions show their code.
 AUDIT_LABELS = {
-    "conference.created": _lazy("Tạo hội nghị"),
-    "conference.updated": _lazy("Sửa thông tin hội nghị"),
-    "conference.transition": _lazy("Chuyển trạng thái"),
-    "agenda.item_added": _lazy("Thêm mục chương trình"),
-    "agenda.item_updated": _lazy("Sửa mục chương trình"),
-    "agenda.item_deleted": _lazy("Xóa mục chương trình"),
-    "agenda.reordered": _lazy("Sắp xếp lại chương trình"),
-    "document.uploaded": _lazy("Tải lên tài liệu"),
-    "document.deleted": _lazy("Xóa tài liệu"),
+    "conference.created": gettext_lazy("Tạo hội nghị"),
+    "conference.updated": gettext_lazy("Sửa thông tin hội nghị"),
+    "conference.transition": gettext_lazy("Chuyển trạng thái"),
+    "agenda.item_added": gettext_lazy("Thêm mục chương trình"),
+    "agenda.item_updated": gettext_lazy("Sửa mục chương trình"),
+    "agenda.item_deleted": gettext_lazy("Xóa mục chương trình"),
+    "agenda.reordered": gettext_lazy("Sắp xếp lại chương trình"),
+    "document.uploaded": gettext_lazy("Tải lên tài liệu"),
+    "document.deleted": gettext_lazy("Xóa tài liệu"),
 }
 
 

@@ -14,6 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_GET
 
 from conferences import history_exports
@@ -33,18 +34,18 @@ from portal.models import Site
 
 DEFAULT_PAGE_SIZE = 50
 AUDIT_LABELS = {
-    "live.start": "Bắt đầu hội nghị",
-    "live.end": "Kết thúc hội nghị",
-    "conference.transition": "Chuyển trạng thái",
-    "live.agenda.goto": "Chuyển nội dung",
-    "live.floor.give": "Trao quyền phát biểu",
-    "live.floor.clear": "Thu hồi quyền phát biểu",
-    "live.broadcast.set": "Phát hình điểm cầu",
-    "live.mute.all": "Tắt tiếng tất cả",
-    "live.absent.call": "Gọi điểm cầu vắng",
-    "roll_call_started": "Bắt đầu điểm danh",
-    "roll_call_ended": "Kết thúc điểm danh",
-    "attendance_corrected": "Đính chính điểm danh",
+    "live.start": gettext_noop("Bắt đầu hội nghị"),
+    "live.end": gettext_noop("Kết thúc hội nghị"),
+    "conference.transition": gettext_noop("Chuyển trạng thái"),
+    "live.agenda.goto": gettext_noop("Chuyển nội dung"),
+    "live.floor.give": gettext_noop("Trao quyền phát biểu"),
+    "live.floor.clear": gettext_noop("Thu hồi quyền phát biểu"),
+    "live.broadcast.set": gettext_noop("Phát hình điểm cầu"),
+    "live.mute.all": gettext_noop("Tắt tiếng tất cả"),
+    "live.absent.call": gettext_noop("Gọi điểm cầu vắng"),
+    "roll_call_started": gettext_noop("Bắt đầu điểm danh"),
+    "roll_call_ended": gettext_noop("Kết thúc điểm danh"),
+    "attendance_corrected": gettext_noop("Đính chính điểm danh"),
 }
 
 
