@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from conferences.models import AuditEntry, Conference, Level, Status
 from conferences.services import agenda, documents, scheduling
-from conferences.services.scheduling import SelectionSpec
+from conferences.services.site_selection import SelectionSpec, site_selection_resolve
 from portal.models import Site, Unit
 from portal.text import fold
 
@@ -203,7 +203,7 @@ def _seed_one(row: dict[str, Any], clerk) -> Conference | None:
     if host is None:
         return None
     start = _start(row["days"], row["hour"])
-    sites = scheduling.site_selection_resolve(spec=row["spec"], day=timezone.localdate(start))
+    sites = site_selection_resolve(spec=row["spec"], day=timezone.localdate(start))
     conf = scheduling.conference_create(
         actor=clerk,
         title=row["title"],

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from conferences import selectors
 from conferences.errors import DomainError
 from conferences.models import AgendaItem, Conference, Level, Status
-from conferences.services.scheduling import SelectionSpec, site_selection_resolve
+from conferences.services.site_selection import SelectionSpec, site_selection_resolve
 from portal.models import Site, Unit
 
 DATETIME_WIDGET = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")

@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from conferences import permissions, selectors
-from conferences.errors import DomainError, PermissionDeniedError
+from conferences.errors import ConferenceError, DomainError, PermissionDeniedError
 from conferences.forms import (
     AgendaItemForm,
     ConferenceFilterForm,
@@ -35,7 +35,7 @@ from conferences.models import AgendaItem, Conference, Document, Status
 from conferences.services import agenda as agenda_services
 from conferences.services import documents as document_services
 from conferences.services import scheduling
-from conferences.services.scheduling import SelectionSpec, site_selection_resolve
+from conferences.services.site_selection import SelectionSpec, site_selection_resolve
 from portal import permissions as org
 
 PAGE_SIZE = 20
@@ -493,7 +493,7 @@ def agenda_reorder(request: HttpRequest, code) -> HttpResponse:
         order = None
     try:
         if order is None:
-            raise scheduling.ConferenceError("bad_order", _("Thứ tự mới không hợp lệ."))
+            raise ConferenceError("bad_order", _("Thứ tự mới không hợp lệ."))
         agenda_services.agenda_reorder(actor=request.user, conference=conference, order=order)
     except DomainError as exc:
         _deny(exc)

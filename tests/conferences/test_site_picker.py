@@ -12,7 +12,7 @@ from django.utils import timezone
 from conferences.errors import ConferenceError
 from conferences.models import Status
 from conferences.services import scheduling
-from conferences.services.scheduling import SelectionSpec, site_selection_resolve
+from conferences.services.site_selection import SelectionSpec, site_selection_resolve
 from portal.models import Site, Unit, UnitKind
 from tests.conferences.factories import ConferenceFactory, invite
 
