@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.urls import path
+from django.views.i18n import JavaScriptCatalog
 
 from conferences import joinlinks
 from conferences.views import live
@@ -11,4 +12,6 @@ urlpatterns = [
     path("conferences/<uuid:code>/join/", live.conference_join, name="conference_join"),
     path("conferences/<uuid:code>/console/", live.conference_console, name="conference_console"),
     path("conferences/<uuid:code>/j/<str:token>/", joinlinks.join_link_view, name="join_link"),
+    # the live pages' scripts translate their texts with this catalog (locale/*/djangojs.po)
+    path("jsi18n/live/", JavaScriptCatalog.as_view(domain="djangojs", packages=["conferences"]), name="live_jsi18n"),
 ]

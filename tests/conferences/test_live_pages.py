@@ -138,3 +138,17 @@ def test_forged_expired_or_foreign_join_links_are_refused(client, conf, org):
         assert client.get(join_url(conf, f"?t={token}")).status_code == 403
         assert client.get(f"/conferences/{conf.code}/j/{token}/").status_code == 403
     assert "hết hạn" in client.get(join_url(conf, f"?t={expired}")).content.decode()
+
+
+def test_join_page_loads_the_script_catalog_before_its_modules(client_for, conf, vanchan_operator):
+    html = client_for(vanchan_operator).get(join_url(conf)).content.decode()
+    assert html.index('<script src="/jsi18n/live/">') < html.index("conferences/live/join.js")
+
+
+def test_script_catalog_translates_the_live_pages_into_english_and_not_vietnamese(client):
+    client.cookies["django_language"] = "en"
+    english = client.get("/jsi18n/live/").content.decode()
+    assert "Headcount sent: %(n)s people." in english
+    assert "The browser has not allowed the camera and microphone." in english
+    client.cookies["django_language"] = "vi"
+    assert "Headcount sent" not in client.get("/jsi18n/live/").content.decode()

@@ -3,23 +3,24 @@
 // `window.giaoban` (a debug handle: state and stats snapshots).
 import { CLOSE_MESSAGES, LiveSocket } from './protocol.js';
 import { MediaSession } from './media.js';
+import { _, fmt } from './i18n.js';
 
 const STATUS_TEXT = {
-  draft: 'Bản nháp', scheduled: 'Chưa bắt đầu', live: 'Đang diễn ra', ended: 'Đã kết thúc', cancelled: 'Đã huỷ',
+  draft: _('Bản nháp'), scheduled: _('Chưa bắt đầu'), live: _('Đang diễn ra'), ended: _('Đã kết thúc'), cancelled: _('Đã huỷ'),
 };
 const MEDIA_TEXT = {
-  idle: 'Chưa kết nối hình ảnh', connecting: 'Đang kết nối hình ảnh…', negotiated: 'Đang thiết lập đường truyền…',
-  connected: 'Đã kết nối hình ảnh', disconnected: 'Đường truyền bị gián đoạn…', failed: 'Mất đường truyền, đang kết nối lại…',
-  waiting: 'Phòng họp đang khởi động…',
+  idle: _('Chưa kết nối hình ảnh'), connecting: _('Đang kết nối hình ảnh…'), negotiated: _('Đang thiết lập đường truyền…'),
+  connected: _('Đã kết nối hình ảnh'), disconnected: _('Đường truyền bị gián đoạn…'), failed: _('Mất đường truyền, đang kết nối lại…'),
+  waiting: _('Phòng họp đang khởi động…'),
 };
 const OFFER_ERRORS = {
-  no_candidates: 'Không thiết lập được đường truyền hình ảnh: máy này không có địa chỉ mạng mà máy chủ chấp nhận. Hãy kiểm tra mạng hoặc cho phép camera/micro rồi tải lại trang.',
-  not_live: 'Hội nghị chưa diễn ra.',
-  room_closed: 'Phòng họp đã đóng.',
-  timeout: 'Máy chủ hình ảnh không trả lời, đang thử lại…',
-  disconnected: 'Mất kết nối máy chủ, đang thử lại…',
+  no_candidates: _('Không thiết lập được đường truyền hình ảnh: máy này không có địa chỉ mạng mà máy chủ chấp nhận. Hãy kiểm tra mạng hoặc cho phép camera/micro rồi tải lại trang.'),
+  not_live: _('Hội nghị chưa diễn ra.'),
+  room_closed: _('Phòng họp đã đóng.'),
+  timeout: _('Máy chủ hình ảnh không trả lời, đang thử lại…'),
+  disconnected: _('Mất kết nối máy chủ, đang thử lại…'),
 };
-const QUALITY_TEXT = { good: 'tốt', fair: 'trung bình', poor: 'kém', unknown: '—' };
+const QUALITY_TEXT = { good: _('tốt'), fair: _('trung bình'), poor: _('kém'), unknown: '—' };
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 
@@ -100,14 +101,14 @@ export class Live {
       this.media.stop();
       // the reason may not reach the browser: fall back on the close code (docs/protocol.md §1)
       const reason = detail.reason || { 4401: 'unauthenticated', 4403: 'forbidden', 4404: 'not_found', 4409: 'replaced' }[detail.code];
-      const text = CLOSE_MESSAGES[reason] || `Kết nối bị đóng (${detail.code}).`;
+      const text = CLOSE_MESSAGES[reason] || fmt(_('Kết nối bị đóng (%(code)s).'), { code: detail.code });
       const banner = $('[data-role=closed]');
       if (banner) { banner.textContent = text; banner.hidden = false; }
-      if (el) el.textContent = 'Đã ngắt kết nối';
+      if (el) el.textContent = _('Đã ngắt kết nối');
       return;
     }
     if (el) {
-      el.textContent = { connecting: 'Đang kết nối máy chủ…', open: 'Đã kết nối máy chủ', reconnecting: 'Mất kết nối máy chủ, đang kết nối lại…' }[status] || status;
+      el.textContent = { connecting: _('Đang kết nối máy chủ…'), open: _('Đã kết nối máy chủ'), reconnecting: _('Mất kết nối máy chủ, đang kết nối lại…') }[status] || status;
       el.dataset.status = status;
     }
   }
@@ -120,7 +121,7 @@ export class Live {
   _event(event, state) {
     if (event.type === 'media.restart') this.media.start('restart');
     if (event.type === 'conference') this._syncMedia('status');
-    if (event.type === 'absent.called') this.flash(`Đã gọi ${event.sites.length} điểm cầu vắng (${event.notified} thư).`);
+    if (event.type === 'absent.called') this.flash(fmt(_('Đã gọi %(sites)s điểm cầu vắng (%(notified)s thư).'), { sites: event.sites.length, notified: event.notified }));
     this.onEventHook(event, state);
     this.render();
   }
@@ -137,9 +138,9 @@ export class Live {
     if (el) {
       let text = MEDIA_TEXT[s] || s;
       if (s === 'waiting' && detail && detail.code && detail.code !== 'media_unavailable') {
-        text = OFFER_ERRORS[detail.code] || `Chưa vào được phòng họp: ${detail.message || detail.code}`;
+        text = OFFER_ERRORS[detail.code] || fmt(_('Chưa vào được phòng họp: %(reason)s'), { reason: detail.message || detail.code });
       }
-      if (s === 'idle' && this.state && this.state.conference.status !== 'live') text = 'Hội nghị chưa diễn ra: hình ảnh sẽ tự kết nối khi chủ trì bắt đầu.';
+      if (s === 'idle' && this.state && this.state.conference.status !== 'live') text = _('Hội nghị chưa diễn ra: hình ảnh sẽ tự kết nối khi chủ trì bắt đầu.');
       el.textContent = text;
       el.dataset.status = s;
     }
@@ -159,11 +160,11 @@ export class Live {
   _stats(stats) {
     const el = $('[data-role=quality]');
     if (el) {
-      const parts = [`Chất lượng: ${QUALITY_TEXT[stats.quality] || '—'}`];
-      if (stats.rtt !== null && stats.rtt !== undefined) parts.push(`trễ ${Math.round(stats.rtt * 1000)} ms`);
-      if (stats.loss !== null && stats.loss !== undefined) parts.push(`mất gói ${(stats.loss * 100).toFixed(1)}%`);
-      if (stats.inKbps !== null) parts.push(`nhận ${stats.inKbps} kbit/s`);
-      if (stats.outKbps !== null) parts.push(`gửi ${stats.outKbps} kbit/s`);
+      const parts = [fmt(_('Chất lượng: %(quality)s'), { quality: QUALITY_TEXT[stats.quality] || '—' })];
+      if (stats.rtt !== null && stats.rtt !== undefined) parts.push(fmt(_('trễ %(ms)s ms'), { ms: Math.round(stats.rtt * 1000) }));
+      if (stats.loss !== null && stats.loss !== undefined) parts.push(fmt(_('mất gói %(percent)s'), { percent: `${(stats.loss * 100).toFixed(1)}%` }));
+      if (stats.inKbps !== null) parts.push(fmt(_('nhận %(kbps)s kbit/s'), { kbps: stats.inKbps }));
+      if (stats.outKbps !== null) parts.push(fmt(_('gửi %(kbps)s kbit/s'), { kbps: stats.outKbps }));
       el.textContent = parts.join(' · ');
       el.dataset.quality = stats.quality;
     }
@@ -194,15 +195,15 @@ export class Live {
     body.rollcall = s.rollcall ? String(s.rollcall.id) : '';
     const text = (role, value) => { const el = $(`[data-role=${role}]`); if (el) el.textContent = value; };
     text('conference-status', STATUS_TEXT[s.conference.status] || s.conference.status);
-    let mainLabel = main ? `${s.broadcast ? 'Phát: ' : 'Phát biểu: '}${siteName(s, main)}` : 'Chưa có điểm cầu phát biểu';
-    if (main && main === me.site) mainLabel = s.broadcast ? 'Điểm cầu của bạn đang được phát' : 'Bạn đang phát biểu';
+    let mainLabel = main ? fmt(s.broadcast ? _('Phát: %(site)s') : _('Phát biểu: %(site)s'), { site: siteName(s, main) }) : _('Chưa có điểm cầu phát biểu');
+    if (main && main === me.site) mainLabel = s.broadcast ? _('Điểm cầu của bạn đang được phát') : _('Bạn đang phát biểu');
     text('main-label', mainLabel);
-    text('chair-label', s.conference.chair_site === me.site ? 'Bạn (chủ trì)' : `Chủ trì: ${siteName(s, s.conference.chair_site) || '—'}`);
+    text('chair-label', s.conference.chair_site === me.site ? _('Bạn (chủ trì)') : fmt(_('Chủ trì: %(site)s'), { site: siteName(s, s.conference.chair_site) || '—' }));
     text('me-label', `${me.site_name || ''}${me.name ? ` · ${me.name}` : ''}`);
     const item = s.agenda.find((a) => a.id === s.current_item);
     const agendaText = item
       ? `${item.position}/${s.agenda.length}. ${item.title}${item.presenter_name ? ` — ${item.presenter_name}` : ''}`
-      : (s.agenda.length ? 'Chưa vào nội dung nào' : 'Chưa có chương trình');
+      : (s.agenda.length ? _('Chưa vào nội dung nào') : _('Chưa có chương trình'));
     text('agenda', agendaText);
     // don't play back our own audio
     // the SFU never sends a site its own media: while we hold the floor, the stage shows us

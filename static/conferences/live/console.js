@@ -5,10 +5,11 @@
 import { $, Live, siteName } from './conference.js';
 import { openDevices } from './media.js';
 import { fold } from './protocol.js';
+import { _, fmt } from './i18n.js';
 
 const config = JSON.parse(document.getElementById('live-config').textContent);
 const STATES = {
-  offline: 'Chưa kết nối', online: 'Đã kết nối', novideo: 'Không có hình', answered: 'Đã điểm danh', counted: 'Đã có quân số',
+  offline: _('Chưa kết nối'), online: _('Đã kết nối'), novideo: _('Không có hình'), answered: _('Đã điểm danh'), counted: _('Đã có quân số'),
 };
 const grid = $('#site-grid');
 const tiles = new Map();
@@ -62,12 +63,12 @@ function renderGrid(s) {
     if (tile.dataset.state !== state) { tile.dataset.state = state; }
     // plain text marks: the closed network's PCs may have no emoji font
     const flags = [];
-    if (site.chair) flags.push('★ chủ trì');
-    if (code === main) flags.push('▶ phát biểu');
-    if (s.hands.includes(code)) flags.push(`tay #${s.hands.indexOf(code) + 1}`);
-    if (s.muted.includes(code)) flags.push('tắt tiếng');
+    if (site.chair) flags.push(_('★ chủ trì'));
+    if (code === main) flags.push(_('▶ phát biểu'));
+    if (s.hands.includes(code)) flags.push(fmt(_('tay #%(n)s'), { n: s.hands.indexOf(code) + 1 }));
+    if (s.muted.includes(code)) flags.push(_('tắt tiếng'));
     const hc = s.rollcall && s.rollcall.answers[code] !== undefined ? s.rollcall.answers[code] : site.headcount;
-    if (hc !== null && hc !== undefined) flags.push(`${hc} người`);
+    if (hc !== null && hc !== undefined) flags.push(fmt(_('%(n)s người'), { n: hc }));
     const markText = flags.join(' · ');
     if (marks.textContent !== markText) marks.textContent = markText;
     tile.classList.toggle('is-main', code === main);
@@ -82,7 +83,7 @@ function renderGrid(s) {
   }
   const all = $('[data-filter-state=""] .count');
   if (all) all.textContent = s.site_order.length;
-  $('[data-role=shown]').textContent = `Hiển thị ${shown}/${s.site_order.length}`;
+  $('[data-role=shown]').textContent = fmt(_('Hiển thị %(shown)s/%(total)s'), { shown, total: s.site_order.length });
 }
 
 function renderQueue(s) {
@@ -95,10 +96,10 @@ function renderQueue(s) {
     name.textContent = siteName(s, code);
     li.append(name);
     if (s.me && s.me.chair) {
-      const give = Object.assign(document.createElement('button'), { type: 'button', className: 'btn small primary', textContent: 'Cho phát biểu' });
+      const give = Object.assign(document.createElement('button'), { type: 'button', className: 'btn small primary', textContent: _('Cho phát biểu') });
       give.dataset.action = 'floor.give';
       give.dataset.site = code;
-      const lower = Object.assign(document.createElement('button'), { type: 'button', className: 'btn small', textContent: 'Hạ tay' });
+      const lower = Object.assign(document.createElement('button'), { type: 'button', className: 'btn small', textContent: _('Hạ tay') });
       lower.dataset.action = 'hand.lower';
       lower.dataset.site = code;
       li.append(give, lower);
@@ -115,14 +116,14 @@ function renderSelected(s) {
   const site = s.sites[selected];
   box.hidden = false;
   $('[data-role=selected-name]').textContent = `${site.name} (${site.unit})`;
-  const facts = [site.connected ? 'đã kết nối' : 'chưa kết nối', site.video ? 'có hình' : 'không có hình', site.audio ? 'có tiếng' : 'không có tiếng'];
-  if (site.headcount !== null && site.headcount !== undefined) facts.push(`quân số ${site.headcount}`);
+  const facts = [site.connected ? _('đã kết nối') : _('chưa kết nối'), site.video ? _('có hình') : _('không có hình'), site.audio ? _('có tiếng') : _('không có tiếng')];
+  if (site.headcount !== null && site.headcount !== undefined) facts.push(fmt(_('quân số %(n)s'), { n: site.headcount }));
   $('[data-role=selected-facts]').textContent = facts.join(' · ');
   const muted = s.muted.includes(selected);
   const muteBtn = $('[data-action="mute.set"]', box);
-  if (muteBtn) { muteBtn.textContent = muted ? 'Bật tiếng' : 'Tắt tiếng'; muteBtn.dataset.muted = muted ? 'false' : 'true'; }
+  if (muteBtn) { muteBtn.textContent = muted ? _('Bật tiếng') : _('Tắt tiếng'); muteBtn.dataset.muted = muted ? 'false' : 'true'; }
   const bc = $('[data-action="broadcast.set"]', box);
-  if (bc) bc.textContent = s.broadcast === selected ? 'Thôi phát' : 'Phát điểm cầu này';
+  if (bc) bc.textContent = s.broadcast === selected ? _('Thôi phát') : _('Phát điểm cầu này');
 }
 
 function renderControls(s) {
@@ -137,18 +138,18 @@ function renderControls(s) {
     const answers = Object.values(s.rollcall.answers);
     const total = answers.reduce((a, b) => a + b, 0);
     const invited = s.site_order.length;
-    board.textContent = `Đang điểm danh: ${answers.length}/${invited} điểm cầu đã báo cáo, tổng ${total} người.`;
+    board.textContent = fmt(_('Đang điểm danh: %(answered)s/%(invited)s điểm cầu đã báo cáo, tổng %(total)s người.'), { answered: answers.length, invited, total });
   } else {
-    board.textContent = 'Chưa mở điểm danh.';
+    board.textContent = _('Chưa mở điểm danh.');
   }
   const select = $('#agenda-select');
   if (select && select.options.length !== s.agenda.length + 1) {
-    select.replaceChildren(new Option('— Chọn nội dung —', ''));
+    select.replaceChildren(new Option(_('— Chọn nội dung —'), ''));
     for (const a of s.agenda) select.append(new Option(`${a.position}. ${a.title}`, String(a.id)));
   }
   if (select) select.value = s.current_item ? String(s.current_item) : '';
   const connected = s.site_order.filter((c) => s.sites[c].connected).length;
-  $('[data-role=connected-count]').textContent = `${connected}/${s.site_order.length} điểm cầu đã kết nối`;
+  $('[data-role=connected-count]').textContent = fmt(_('%(connected)s/%(total)s điểm cầu đã kết nối'), { connected, total: s.site_order.length });
 }
 
 function render(s) {
@@ -190,7 +191,7 @@ document.addEventListener('click', async (e) => {
   switch (type) {
     case 'start':
     case 'end':
-      if (type === 'end' && !window.confirm('Kết thúc hội nghị cho tất cả các điểm cầu?')) return;
+      if (type === 'end' && !window.confirm(_('Kết thúc hội nghị cho tất cả các điểm cầu?'))) return;
       live.send({ type });
       break;
     case 'floor.give': if (site) live.send({ type, site }); break;
@@ -215,9 +216,9 @@ if (answerForm) {
   answerForm.addEventListener('submit', async (e) => {
     e.preventDefault();
     const value = Number.parseInt($('#site-headcount').value, 10);
-    if (!selected || !Number.isInteger(value) || value < 1) { live.flash('Nhập quân số (số nguyên dương).', 'bad'); return; }
+    if (!selected || !Number.isInteger(value) || value < 1) { live.flash(_('Nhập quân số (số nguyên dương).'), 'bad'); return; }
     const reply = await live.send({ type: 'rollcall.answer', site: selected, headcount: value });
-    if (reply.type === 'ack') live.flash(`Đã ghi quân số ${value} cho ${siteName(live.state, selected)}.`);
+    if (reply.type === 'ack') live.flash(fmt(_('Đã ghi quân số %(n)s cho %(site)s.'), { n: value, site: siteName(live.state, selected) }));
   });
 }
 

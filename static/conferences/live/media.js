@@ -2,6 +2,8 @@
 // (media_worker/sfu/signalling.py): 0 publish video, 1 publish audio, 2/3 main video/audio,
 // 4/5 chair video/audio, 6.. thumbnail videos; one BUNDLE group, all candidates in the offer.
 
+import { _ } from './i18n.js';
+
 const SLOT_LINES = (thumbnails) => {
   const lines = [['main', 'video'], ['main', 'audio'], ['chair', 'video'], ['chair', 'audio']];
   for (let i = 0; i < thumbnails; i++) lines.push([`thumb${i}`, 'video']);
@@ -228,10 +230,10 @@ export async function openDevices({ videoId = '', audioId = '', video = true, au
 }
 
 export const DEVICE_MESSAGES = {
-  NotAllowedError: 'Trình duyệt chưa cho phép dùng camera và micro. Hãy bấm biểu tượng ổ khoá cạnh địa chỉ trang, chọn “Cho phép” rồi tải lại trang. Bạn vẫn có thể vào hội nghị để xem và nghe.',
-  SecurityError: 'Trình duyệt chặn camera và micro trên trang này (cần HTTPS hoặc được cho phép). Bạn vẫn có thể vào hội nghị để xem và nghe.',
-  NotFoundError: 'Không tìm thấy camera hoặc micro. Hãy cắm thiết bị rồi bấm “Kiểm tra lại”. Bạn vẫn có thể vào hội nghị để xem và nghe.',
-  NotReadableError: 'Camera hoặc micro đang được ứng dụng khác sử dụng. Hãy đóng ứng dụng đó rồi bấm “Kiểm tra lại”.',
-  OverconstrainedError: 'Thiết bị đã chọn không còn nữa. Hãy chọn thiết bị khác.',
-  NotSupportedError: 'Trình duyệt này không hỗ trợ camera và micro. Hãy dùng Chrome, Edge hoặc Firefox bản mới.',
+  NotAllowedError: _('Trình duyệt chưa cho phép dùng camera và micro. Hãy bấm biểu tượng ổ khoá cạnh địa chỉ trang, chọn “Cho phép” rồi tải lại trang. Bạn vẫn có thể vào hội nghị để xem và nghe.'),
+  SecurityError: _('Trình duyệt chặn camera và micro trên trang này (cần HTTPS hoặc được cho phép). Bạn vẫn có thể vào hội nghị để xem và nghe.'),
+  NotFoundError: _('Không tìm thấy camera hoặc micro. Hãy cắm thiết bị rồi bấm “Kiểm tra lại”. Bạn vẫn có thể vào hội nghị để xem và nghe.'),
+  NotReadableError: _('Camera hoặc micro đang được ứng dụng khác sử dụng. Hãy đóng ứng dụng đó rồi bấm “Kiểm tra lại”.'),
+  OverconstrainedError: _('Thiết bị đã chọn không còn nữa. Hãy chọn thiết bị khác.'),
+  NotSupportedError: _('Trình duyệt này không hỗ trợ camera và micro. Hãy dùng Chrome, Edge hoặc Firefox bản mới.'),
 };

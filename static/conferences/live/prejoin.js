@@ -1,6 +1,7 @@
 // Pre-join check: choose camera and microphone, preview, microphone level meter, and clear
 // messages when permission is denied or no device exists.
 import { DEVICE_MESSAGES, openDevices } from './media.js';
+import { _, fmt } from './i18n.js';
 
 export class PreJoin {
   constructor(root) {
@@ -25,9 +26,9 @@ export class PreJoin {
     const { stream, error } = await openDevices({ videoId: this.cameraSelect.value, audioId: this.micSelect.value });
     this.stream = stream;
     await this._listDevices();
-    if (error) this._say(DEVICE_MESSAGES[error.name] || `Không mở được camera/micro (${error.name || error}).`, 'warn');
-    if (stream && !stream.getVideoTracks().length) this._say('Không có camera: điểm cầu sẽ chỉ gửi âm thanh.', 'warn');
-    if (stream && !stream.getAudioTracks().length) this._say('Không có micro: điểm cầu sẽ chỉ gửi hình ảnh.', 'warn');
+    if (error) this._say(DEVICE_MESSAGES[error.name] || fmt(_('Không mở được camera/micro (%(error)s).'), { error: error.name || error }), 'warn');
+    if (stream && !stream.getVideoTracks().length) this._say(_('Không có camera: điểm cầu sẽ chỉ gửi âm thanh.'), 'warn');
+    if (stream && !stream.getAudioTracks().length) this._say(_('Không có micro: điểm cầu sẽ chỉ gửi hình ảnh.'), 'warn');
     this.video.srcObject = stream;
     this._meter(stream);
     document.body.dataset.devices = stream ? 'ok' : (error ? error.name : 'none');
@@ -43,11 +44,11 @@ export class PreJoin {
       const list = devices.filter((d) => d.kind === kind);
       select.replaceChildren();
       if (!list.length) select.append(new Option(none, ''));
-      list.forEach((d, i) => select.append(new Option(d.label || `${kind === 'videoinput' ? 'Camera' : 'Micro'} ${i + 1}`, d.deviceId)));
+      list.forEach((d, i) => select.append(new Option(d.label || fmt(kind === 'videoinput' ? _('Camera %(n)s') : _('Micro %(n)s'), { n: i + 1 }), d.deviceId)));
       if (currentId) select.value = currentId;
     };
-    fill(this.cameraSelect, 'videoinput', 'Không có camera');
-    fill(this.micSelect, 'audioinput', 'Không có micro');
+    fill(this.cameraSelect, 'videoinput', _('Không có camera'));
+    fill(this.micSelect, 'audioinput', _('Không có micro'));
   }
 
   _meter(stream) {

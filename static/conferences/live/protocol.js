@@ -2,6 +2,8 @@
 // Reconnects by itself with a bounded, jittered back-off; never after 4409 (replaced) or a
 // refusal (4401/4403/4404). Requests carry ids; their replies resolve promises.
 
+import { _ } from './i18n.js';
+
 const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404, 4409]);
 
 export function applyEvent(state, event) {
@@ -83,7 +85,7 @@ export class LiveSocket {
     if (ws !== this.ws) return;
     this.ws = null;
     clearInterval(this.pingTimer);
-    for (const [, p] of this.pending) { clearTimeout(p.timer); p.resolve({ type: 'error', code: 'disconnected', message: 'Mất kết nối.' }); }
+    for (const [, p] of this.pending) { clearTimeout(p.timer); p.resolve({ type: 'error', code: 'disconnected', message: _('Mất kết nối.') }); }
     this.pending.clear();
     if (FINAL_CLOSE_CODES.has(e.code)) {
       this.final = { code: e.code, reason: e.reason };
@@ -107,13 +109,13 @@ export class LiveSocket {
   request(message, timeoutMs = 15000) {
     return new Promise((resolve) => {
       if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
-        resolve({ type: 'error', code: 'disconnected', message: 'Chưa kết nối tới máy chủ.' });
+        resolve({ type: 'error', code: 'disconnected', message: _('Chưa kết nối tới máy chủ.') });
         return;
       }
       const id = `c${this.nextId++}`;
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        resolve({ type: 'error', code: 'timeout', message: 'Máy chủ không trả lời.' });
+        resolve({ type: 'error', code: 'timeout', message: _('Máy chủ không trả lời.') });
       }, timeoutMs);
       this.pending.set(id, { resolve, timer });
       this.ws.send(JSON.stringify({ ...message, id }));
@@ -128,10 +130,10 @@ export function fold(text) {
 }
 
 export const CLOSE_MESSAGES = {
-  unauthenticated: 'Bạn cần đăng nhập để tham dự.',
-  forbidden: 'Bạn không được mời dự hội nghị này.',
-  join_link_invalid: 'Liên kết tham dự không hợp lệ.',
-  join_link_expired: 'Liên kết tham dự đã hết hạn.',
-  not_found: 'Không tìm thấy hội nghị.',
-  replaced: 'Điểm cầu này vừa được mở ở một cửa sổ hoặc máy khác; trang này đã ngắt kết nối.',
+  unauthenticated: _('Bạn cần đăng nhập để tham dự.'),
+  forbidden: _('Bạn không được mời dự hội nghị này.'),
+  join_link_invalid: _('Liên kết tham dự không hợp lệ.'),
+  join_link_expired: _('Liên kết tham dự đã hết hạn.'),
+  not_found: _('Không tìm thấy hội nghị.'),
+  replaced: _('Điểm cầu này vừa được mở ở một cửa sổ hoặc máy khác; trang này đã ngắt kết nối.'),
 };
