@@ -43,7 +43,10 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 messages: install
-	$(PY) manage.py makemessages -l en --ignore=.venv --ignore=staticfiles --ignore=var
+	$(PY) manage.py makemessages -l en --ignore=.venv --ignore=staticfiles --ignore=var --ignore=benchmarks
+	$(PY) manage.py makemessages -d djangojs -l en --ignore=.venv --ignore=staticfiles --ignore=var --ignore=benchmarks
+	$(PY) tools/po_fill.py --todo locale/en/LC_MESSAGES/django.po
+	$(PY) tools/po_fill.py --todo locale/en/LC_MESSAGES/djangojs.po
 	$(PY) manage.py compilemessages -l en --ignore=.venv
 
 bench: install
