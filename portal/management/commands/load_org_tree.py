@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from portal import services
 from portal.errors import DomainError
+from portal.management.io import read_json, rejected
 
 
 class Command(BaseCommand):
@@ -18,17 +18,11 @@ class Command(BaseCommand):
         parser.add_argument("path", type=Path)
 
     def handle(self, *args, path: Path, **options) -> None:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise CommandError(f"Không tìm thấy tệp: {path}") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CommandError(f"Tệp không phải JSON hợp lệ: {exc}") from None
+        data = read_json(path)
         try:
             result = services.org_tree_import(data=data)
         except DomainError as exc:
-            lines = [exc.message, *(f"  - {d}" for d in exc.details)]
-            raise CommandError("\n".join(lines)) from None
+            raise rejected(exc) from None
         counts = ", ".join(f"{kind}: {n}" for kind, n in result.counts.items())
         self.stdout.write(
             self.style.SUCCESS(

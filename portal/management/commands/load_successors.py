@@ -6,13 +6,13 @@ may map old units to these successors on request.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from portal.errors import DomainError
+from portal.management.io import read_json, rejected
 from portal.successors import successors_import
 
 DEFAULT = Path(settings.BASE_DIR) / "portal" / "data" / "yen_bai_2022_successors_2025.json"
@@ -26,16 +26,11 @@ class Command(BaseCommand):
         parser.add_argument("--era", default="2025", help="prefix of the new codes (default 2025)")
 
     def handle(self, *args, path: Path, era: str, **options) -> None:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise CommandError(f"Không tìm thấy tệp: {path}") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CommandError(f"Tệp không phải JSON hợp lệ: {exc}") from None
+        data = read_json(path)
         try:
             result = successors_import(data=data, era=era)
         except DomainError as exc:
-            raise CommandError("\n".join([exc.message, *(f"  - {d}" for d in exc.details)])) from None
+            raise rejected(exc) from None
         self.stdout.write(
             self.style.SUCCESS(
                 f"Đã tạo {result.created} đơn vị mới; liên kết {result.linked} đơn vị cũ với đơn vị kế thừa; "
