@@ -33,3 +33,11 @@ def test_seed_demo_json_lists_users_for_every_role(db, capsys):
     assert {"admin", "clerk", "chair", "leader", "operator"} <= roles
     assert any(u["username"] == "vanthu.vanchan" and u["unit"] == "140" for u in report["users"])
     assert report["urls"]["login"].endswith("/login/")
+
+
+def test_repeated_failures_from_one_address_lock_that_address_for_every_account(client, db, settings):
+    UserFactory(username="victim")
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        client.post(reverse("login"), {"username": f"guess{n}", "password": "wrong"})
+    locked = client.post(reverse("login"), {"username": "victim", "password": "pw-Test-12345"})
+    assert locked.status_code == 429
