@@ -39,6 +39,16 @@ def is_organiser(user, conference: Conference) -> bool:
     return org.has_role_over(user, ORGANISERS, conference.host_unit)
 
 
+def can_view_minutes(user, conference: Conference) -> bool:
+    """The minutes (conclusions, attachments, the draft record): the conference's organisers.
+
+    The one rule for conclusions wherever they are shown (the minutes tab, its DOCX, the history
+    page of the conference): an invited site's operator, or a leader of an invited unit, sees the
+    conference but not its minutes.
+    """
+    return is_organiser(user, conference)
+
+
 def operated_invitations(user, conference: Conference) -> QuerySet[Invitation]:
     """Invitations of this conference whose site the user operates."""
     operated = org.sites_operated_by(user).values("pk")

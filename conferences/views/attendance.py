@@ -40,6 +40,14 @@ def organiser_conference(request: HttpRequest, code) -> Conference:
     return conference
 
 
+def minutes_conference(request: HttpRequest, code) -> Conference:
+    """The minutes tab and its DOCX: ``permissions.can_view_minutes`` (also the history page's rule)."""
+    conference = selectors.conference_for_user(user=request.user, code=code)
+    if not permissions.can_view_minutes(request.user, conference):
+        raise PermissionDenied(_("Chỉ cán bộ tổ chức hội nghị được xem biên bản."))
+    return conference
+
+
 def _context(request: HttpRequest, conference: Conference, tab: str, **extra) -> dict[str, object]:
     return {
         "conference": conference,
@@ -179,7 +187,7 @@ def conference_attendance_xlsx(request: HttpRequest, code) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def conference_minutes(request: HttpRequest, code) -> HttpResponse:
-    conference = organiser_conference(request, code)
+    conference = minutes_conference(request, code)
     conclusions_form = ConclusionsForm(initial={"conclusions": conference.conclusions}, prefix="c")
     upload_form = MinutesUploadForm(prefix="u")
     status = 200
@@ -210,7 +218,7 @@ def conference_minutes(request: HttpRequest, code) -> HttpResponse:
 @login_required
 @require_GET
 def conference_minutes_docx(request: HttpRequest, code) -> HttpResponse:
-    conference = organiser_conference(request, code)
+    conference = minutes_conference(request, code)
     response = HttpResponse(minutes_services.minutes_docx(conference), content_type=minutes_services.DOCX_TYPE)
     response["Content-Disposition"] = f'attachment; filename="bien-ban-{conference.code}.docx"'
     return response

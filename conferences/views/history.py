@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET
 
 from conferences import history_exports
 from conferences.models import AttendanceStatus, Level
-from conferences.permissions import visible_conferences
+from conferences.permissions import can_view_minutes, visible_conferences
 from conferences.reports.dashboard import dashboard_figures
 from conferences.reports.filters import HistoryFilter, parse_filter
 from conferences.reports.savings import (
@@ -188,7 +188,8 @@ def history_conference(request, code):
               "travel_fmt": vn_int(s.travel), "per_diem_fmt": vn_int(s.per_diem), "total_fmt": vn_int(s.total)}
              for s in savings
          ],
-         "topics": list(conference.topics.all()), "method": method},
+         "topics": list(conference.topics.all()), "method": method,
+         "conclusions": conference.conclusions if can_view_minutes(request.user, conference) else ""},
     )
 
 
