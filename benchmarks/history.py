@@ -41,7 +41,9 @@ def main() -> int:
     parser.add_argument("--regenerate", action="store_true")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        print(json.dumps({"benchmark": "history", "error": "DATABASE_URL (PostgreSQL) is required"}))
+        print(
+            json.dumps({"benchmark": "history", "error": "DATABASE_URL (PostgreSQL) is required"})
+        )
         return 2
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1")
@@ -55,7 +57,12 @@ def main() -> int:
     started = time.monotonic()
     generated = generate(args.scale, regenerate=args.regenerate)
     generation_s = round(time.monotonic() - started, 1)
-    result = {"benchmark": "history", "scale": args.scale, **generated, "generation_s": generation_s}
+    result = {
+        "benchmark": "history",
+        "scale": args.scale,
+        **generated,
+        "generation_s": generation_s,
+    }
     result["endpoints"] = measure(args.requests)
     print(json.dumps(result, ensure_ascii=False))
     return 0
@@ -72,19 +79,35 @@ def generate(scale: float, *, regenerate: bool) -> dict:
     from portal.models import Site
 
     if not Site.objects.exists():
-        services.org_tree_import(data=json.loads((ROOT / "portal" / "data" / "yen_bai_2022.json").read_text(encoding="utf-8")))
+        services.org_tree_import(
+            data=json.loads(
+                (ROOT / "portal" / "data" / "yen_bai_2022.json").read_text(encoding="utf-8")
+            )
+        )
     want_conf = int(CONFERENCES_AT_SCALE_1 * scale)
     want_rows = int(ROWS_AT_SCALE_1 * scale)
     have_conf = Conference.objects.count()
     if have_conf >= want_conf and not regenerate:
-        return {"conferences": have_conf, "invitations": _estimate("conferences_invitation"), "generated": False, **_summary()}
+        return {
+            "conferences": have_conf,
+            "invitations": _estimate("conferences_invitation"),
+            "generated": False,
+            **_summary(),
+        }
     with connection.cursor() as cur:
-        cur.execute("TRUNCATE conferences_conference, conferences_invitation, conferences_conference_topics, "
-                    "conferences_attendanceentry, conferences_presenceinterval, conferences_agendaitem, conferences_auditentry CASCADE")
+        cur.execute(
+            "TRUNCATE conferences_conference, conferences_invitation, conferences_conference_topics, "
+            "conferences_attendanceentry, conferences_presenceinterval, conferences_agendaitem, conferences_auditentry CASCADE"
+        )
     _copy(want_conf, want_rows)
     with connection.cursor() as cur:
         cur.execute("VACUUM ANALYZE")
-    return {"conferences": Conference.objects.count(), "invitations": Invitation.objects.count(), "generated": True, **_summary(force=True)}
+    return {
+        "conferences": Conference.objects.count(),
+        "invitations": Invitation.objects.count(),
+        "generated": True,
+        **_summary(force=True),
+    }
 
 
 def _summary(*, force: bool = False) -> dict:
@@ -125,15 +148,26 @@ def _copy(want_conf: int, want_rows: int) -> None:
     sites = list(Site.objects.select_related("unit").order_by("id"))
     everyone = [(s.id, s.unit_id, s.unit.kind) for s in sites]
     districts = [s for s in sites if s.unit.kind == UnitKind.DISTRICT]
-    agencies = [(s.id, s.unit_id, s.unit.kind) for s in sites if s.unit.kind in (UnitKind.AGENCY, UnitKind.PARTY_BOARD)]
+    agencies = [
+        (s.id, s.unit_id, s.unit.kind)
+        for s in sites
+        if s.unit.kind in (UnitKind.AGENCY, UnitKind.PARTY_BOARD)
+    ]
     communes_of: dict[int, list[tuple]] = {}
     for s in sites:
         if s.unit.kind == UnitKind.COMMUNE:
             communes_of.setdefault(s.unit.parent_id, []).append((s.id, s.unit_id, s.unit.kind))
     ubnd = next(s for s in sites if s.key == "15-UBND")
-    topics = [Topic.objects.get_or_create(slug=slug, defaults={"name": name})[0].id for slug, name in [
-        ("covid-19", "Phòng, chống dịch COVID-19"), ("kinh-te-xa-hoi", "Phát triển kinh tế – xã hội"),
-        ("chuyen-doi-so", "Chuyển đổi số"), ("cai-cach-hanh-chinh", "Cải cách hành chính"), ("nong-thon-moi", "Nông nghiệp, nông thôn mới")]]
+    topics = [
+        Topic.objects.get_or_create(slug=slug, defaults={"name": name})[0].id
+        for slug, name in [
+            ("covid-19", "Phòng, chống dịch COVID-19"),
+            ("kinh-te-xa-hoi", "Phát triển kinh tế – xã hội"),
+            ("chuyen-doi-so", "Chuyển đổi số"),
+            ("cai-cach-hanh-chinh", "Cải cách hành chính"),
+            ("nong-thon-moi", "Nông nghiệp, nông thôn mới"),
+        ]
+    ]
     # Share of province conferences inviting every site, so that the average number of sites per
     # conference (2% × 210 four-level, 38% × ~20 district, 60% × (w × 210 + (1 − w) × 20)) gives
     # want_rows rows, with 3% to spare.
@@ -152,45 +186,82 @@ def _copy(want_conf: int, want_rows: int) -> None:
                 break
             day = dt.date(year, 1, 2) + dt.timedelta(days=rng.randrange(days))
             roll = rng.random()
-            level = Level.FOUR_LEVEL if roll < 0.02 else Level.PROVINCE_TO_DISTRICT if roll < 0.62 else Level.DISTRICT_TO_COMMUNE
+            level = (
+                Level.FOUR_LEVEL
+                if roll < 0.02
+                else Level.PROVINCE_TO_DISTRICT
+                if roll < 0.62
+                else Level.DISTRICT_TO_COMMUNE
+            )
             host = ubnd if level != Level.DISTRICT_TO_COMMUNE else rng.choice(districts)
             plan.append((day, level, host))
     now = timezone.now()
     with connection.cursor() as cur:
         raw = cur.connection
-        with raw.cursor() as pc, pc.copy(f"COPY conferences_conference ({', '.join(conf_cols)}) FROM STDIN") as copy:
+        with (
+            raw.cursor() as pc,
+            pc.copy(f"COPY conferences_conference ({', '.join(conf_cols)}) FROM STDIN") as copy,
+        ):
             for i, (day, level, host) in enumerate(plan):
                 start = dt.datetime.combine(day, dt.time(8 if i % 3 else 14, 0), tzinfo=tz)
                 minutes = 90 + (i % 5) * 30
                 title = f"Hội nghị giao ban {'tỉnh – huyện' if level != 'district_to_commune' else host.unit.name} số {i} tháng {day.month}/{day.year}"
                 values = {
-                    "code": uuid.UUID(int=rng.getrandbits(128), version=4), "title": title, "title_folded": fold(title),
-                    "level": level, "host_unit": host.unit_id, "chair_site": host.id, "planned_start": start,
-                    "planned_end": start + dt.timedelta(minutes=minutes), "actual_start": start + dt.timedelta(minutes=i % 9),
-                    "actual_end": start + dt.timedelta(minutes=minutes + i % 17), "status": "ended",
-                    "created_at": now, "updated_at": now, "created_by": None,
+                    "code": uuid.UUID(int=rng.getrandbits(128), version=4),
+                    "title": title,
+                    "title_folded": fold(title),
+                    "level": level,
+                    "host_unit": host.unit_id,
+                    "chair_site": host.id,
+                    "planned_start": start,
+                    "planned_end": start + dt.timedelta(minutes=minutes),
+                    "actual_start": start + dt.timedelta(minutes=i % 9),
+                    "actual_end": start + dt.timedelta(minutes=minutes + i % 17),
+                    "status": "ended",
+                    "created_at": now,
+                    "updated_at": now,
+                    "created_by": None,
                 }
                 row = []
                 for f in conf_fields:
                     key = f.name
                     row.append(values[key] if key in values else f.get_default())
                 copy.write_row(row)
-        cur.execute("SELECT id, level, host_unit_id, chair_site_id, planned_start FROM conferences_conference ORDER BY id")
+        cur.execute(
+            "SELECT id, level, host_unit_id, chair_site_id, planned_start FROM conferences_conference ORDER BY id"
+        )
         confs = cur.fetchall()
-        with raw.cursor() as pc, pc.copy("COPY conferences_conference_topics (conference_id, topic_id) FROM STDIN") as copy:
+        with (
+            raw.cursor() as pc,
+            pc.copy(
+                "COPY conferences_conference_topics (conference_id, topic_id) FROM STDIN"
+            ) as copy,
+        ):
             for conf_id, *_rest in confs:
                 copy.write_row((conf_id, topics[conf_id % len(topics)]))
         inv_fields = [f for f in Invitation._meta.concrete_fields if f.name != "id"]
         inv_cols = [f.column for f in inv_fields]
         defaults = {f.name: f.get_default() for f in inv_fields}
-        with raw.cursor() as pc, pc.copy(f"COPY conferences_invitation ({', '.join(inv_cols)}) FROM STDIN") as copy:
+        with (
+            raw.cursor() as pc,
+            pc.copy(f"COPY conferences_invitation ({', '.join(inv_cols)}) FROM STDIN") as copy,
+        ):
             for conf_id, level, host_unit_id, chair_site_id, start in confs:
-                if level == "four_level" or (level == "province_to_district" and rng.random() < wide_share):
+                if level == "four_level" or (
+                    level == "province_to_district" and rng.random() < wide_share
+                ):
                     guests = everyone
                 elif level == "province_to_district":
-                    guests = [(chair_site_id, host_unit_id, "x"), *rng.sample(agencies, 10), *((d.id, d.unit_id, "district") for d in districts)]
+                    guests = [
+                        (chair_site_id, host_unit_id, "x"),
+                        *rng.sample(agencies, 10),
+                        *((d.id, d.unit_id, "district") for d in districts),
+                    ]
                 else:
-                    guests = [(chair_site_id, host_unit_id, "district"), *communes_of.get(host_unit_id, [])]
+                    guests = [
+                        (chair_site_id, host_unit_id, "district"),
+                        *communes_of.get(host_unit_id, []),
+                    ]
                 seen = set()
                 for site_id, unit_id, _kind in guests:
                     if site_id in seen:
@@ -199,7 +270,13 @@ def _copy(want_conf: int, want_rows: int) -> None:
                     r = rng.random()
                     status = "present" if r > 0.05 else ("absent_excused" if r > 0.01 else "absent")
                     values = dict(defaults)
-                    values.update(conference=conf_id, site=site_id, unit=unit_id, status=status, created_at=now)
+                    values.update(
+                        conference=conf_id,
+                        site=site_id,
+                        unit=unit_id,
+                        status=status,
+                        created_at=now,
+                    )
                     if status == "present":
                         values["headcount"] = 3 + int(r * 20)
                         values["first_joined_at"] = start + dt.timedelta(minutes=int(r * 40) - 25)
@@ -256,8 +333,10 @@ def measure(n: int) -> dict:
                 size = len(response.content)
         times.sort()
         out[name] = {
-            "n": count, "p50_ms": round(statistics.median(times), 1),
-            "p95_ms": round(times[min(len(times) - 1, round(0.95 * (len(times) - 1)))], 1), "bytes": size,
+            "n": count,
+            "p50_ms": round(statistics.median(times), 1),
+            "p95_ms": round(times[min(len(times) - 1, round(0.95 * (len(times) - 1)))], 1),
+            "bytes": size,
         }
     return out
 

@@ -34,7 +34,15 @@ LEVELS = dict(Level.choices)
 def _filter_text(fig_filter: dict[str, str]) -> str:
     if not fig_filter:
         return "Toàn bộ lịch sử"
-    names = {"date_from": "từ", "date_to": "đến", "unit": "đơn vị", "level": "cấp", "topic": "chủ đề", "q": "tên", "successors": "quy về đơn vị kế thừa"}
+    names = {
+        "date_from": "từ",
+        "date_to": "đến",
+        "unit": "đơn vị",
+        "level": "cấp",
+        "topic": "chủ đề",
+        "q": "tên",
+        "successors": "quy về đơn vị kế thừa",
+    }
     return "; ".join(f"{names.get(k, k)} {v}" for k, v in fig_filter.items())
 
 
@@ -67,15 +75,43 @@ def _summary_rows(fig: dict) -> list[tuple[str, object]]:
 
 def _tables(fig: dict) -> list[tuple[str, list[str], list[list[object]]]]:
     return [
-        ("Theo thời gian", ["Kỳ", "Số hội nghị"], [[r["label"], r["count"]] for r in fig["by_period"]]),
-        ("Theo đơn vị chủ trì", ["Đơn vị", "Số hội nghị"], [[r["name"], r["count"]] for r in fig["by_host"]]),
-        ("Theo chủ đề", ["Chủ đề", "Số hội nghị"], [[r["name"], r["count"]] for r in fig["by_topic"]]),
+        (
+            "Theo thời gian",
+            ["Kỳ", "Số hội nghị"],
+            [[r["label"], r["count"]] for r in fig["by_period"]],
+        ),
+        (
+            "Theo đơn vị chủ trì",
+            ["Đơn vị", "Số hội nghị"],
+            [[r["name"], r["count"]] for r in fig["by_host"]],
+        ),
+        (
+            "Theo chủ đề",
+            ["Chủ đề", "Số hội nghị"],
+            [[r["name"], r["count"]] for r in fig["by_topic"]],
+        ),
         (
             "Chuyên cần theo đơn vị",
             ["Hạng", "Đơn vị", "Mời", "Dự", "Vắng có lý do", "Vắng", "Muộn", "Tỷ lệ"],
-            [[r["rank"], r["name"], r["invited"], r["attended"], r["excused"], r["absent"], r["late"], _pct(r["rate"])] for r in fig["by_unit"]],
+            [
+                [
+                    r["rank"],
+                    r["name"],
+                    r["invited"],
+                    r["attended"],
+                    r["excused"],
+                    r["absent"],
+                    r["late"],
+                    _pct(r["rate"]),
+                ]
+                for r in fig["by_unit"]
+            ],
         ),
-        ("Lý do vắng", ["Lý do", "Số lượt"], [[r["reason"], r["count"]] for r in fig["absence_reasons"]]),
+        (
+            "Lý do vắng",
+            ["Lý do", "Số lượt"],
+            [[r["reason"], r["count"]] for r in fig["absence_reasons"]],
+        ),
     ]
 
 
@@ -110,7 +146,18 @@ def dashboard_xlsx(fig: dict) -> bytes:
     return _save(wb)
 
 
-SEARCH_HEADER = ["Ngày", "Tên hội nghị", "Cấp", "Đơn vị chủ trì", "Chủ đề", "Điểm cầu mời", "Điểm cầu dự", "Thời lượng (phút)", "Tiết kiệm (đ)", "Mã"]
+SEARCH_HEADER = [
+    "Ngày",
+    "Tên hội nghị",
+    "Cấp",
+    "Đơn vị chủ trì",
+    "Chủ đề",
+    "Điểm cầu mời",
+    "Điểm cầu dự",
+    "Thời lượng (phút)",
+    "Tiết kiệm (đ)",
+    "Mã",
+]
 
 
 def search_rows(user, f: HistoryFilter, *, limit: int | None = None):
@@ -121,7 +168,15 @@ def search_rows(user, f: HistoryFilter, *, limit: int | None = None):
     """
     conferences = history_conferences(user, f)
     qs = conferences.order_by("-planned_start", "-id").values_list(
-        "id", "code", "planned_start", "title", "level", "host_unit__name", "actual_start", "actual_end", "planned_end"
+        "id",
+        "code",
+        "planned_start",
+        "title",
+        "level",
+        "host_unit__name",
+        "actual_start",
+        "actual_end",
+        "planned_end",
     )
     if limit is not None:
         qs = qs[:limit]
@@ -131,10 +186,14 @@ def search_rows(user, f: HistoryFilter, *, limit: int | None = None):
     invitations = history_invitations(user, f, scope)
     counts = {
         r["conference_id"]: (r["invited"], r["attended"])
-        for r in invitations.values("conference_id").annotate(invited=Count("id"), attended=Count("id", filter=Q(status__in=ATTENDED)))
+        for r in invitations.values("conference_id").annotate(
+            invited=Count("id"), attended=Count("id", filter=Q(status__in=ATTENDED))
+        )
     }
     topics: dict[int, list[str]] = {}
-    for conf_id, name in Conference.topics.through.objects.filter(conference__in=scope.values("pk")).values_list("conference_id", "topic__name"):
+    for conf_id, name in Conference.topics.through.objects.filter(
+        conference__in=scope.values("pk")
+    ).values_list("conference_id", "topic__name"):
         topics.setdefault(conf_id, []).append(name)
     savings = _all_savings(invitations)
     tz = timezone.get_current_timezone()
@@ -142,13 +201,27 @@ def search_rows(user, f: HistoryFilter, *, limit: int | None = None):
         minutes = round(((a_end or p_end) - (a_start or start)).total_seconds() / 60)
         invited, attended = counts.get(pk, (0, 0))
         yield [
-            start.astimezone(tz).strftime("%d/%m/%Y %H:%M"), title, str(LEVELS.get(level, level)), host,
-            ", ".join(sorted(topics.get(pk, []))), invited, attended, minutes, savings.get(pk, 0), str(code),
+            start.astimezone(tz).strftime("%d/%m/%Y %H:%M"),
+            title,
+            str(LEVELS.get(level, level)),
+            host,
+            ", ".join(sorted(topics.get(pk, []))),
+            invited,
+            attended,
+            minutes,
+            savings.get(pk, 0),
+            str(code),
         ]
 
 
 def _all_savings(invitations) -> dict[int, int]:
-    rows = invitations.filter(status__in=ATTENDED).values("conference_id").annotate(total=Sum(saving_expression(SavingsMethod.from_settings()), output_field=FloatField()))
+    rows = (
+        invitations.filter(status__in=ATTENDED)
+        .values("conference_id")
+        .annotate(
+            total=Sum(saving_expression(SavingsMethod.from_settings()), output_field=FloatField())
+        )
+    )
     return {r["conference_id"]: round(r["total"] or 0) for r in rows}
 
 
@@ -179,7 +252,13 @@ class _Pdf(FPDF):
         self.set_font("DejaVu", "B", 13)
         self.cell(0, 8, self.report_title, new_x="LMARGIN", new_y="NEXT")
         self.set_font("DejaVu", "", 8)
-        self.cell(0, 5, f"Giao Ban — xuất lúc {timezone.localtime().strftime('%d/%m/%Y %H:%M')}", new_x="LMARGIN", new_y="NEXT")
+        self.cell(
+            0,
+            5,
+            f"Giao Ban — xuất lúc {timezone.localtime().strftime('%d/%m/%Y %H:%M')}",
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
         self.ln(2)
 
     def footer(self):
@@ -194,7 +273,9 @@ class _Pdf(FPDF):
 
     def table(self, header: list[str], rows: list[list[object]], widths: list[float]):
         self.set_font("DejaVu", "", 8)
-        with super().table(col_widths=widths, text_align="LEFT", line_height=5, first_row_as_headings=True) as table:
+        with super().table(
+            col_widths=widths, text_align="LEFT", line_height=5, first_row_as_headings=True
+        ) as table:
             row = table.row()
             for h in header:
                 row.cell(h)
@@ -226,6 +307,8 @@ def search_pdf(user, f: HistoryFilter) -> bytes:
     if len(rows) > PDF_MAX_ROWS:
         rows = rows[:PDF_MAX_ROWS]
         pdf.set_font("DejaVu", "", 9)
-        pdf.multi_cell(0, 5, f"Chỉ in {PDF_MAX_ROWS} hội nghị mới nhất; bản XLSX có đầy đủ danh sách.")
+        pdf.multi_cell(
+            0, 5, f"Chỉ in {PDF_MAX_ROWS} hội nghị mới nhất; bản XLSX có đầy đủ danh sách."
+        )
     pdf.table(SEARCH_HEADER[:9], [r[:9] for r in rows], [24, 88, 30, 40, 30, 14, 14, 16, 22])
     return bytes(pdf.output())

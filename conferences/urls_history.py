@@ -11,6 +11,10 @@ urlpatterns = [
     path("history/search/", history.history_search, name="history_search"),
     path("history/savings/", history.history_savings, name="history_savings"),
     path("history/conferences/<uuid:code>/", history.history_conference, name="history_conference"),
-    re_path(r"^history/export/(?P<what>dashboard|search)\.(?P<fmt>xlsx|pdf)$", history.history_export, name="history_export"),
+    re_path(
+        r"^history/export/(?P<what>dashboard|search)\.(?P<fmt>xlsx|pdf)$",
+        history.history_export,
+        name="history_export",
+    ),
     path("api/", include("conferences.api.urls")),
 ]

@@ -48,7 +48,8 @@ NO_REASON = "Không ghi lý do"
 
 def _duration():
     return ExpressionWrapper(
-        Coalesce("actual_end", "planned_end") - Coalesce("actual_start", "planned_start"), output_field=DurationField()
+        Coalesce("actual_end", "planned_end") - Coalesce("actual_start", "planned_start"),
+        output_field=DurationField(),
     )
 
 
@@ -89,7 +90,9 @@ def dashboard_figures(user, f: HistoryFilter) -> dict[str, Any]:
 
 
 def _cache_key(user, f: HistoryFilter) -> str:
-    stamp = Conference.objects.filter(status="ended").aggregate(n=Count("id"), last=Max("updated_at"), top=Max("id"))
+    stamp = Conference.objects.filter(status="ended").aggregate(
+        n=Count("id"), last=Max("updated_at"), top=Max("id")
+    )
     latest = (
         Invitation.objects.aggregate(top=Max("id"))["top"],
         AttendanceEntry.objects.aggregate(top=Max("id"))["top"],
@@ -98,7 +101,12 @@ def _cache_key(user, f: HistoryFilter) -> str:
     if org.is_superuser(user):
         scope = "superuser"
     else:
-        scope = repr((sorted(org._memberships(user)), sorted(org.sites_operated_by(user).values_list("pk", flat=True))))
+        scope = repr(
+            (
+                sorted(org._memberships(user)),
+                sorted(org.sites_operated_by(user).values_list("pk", flat=True)),
+            )
+        )
     raw = repr((scope, sorted(f.as_query().items()), get_language(), stamp, latest))
     return "history-dashboard:" + hashlib.sha256(raw.encode()).hexdigest()
 
@@ -106,7 +114,9 @@ def _cache_key(user, f: HistoryFilter) -> str:
 def compute_dashboard(user, f: HistoryFilter) -> dict[str, Any]:
     conferences = history_conferences(user, f)
     invitations = history_invitations(user, f, conferences)
-    late_after = F("conference__planned_start") + dt.timedelta(minutes=settings.HISTORY_LATE_MINUTES)
+    late_after = F("conference__planned_start") + dt.timedelta(
+        minutes=settings.HISTORY_LATE_MINUTES
+    )
 
     # One grouped scan of the conferences (level × month × host) gives totals, levels, periods
     # and hosts; each used to be a scan of its own.
@@ -117,25 +127,44 @@ def compute_dashboard(user, f: HistoryFilter) -> dict[str, Any]:
             conference_rows.filter(topic__isnull=True)
             .annotate(p=F("month"), k=unit_key("host_unit", mapped=f.successors))
             .values("level", "p", "k")
-            .annotate(n=Sum("conferences"), minutes=Sum("duration"), first=Min("first_start"), last=Max("last_start"))
+            .annotate(
+                n=Sum("conferences"),
+                minutes=Sum("duration"),
+                first=Min("first_start"),
+                last=Max("last_start"),
+            )
             .order_by()
         )
     else:
         groups = list(
-            conferences.annotate(p=TruncMonth("planned_start"), k=unit_key("host_unit", mapped=f.successors))
+            conferences.annotate(
+                p=TruncMonth("planned_start"), k=unit_key("host_unit", mapped=f.successors)
+            )
             .values("level", "p", "k")
-            .annotate(n=Count("id"), minutes=Sum(_duration()), first=Min("planned_start"), last=Max("planned_start"))
+            .annotate(
+                n=Count("id"),
+                minutes=Sum(_duration()),
+                first=Min("planned_start"),
+                last=Max("planned_start"),
+            )
             .order_by()
         )
     n = sum(g["n"] for g in groups)
     durations = [g["minutes"] for g in groups if g["minutes"] is not None]
     total_minutes = _minutes(sum(durations[1:], durations[0]) if durations else None)
-    span = (min((g["first"] for g in groups), default=None), max((g["last"] for g in groups), default=None))
+    span = (
+        min((g["first"] for g in groups), default=None),
+        max((g["last"] for g in groups), default=None),
+    )
 
     by_level_rows: dict[str, int] = {}
     for g in groups:
         by_level_rows[g["level"]] = by_level_rows.get(g["level"], 0) + g["n"]
-    by_level = [{"key": key, "label": str(label), "count": by_level_rows.get(key, 0)} for key, label in Level.choices if by_level_rows.get(key) or key in _MAIN_LEVELS]
+    by_level = [
+        {"key": key, "label": str(label), "count": by_level_rows.get(key, 0)}
+        for key, label in Level.choices
+        if by_level_rows.get(key) or key in _MAIN_LEVELS
+    ]
 
     bucket = _bucket(f, span)
     periods: dict[str, list] = {}
@@ -145,12 +174,18 @@ def compute_dashboard(user, f: HistoryFilter) -> dict[str, Any]:
         label = g["p"].strftime("%m/%Y" if bucket == "month" else "%Y")
         start = g["p"] if bucket == "month" else g["p"].replace(month=1)
         periods.setdefault(label, [start, 0])[1] += g["n"]
-    by_period = [{"label": label, "count": count} for label, (start, count) in sorted(periods.items(), key=lambda item: item[1][0])]
+    by_period = [
+        {"label": label, "count": count}
+        for label, (start, count) in sorted(periods.items(), key=lambda item: item[1][0])
+    ]
 
     hosts: dict[int, int] = {}
     for g in groups:
         hosts[g["k"]] = hosts.get(g["k"], 0) + g["n"]
-    host_rows = [{"k": k, "n": count} for k, count in sorted(hosts.items(), key=lambda item: (-item[1], item[0]))[:TOP_HOSTS]]
+    host_rows = [
+        {"k": k, "n": count}
+        for k, count in sorted(hosts.items(), key=lambda item: (-item[1], item[0]))[:TOP_HOSTS]
+    ]
     if conference_rows is not None:
         topic_rows = list(
             conference_rows.filter(topic__isnull=False)
@@ -171,19 +206,43 @@ def compute_dashboard(user, f: HistoryFilter) -> dict[str, Any]:
         unit_rows, reasons = _attendance_from_summary(user, f, method)
     else:
         unit_rows, reasons = _attendance_from_invitations(invitations, f, late_after, method)
-    att = {key: sum(row[key] or 0 for row in unit_rows) for key in ("invited", "attended", "excused", "absent", "late", "recorded_people", "attendees", "saving", "km")}
+    att = {
+        key: sum(row[key] or 0 for row in unit_rows)
+        for key in (
+            "invited",
+            "attended",
+            "excused",
+            "absent",
+            "late",
+            "recorded_people",
+            "attendees",
+            "saving",
+            "km",
+        )
+    }
 
     unit_ids = {row["k"] for row in unit_rows} | {row["k"] for row in host_rows}
     units = Unit.objects.only("id", "code", "name", "path", "valid_to").in_bulk(unit_ids)
 
     def unit_info(pk):
         u = units.get(pk)
-        return {"code": u.code, "name": u.name, "closed": u.valid_to} if u else {"code": "", "name": "?", "closed": None}
+        return (
+            {"code": u.code, "name": u.name, "closed": u.valid_to}
+            if u
+            else {"code": "", "name": "?", "closed": None}
+        )
 
     by_unit = []
     for row in unit_rows:
         rate = row["attended"] / row["invited"] if row["invited"] else 0.0
-        by_unit.append({**unit_info(row["k"]), **{k: row[k] for k in ("invited", "attended", "excused", "absent", "late")}, "rate": rate, "saving": round(row["saving"] or 0)})
+        by_unit.append(
+            {
+                **unit_info(row["k"]),
+                **{k: row[k] for k in ("invited", "attended", "excused", "absent", "late")},
+                "rate": rate,
+                "saving": round(row["saving"] or 0),
+            }
+        )
     by_unit.sort(key=lambda r: (-r["rate"], -r["invited"], r["code"]))
     for rank, row in enumerate(by_unit, start=1):
         row["rank"] = rank
@@ -208,15 +267,22 @@ def compute_dashboard(user, f: HistoryFilter) -> dict[str, Any]:
         "bucket": bucket,
         "by_period": by_period,
         "by_host": [{**unit_info(row["k"]), "count": row["n"]} for row in host_rows],
-        "by_topic": [{"slug": r["topic__slug"], "name": r["topic__name"], "count": r["n"]} for r in topic_rows],
+        "by_topic": [
+            {"slug": r["topic__slug"], "name": r["topic__name"], "count": r["n"]}
+            for r in topic_rows
+        ],
         "by_unit": by_unit,
-        "absence_reasons": [{"reason": r["absence_reason"] or NO_REASON, "count": r["n"]} for r in reasons],
+        "absence_reasons": [
+            {"reason": r["absence_reason"] or NO_REASON, "count": r["n"]} for r in reasons
+        ],
         "savings": savings,
         "savings_method": method,
-            }
+    }
 
 
-def _attendance_from_invitations(invitations, f: HistoryFilter, late_after, method: SavingsMethod) -> tuple[list[dict], list[dict]]:
+def _attendance_from_invitations(
+    invitations, f: HistoryFilter, late_after, method: SavingsMethod
+) -> tuple[list[dict], list[dict]]:
     """Per-unit attendance and absence reasons, aggregated from every invitation of the period."""
     unit_rows = list(
         invitations.annotate(k=unit_key("unit", mapped=f.successors))
@@ -229,22 +295,40 @@ def _attendance_from_invitations(invitations, f: HistoryFilter, late_after, meth
             late=Count("id", filter=Q(status__in=ATTENDED, first_joined_at__gt=late_after)),
             recorded_people=Sum("headcount", filter=Q(status__in=ATTENDED)),
             attendees=Sum(attendees_expression(method), filter=Q(status__in=ATTENDED)),
-            saving=Sum(saving_expression(method), filter=Q(status__in=ATTENDED), output_field=FloatField()),
-            km=Sum(distance_expression() * Value(2.0), filter=Q(status__in=ATTENDED), output_field=FloatField()),
+            saving=Sum(
+                saving_expression(method), filter=Q(status__in=ATTENDED), output_field=FloatField()
+            ),
+            km=Sum(
+                distance_expression() * Value(2.0),
+                filter=Q(status__in=ATTENDED),
+                output_field=FloatField(),
+            ),
         )
         .order_by()
     )
     reasons = list(
-        invitations.filter(status__in=ABSENT).values("absence_reason").annotate(n=Count("id")).order_by("-n", "absence_reason")[:TOP_REASONS]
+        invitations.filter(status__in=ABSENT)
+        .values("absence_reason")
+        .annotate(n=Count("id"))
+        .order_by("-n", "absence_reason")[:TOP_REASONS]
     )
     return unit_rows, reasons
 
 
-def _attendance_from_summary(user, f: HistoryFilter, method: SavingsMethod) -> tuple[list[dict], list[dict]]:
+def _attendance_from_summary(
+    user, f: HistoryFilter, method: SavingsMethod
+) -> tuple[list[dict], list[dict]]:
     """The same figures from the pre-aggregated summary (``reports.summary``)."""
     rows = summary.summary_rows(user, f)
     # Annotations named apart from the summary's columns, which the expressions below read.
-    sums = {"invited": "invited", "attended": "attended", "excused": "excused", "absent": "absent", "late": "late", "recorded_people": "headcount"}
+    sums = {
+        "invited": "invited",
+        "attended": "attended",
+        "excused": "excused",
+        "absent": "absent",
+        "late": "late",
+        "recorded_people": "headcount",
+    }
     grouped = (
         rows.annotate(k=unit_key("unit", mapped=f.successors))
         .values("k")
@@ -252,13 +336,23 @@ def _attendance_from_summary(user, f: HistoryFilter, method: SavingsMethod) -> t
             **{f"s_{name}": Sum(column) for name, column in sums.items()},
             s_attendees=Sum(summary.summary_attendees(method)),
             s_saving=Sum(summary.summary_saving(method), output_field=FloatField()),
-            s_km=Sum(Cast("attended", FloatField()) * summary.summary_distance() * Value(2.0), output_field=FloatField()),
+            s_km=Sum(
+                Cast("attended", FloatField()) * summary.summary_distance() * Value(2.0),
+                output_field=FloatField(),
+            ),
         )
         .order_by()
     )
-    unit_rows = [{"k": row["k"], **{key[2:]: value for key, value in row.items() if key.startswith("s_")}} for row in grouped]
+    unit_rows = [
+        {"k": row["k"], **{key[2:]: value for key, value in row.items() if key.startswith("s_")}}
+        for row in grouped
+    ]
     reasons = list(
-        rows.values("absence_reason").annotate(n=Sum(F("absent") + F("excused"))).order_by().filter(n__gt=0).order_by("-n", "absence_reason")[:TOP_REASONS]
+        rows.values("absence_reason")
+        .annotate(n=Sum(F("absent") + F("excused")))
+        .order_by()
+        .filter(n__gt=0)
+        .order_by("-n", "absence_reason")[:TOP_REASONS]
     )
     return unit_rows, reasons
 

@@ -35,8 +35,14 @@ class HistoryFilter:
     def period_bounds(self) -> tuple[dt.datetime | None, dt.datetime | None]:
         """Aware datetimes [start, end) of the period in the portal's time zone."""
         tz = timezone.get_current_timezone()
-        start = dt.datetime.combine(self.date_from, dt.time.min, tzinfo=tz) if self.date_from else None
-        end = dt.datetime.combine(self.date_to + dt.timedelta(days=1), dt.time.min, tzinfo=tz) if self.date_to else None
+        start = (
+            dt.datetime.combine(self.date_from, dt.time.min, tzinfo=tz) if self.date_from else None
+        )
+        end = (
+            dt.datetime.combine(self.date_to + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+            if self.date_to
+            else None
+        )
         return start, end
 
     def as_query(self) -> dict[str, str]:
@@ -74,10 +80,18 @@ def units_within_reach(user):
 
 
 class HistoryFilterForm(forms.Form):
-    date_from = forms.DateField(label=_("Từ ngày"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label=_("Đến ngày"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    unit = forms.CharField(label=_("Đơn vị (mã, gồm cả đơn vị cấp dưới)"), required=False, max_length=40)
-    level = forms.ChoiceField(label=_("Cấp hội nghị"), required=False, choices=[("", _("Tất cả")), *Level.choices])
+    date_from = forms.DateField(
+        label=_("Từ ngày"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label=_("Đến ngày"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    unit = forms.CharField(
+        label=_("Đơn vị (mã, gồm cả đơn vị cấp dưới)"), required=False, max_length=40
+    )
+    level = forms.ChoiceField(
+        label=_("Cấp hội nghị"), required=False, choices=[("", _("Tất cả")), *Level.choices]
+    )
     topic = forms.CharField(label=_("Chủ đề"), required=False, max_length=60)
     q = forms.CharField(label=_("Tìm theo tên"), required=False, max_length=200)
     successors = forms.BooleanField(label=_("Quy về đơn vị kế thừa (sau 07/2025)"), required=False)
@@ -85,7 +99,9 @@ class HistoryFilterForm(forms.Form):
     def __init__(self, data=None, *, user, **kwargs):
         super().__init__(data, **kwargs)
         self.user = user
-        self.fields["topic"].widget = forms.Select(choices=[("", _("Tất cả")), *((t.slug, t.name) for t in Topic.objects.all())])
+        self.fields["topic"].widget = forms.Select(
+            choices=[("", _("Tất cả")), *((t.slug, t.name) for t in Topic.objects.all())]
+        )
 
     def clean_date_from(self):
         return self._in_range(self.cleaned_data.get("date_from"))
@@ -138,7 +154,11 @@ class HistoryFilterForm(forms.Form):
         )
 
     def error_list(self) -> list[str]:
-        return [f"{self.fields[name].label if name in self.fields else ''}: {msg}".lstrip(": ") for name, msgs in self.errors.items() for msg in msgs]
+        return [
+            f"{self.fields[name].label if name in self.fields else ''}: {msg}".lstrip(": ")
+            for name, msgs in self.errors.items()
+            for msg in msgs
+        ]
 
 
 def parse_filter(params, *, user) -> tuple[HistoryFilter | None, HistoryFilterForm]:

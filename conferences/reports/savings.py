@@ -67,7 +67,9 @@ def _round(value: Decimal) -> int:
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def invitation_saving(method: SavingsMethod, invitation: Invitation, host_distance_km) -> SiteSaving:
+def invitation_saving(
+    method: SavingsMethod, invitation: Invitation, host_distance_km
+) -> SiteSaving:
     distance = abs(Decimal(invitation.unit.distance_km) - Decimal(host_distance_km))
     recorded = invitation.headcount is not None
     attendees = invitation.headcount if recorded else method.default_attendees
@@ -76,7 +78,11 @@ def invitation_saving(method: SavingsMethod, invitation: Invitation, host_distan
     return SiteSaving(invitation, distance, attendees, recorded, travel, per_diem)
 
 
-def conference_savings(conference: Conference, invitations: QuerySet[Invitation] | None = None, method: SavingsMethod | None = None) -> list[SiteSaving]:
+def conference_savings(
+    conference: Conference,
+    invitations: QuerySet[Invitation] | None = None,
+    method: SavingsMethod | None = None,
+) -> list[SiteSaving]:
     """Per-site savings of one conference (attended sites only), largest first."""
     method = method or SavingsMethod.from_settings()
     if invitations is None:
@@ -90,7 +96,10 @@ def conference_savings(conference: Conference, invitations: QuerySet[Invitation]
 
 def distance_expression():
     """One-way distance (km) between an invitation's unit and its conference's host unit."""
-    return Abs(Cast("unit__distance_km", FloatField()) - Cast("conference__host_unit__distance_km", FloatField()))
+    return Abs(
+        Cast("unit__distance_km", FloatField())
+        - Cast("conference__host_unit__distance_km", FloatField())
+    )
 
 
 def attendees_expression(method: SavingsMethod):
@@ -103,20 +112,27 @@ def saving_expression(method: SavingsMethod):
     attendees = attendees_expression(method)
     travel = distance * Value(2.0 * method.cost_per_km)
     per_diem = Case(
-        When(GreaterThanOrEqual(distance_expression(), Value(float(method.per_diem_min_km))), then=Cast(attendees, FloatField()) * Value(float(method.per_diem))),
+        When(
+            GreaterThanOrEqual(distance_expression(), Value(float(method.per_diem_min_km))),
+            then=Cast(attendees, FloatField()) * Value(float(method.per_diem)),
+        ),
         default=Value(0.0),
         output_field=FloatField(),
     )
     return travel + per_diem
 
 
-def savings_total(invitations: QuerySet[Invitation], method: SavingsMethod | None = None) -> dict[str, int]:
+def savings_total(
+    invitations: QuerySet[Invitation], method: SavingsMethod | None = None
+) -> dict[str, int]:
     method = method or SavingsMethod.from_settings()
     attended = invitations.filter(status__in=ATTENDED)
     row = attended.aggregate(
         total=Sum(saving_expression(method), output_field=FloatField()),
         km=Sum(distance_expression() * Value(2.0), output_field=FloatField()),
-        attendees=Sum(Coalesce("headcount", Value(method.default_attendees), output_field=IntegerField())),
+        attendees=Sum(
+            Coalesce("headcount", Value(method.default_attendees), output_field=IntegerField())
+        ),
     )
     return {
         "total": round(row["total"] or 0),
@@ -125,7 +141,11 @@ def savings_total(invitations: QuerySet[Invitation], method: SavingsMethod | Non
     }
 
 
-def savings_by_conference(invitations: QuerySet[Invitation], conference_ids: list[int], method: SavingsMethod | None = None) -> dict[int, int]:
+def savings_by_conference(
+    invitations: QuerySet[Invitation],
+    conference_ids: list[int],
+    method: SavingsMethod | None = None,
+) -> dict[int, int]:
     """Saving per conference id for the given conferences (one grouped query)."""
     method = method or SavingsMethod.from_settings()
     rows = (
@@ -134,5 +154,3 @@ def savings_by_conference(invitations: QuerySet[Invitation], conference_ids: lis
         .annotate(total=Sum(saving_expression(method), output_field=FloatField()))
     )
     return {row["conference_id"]: round(row["total"] or 0) for row in rows}
-
-

@@ -36,11 +36,19 @@ def history_conferences(user, f: HistoryFilter) -> QuerySet[Conference]:
     if f.level:
         qs = qs.filter(level=f.level)
     if f.topic:
-        qs = qs.filter(Exists(Conference.topics.through.objects.filter(conference=OuterRef("pk"), topic=f.topic)))
+        qs = qs.filter(
+            Exists(
+                Conference.topics.through.objects.filter(conference=OuterRef("pk"), topic=f.topic)
+            )
+        )
     if f.unit:
         if f.unit.depth == 0:
             # A root's subtree holds most invitations: probe each conference's own ones.
-            invited = Exists(Invitation.objects.filter(subtree_q("unit", f.unit, mapped=f.successors), conference=OuterRef("pk")))
+            invited = Exists(
+                Invitation.objects.filter(
+                    subtree_q("unit", f.unit, mapped=f.successors), conference=OuterRef("pk")
+                )
+            )
             qs = qs.filter(subtree_q("host_unit", f.unit, mapped=f.successors) | Q(invited))
         else:
             # Below the root: one IN over the union of hosted and invited conference ids. Kept
@@ -48,15 +56,21 @@ def history_conferences(user, f: HistoryFilter) -> QuerySet[Conference]:
             # made it rescan a materialised list of invitations for every conference.
             units = Unit.objects.filter(_unit_subtree_q(f.unit, mapped=f.successors))
             hosted = Conference.objects.filter(host_unit__in=units).order_by().values("id")
-            invited_ids = Invitation.objects.filter(unit__in=units).order_by().values("conference_id")
+            invited_ids = (
+                Invitation.objects.filter(unit__in=units).order_by().values("conference_id")
+            )
             if start or end:
                 # The ids of the period's conferences lie between its smallest and largest id: a
                 # redundant bound that lets the (unit, conference) index read only that range
                 # instead of the subtree's invitations of every year.
-                ids = Conference.objects.filter(planned_start__gte=start or MIN_START, planned_start__lt=end or MAX_END).aggregate(lo=Min("id"), hi=Max("id"))
+                ids = Conference.objects.filter(
+                    planned_start__gte=start or MIN_START, planned_start__lt=end or MAX_END
+                ).aggregate(lo=Min("id"), hi=Max("id"))
                 bounds = (ids["lo"] or 0, ids["hi"] or 0)
                 hosted = hosted.filter(id__range=bounds)
-                invited_ids = invited_ids.filter(conference_id__gte=bounds[0], conference_id__lte=bounds[1])
+                invited_ids = invited_ids.filter(
+                    conference_id__gte=bounds[0], conference_id__lte=bounds[1]
+                )
             qs = qs.filter(pk__in=hosted.union(invited_ids, all=True))
     if f.q:
         qs = qs.filter(title_folded__contains=fold(f.q))
@@ -70,7 +84,9 @@ def _unit_subtree_q(unit: Unit, *, mapped: bool) -> Q:
     return q
 
 
-def history_invitations(user, f: HistoryFilter, conferences: QuerySet[Conference] | None = None) -> QuerySet[Invitation]:
+def history_invitations(
+    user, f: HistoryFilter, conferences: QuerySet[Conference] | None = None
+) -> QuerySet[Invitation]:
     if conferences is None:
         conferences = history_conferences(user, f)
     inv = Invitation.objects.filter(conference__in=conferences.values("pk"))
@@ -85,14 +101,20 @@ def history_invitations(user, f: HistoryFilter, conferences: QuerySet[Conference
     return inv
 
 
-def history_page(user, f: HistoryFilter, *, page: int, page_size: int) -> tuple[list[Conference], int]:
+def history_page(
+    user, f: HistoryFilter, *, page: int, page_size: int
+) -> tuple[list[Conference], int]:
     """One page of matching conferences (newest first) with their site counts, and the total.
 
     Counts are computed for the page's ids only, so the cost does not grow with the history.
     """
     qs = history_conferences(user, f)
     total = qs.count()
-    rows = list(qs.select_related("host_unit").order_by("-planned_start", "-id")[(page - 1) * page_size : page * page_size])
+    rows = list(
+        qs.select_related("host_unit").order_by("-planned_start", "-id")[
+            (page - 1) * page_size : page * page_size
+        ]
+    )
     annotate_counts(rows, user, f)
     return rows, total
 
@@ -106,7 +128,9 @@ def annotate_counts(rows: list[Conference], user, f: HistoryFilter) -> None:
         .annotate(invited=Count("id"), attended=Count("id", filter=Q(status__in=ATTENDED)))
     }
     topics: dict[int, list[str]] = {}
-    for conf_id, name in Conference.topics.through.objects.filter(conference_id__in=ids).values_list("conference_id", "topic__name"):
+    for conf_id, name in Conference.topics.through.objects.filter(
+        conference_id__in=ids
+    ).values_list("conference_id", "topic__name"):
         topics.setdefault(conf_id, []).append(name)
     for conf in rows:
         c = counts.get(conf.pk, {})

@@ -77,7 +77,11 @@ def _grouped(invitations: QuerySet[Invitation]) -> list[HistorySummary]:
         invitations.filter(conference__status=Status.ENDED)
         .annotate(
             m=TruncMonth("conference__planned_start", output_field=DateField()),
-            r=Case(When(status__in=ABSENT, then=F("absence_reason")), default=Value(""), output_field=CharField()),
+            r=Case(
+                When(status__in=ABSENT, then=F("absence_reason")),
+                default=Value(""),
+                output_field=CharField(),
+            ),
         )
         .values("m", "conference__level", "conference__host_unit_id", "unit_id", "r")
         .annotate(
@@ -93,9 +97,18 @@ def _grouped(invitations: QuerySet[Invitation]) -> list[HistorySummary]:
     )
     return [
         HistorySummary(
-            month=row["m"], level=row["conference__level"], host_unit_id=row["conference__host_unit_id"], unit_id=row["unit_id"],
-            absence_reason=row["r"] or "", invited=row["n_invited"], attended=row["n_attended"], excused=row["n_excused"],
-            absent=row["n_absent"], late=row["n_late"], late_minutes=late_minutes, headcount=row["n_headcount"] or 0,
+            month=row["m"],
+            level=row["conference__level"],
+            host_unit_id=row["conference__host_unit_id"],
+            unit_id=row["unit_id"],
+            absence_reason=row["r"] or "",
+            invited=row["n_invited"],
+            attended=row["n_attended"],
+            excused=row["n_excused"],
+            absent=row["n_absent"],
+            late=row["n_late"],
+            late_minutes=late_minutes,
+            headcount=row["n_headcount"] or 0,
             attended_without_headcount=row["n_without"],
         )
         for row in rows.iterator(chunk_size=5000)
@@ -117,9 +130,13 @@ def summary_refresh(*, months: Iterable[dt.date]) -> None:
         conference_period |= Q(planned_start__gte=start, planned_start__lt=end)
     with transaction.atomic():
         HistorySummary.objects.filter(month__in=months).delete()
-        HistorySummary.objects.bulk_create(_grouped(Invitation.objects.filter(period)), batch_size=5000)
+        HistorySummary.objects.bulk_create(
+            _grouped(Invitation.objects.filter(period)), batch_size=5000
+        )
         HistoryConferenceSummary.objects.filter(month__in=months).delete()
-        HistoryConferenceSummary.objects.bulk_create(_conference_rows(Conference.objects.filter(conference_period)), batch_size=5000)
+        HistoryConferenceSummary.objects.bulk_create(
+            _conference_rows(Conference.objects.filter(conference_period)), batch_size=5000
+        )
 
 
 def summary_rebuild() -> int:
@@ -129,7 +146,9 @@ def summary_rebuild() -> int:
         rows = _grouped(Invitation.objects.all())
         HistorySummary.objects.bulk_create(rows, batch_size=5000)
         HistoryConferenceSummary.objects.all().delete()
-        HistoryConferenceSummary.objects.bulk_create(_conference_rows(Conference.objects.all()), batch_size=5000)
+        HistoryConferenceSummary.objects.bulk_create(
+            _conference_rows(Conference.objects.all()), batch_size=5000
+        )
     return len(rows)
 
 
@@ -140,12 +159,19 @@ def _conference_rows(conferences: QuerySet[Conference]) -> list[HistoryConferenc
     month = TruncMonth("planned_start", output_field=DateField())
     out = [
         HistoryConferenceSummary(
-            month=row["m"], level=row["level"], host_unit_id=row["host_unit_id"], conferences=row["n"], duration=row["d"],
-            first_start=row["first"], last_start=row["last"],
+            month=row["m"],
+            level=row["level"],
+            host_unit_id=row["host_unit_id"],
+            conferences=row["n"],
+            duration=row["d"],
+            first_start=row["first"],
+            last_start=row["last"],
         )
         for row in ended.annotate(m=month)
         .values("m", "level", "host_unit_id")
-        .annotate(n=Count("id"), d=Sum(_duration()), first=Min("planned_start"), last=Max("planned_start"))
+        .annotate(
+            n=Count("id"), d=Sum(_duration()), first=Min("planned_start"), last=Max("planned_start")
+        )
         .order_by()
     ]
     topics = (
@@ -156,7 +182,13 @@ def _conference_rows(conferences: QuerySet[Conference]) -> list[HistoryConferenc
         .order_by()
     )
     out += [
-        HistoryConferenceSummary(month=row["m"], level=row["conference__level"], host_unit_id=row["conference__host_unit_id"], topic_id=row["topic_id"], conferences=row["n"])
+        HistoryConferenceSummary(
+            month=row["m"],
+            level=row["conference__level"],
+            host_unit_id=row["conference__host_unit_id"],
+            topic_id=row["topic_id"],
+            conferences=row["n"],
+        )
         for row in topics
     ]
     return out
@@ -170,7 +202,11 @@ def _conference_saving(sender, instance: Conference, **kwargs) -> None:
     """Remember the month of an ended conference before it is saved (it may move or reopen)."""
     instance._history_month_before = None
     if instance.pk and not kwargs.get("raw"):
-        before = Conference.objects.filter(pk=instance.pk, status=Status.ENDED).values_list("planned_start", flat=True).first()
+        before = (
+            Conference.objects.filter(pk=instance.pk, status=Status.ENDED)
+            .values_list("planned_start", flat=True)
+            .first()
+        )
         instance._history_month_before = month_of(before) if before else None
 
 
@@ -183,12 +219,18 @@ def _conference_changed(sender, instance: Conference, **kwargs) -> None:
     summary_refresh(months=months - {None})
 
 
-@receiver(m2m_changed, sender=Conference.topics.through, dispatch_uid="history_summary_topics_changed")
+@receiver(
+    m2m_changed, sender=Conference.topics.through, dispatch_uid="history_summary_topics_changed"
+)
 def _topics_changed(sender, instance, action: str, reverse: bool, pk_set, **kwargs) -> None:
     if not action.startswith("post_"):
         return
     conferences = Conference.objects.filter(pk__in=pk_set or []) if reverse else [instance]
-    months = {month_of(c.planned_start) for c in conferences if c.status == Status.ENDED and c.planned_start}
+    months = {
+        month_of(c.planned_start)
+        for c in conferences
+        if c.status == Status.ENDED and c.planned_start
+    }
     summary_refresh(months=months)
 
 
@@ -198,7 +240,9 @@ def _invitation_changed(sender, instance: Invitation, **kwargs) -> None:
     origin = kwargs.get("origin")
     if isinstance(origin, Conference) or getattr(origin, "model", None) is Conference:
         return  # deleting its conference: the conference's own hook refreshes the month once
-    conference = Conference.objects.filter(pk=instance.conference_id).only("status", "planned_start").first()
+    conference = (
+        Conference.objects.filter(pk=instance.conference_id).only("status", "planned_start").first()
+    )
     if conference is None or conference.status != Status.ENDED:
         return  # live and upcoming conferences are not history; a deleted conference refreshes itself
     summary_refresh(months=[month_of(conference.planned_start)])
@@ -224,7 +268,9 @@ def summary_applies(user, f: HistoryFilter) -> bool:
     if not org.is_superuser(user) and org.sites_operated_by(user).exists():
         return False
     late = settings.HISTORY_LATE_MINUTES
-    return not HistorySummary.objects.filter(Q(late_minutes__lt=late) | Q(late_minutes__gt=late)).exists()
+    return not HistorySummary.objects.filter(
+        Q(late_minutes__lt=late) | Q(late_minutes__gt=late)
+    ).exists()
 
 
 def conference_summary_rows(user, f: HistoryFilter) -> QuerySet[HistoryConferenceSummary] | None:
@@ -246,7 +292,10 @@ def conference_summary_rows(user, f: HistoryFilter) -> QuerySet[HistoryConferenc
         rows = rows.filter(month__lte=f.date_to)
     if f.level:
         rows = rows.filter(level=f.level)
-    if not org.is_superuser(user) and rows.exclude(org.units_q(user, ORGANISERS, prefix="host_unit__")).exists():
+    if (
+        not org.is_superuser(user)
+        and rows.exclude(org.units_q(user, ORGANISERS, prefix="host_unit__")).exists()
+    ):
         return None
     return rows
 
@@ -269,14 +318,19 @@ def summary_rows(user, f: HistoryFilter) -> QuerySet[HistorySummary]:
     if f.level:
         rows = rows.filter(level=f.level)
     if not org.is_superuser(user):
-        rows = rows.filter(org.units_q(user, ALL_ROLES, prefix="unit__") | org.units_q(user, ORGANISERS, prefix="host_unit__"))
+        rows = rows.filter(
+            org.units_q(user, ALL_ROLES, prefix="unit__")
+            | org.units_q(user, ORGANISERS, prefix="host_unit__")
+        )
     if f.unit:
         rows = rows.filter(subtree_q("unit", f.unit, mapped=f.successors))
     return rows
 
 
 def summary_distance():
-    return Abs(Cast("unit__distance_km", FloatField()) - Cast("host_unit__distance_km", FloatField()))
+    return Abs(
+        Cast("unit__distance_km", FloatField()) - Cast("host_unit__distance_km", FloatField())
+    )
 
 
 def summary_attendees(method: SavingsMethod):

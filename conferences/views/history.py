@@ -85,7 +85,13 @@ def history_dashboard(request):
     return render(
         request,
         "conferences/history/dashboard.html",
-        {"form": form, "fig": figures, "fmt": _formatted(figures), "charts": _charts(figures), **_common(f)},
+        {
+            "form": form,
+            "fig": figures,
+            "fmt": _formatted(figures),
+            "charts": _charts(figures),
+            **_common(f),
+        },
     )
 
 
@@ -141,7 +147,11 @@ def history_search(request):
     if f is None:
         return _bad_request(request, "conferences/history/search.html", form)
     if paging is None:
-        form.add_error(None, _("Trang hoặc cỡ trang không hợp lệ (tối đa %(n)s dòng một trang).") % {"n": MAX_PAGE_SIZE})
+        form.add_error(
+            None,
+            _("Trang hoặc cỡ trang không hợp lệ (tối đa %(n)s dòng một trang).")
+            % {"n": MAX_PAGE_SIZE},
+        )
         return _bad_request(request, "conferences/history/search.html", form)
     page, size = paging
     rows, total = history_page(request.user, f, page=page, page_size=size)
@@ -149,19 +159,37 @@ def history_search(request):
     return render(
         request,
         "conferences/history/search.html",
-        {"form": form, "rows": rows, "total": total, "page": page, "pages": pages, "page_size": size,
-         "prev_page": page - 1 if page > 1 else None, "next_page": page + 1 if page < pages else None, **_common(f)},
+        {
+            "form": form,
+            "rows": rows,
+            "total": total,
+            "page": page,
+            "pages": pages,
+            "page_size": size,
+            "prev_page": page - 1 if page > 1 else None,
+            "next_page": page + 1 if page < pages else None,
+            **_common(f),
+        },
     )
 
 
 @login_required
 @require_GET
 def history_conference(request, code):
-    conference = visible_conferences(request.user).select_related("host_unit", "chair_site").filter(code=code).first()
+    conference = (
+        visible_conferences(request.user)
+        .select_related("host_unit", "chair_site")
+        .filter(code=code)
+        .first()
+    )
     if conference is None:
         raise Http404
-    invitations = history_invitations(request.user, HistoryFilter(), visible_conferences(request.user).filter(pk=conference.pk))
-    attendance = list(invitations.select_related("site", "unit").order_by("unit__path", "site__key"))
+    invitations = history_invitations(
+        request.user, HistoryFilter(), visible_conferences(request.user).filter(pk=conference.pk)
+    )
+    attendance = list(
+        invitations.select_related("site", "unit").order_by("unit__path", "site__key")
+    )
     method = SavingsMethod.from_settings()
     savings = conference_savings(conference, invitations, method)
     agenda = list(conference.agenda_items.all())
@@ -169,8 +197,16 @@ def history_conference(request, code):
     site_names = _site_names(audit)
     items = {item.pk: item for item in agenda}
     timeline = [
-        {"at": e.at, "label": _(AUDIT_LABELS[e.action]), "detail": _audit_detail(e, site_names, items),
-         "kind": "floor" if "floor" in e.action else "roll_call" if e.action.startswith("roll_call") else "event"}
+        {
+            "at": e.at,
+            "label": _(AUDIT_LABELS[e.action]),
+            "detail": _audit_detail(e, site_names, items),
+            "kind": "floor"
+            if "floor" in e.action
+            else "roll_call"
+            if e.action.startswith("roll_call")
+            else "event",
+        }
         for e in audit
     ]
     late_after = conference.planned_start + dt.timedelta(minutes=_late_minutes())
@@ -180,16 +216,34 @@ def history_conference(request, code):
     return render(
         request,
         "conferences/history/conference.html",
-        {"conference": conference, "attendance": attendance, "agenda": agenda, "timeline": timeline, "counts": counts,
-         "attended": counts["present"] + counts["connected"], "savings": savings, "savings_total": sum(s.total for s in savings),
-         "savings_total_fmt": vn_int(sum(s.total for s in savings)),
-         "savings_rows": [
-             {"invitation": s.invitation, "distance_km": s.distance_km, "attendees": s.attendees, "headcount_recorded": s.headcount_recorded,
-              "travel_fmt": vn_int(s.travel), "per_diem_fmt": vn_int(s.per_diem), "total_fmt": vn_int(s.total)}
-             for s in savings
-         ],
-         "topics": list(conference.topics.all()), "method": method,
-         "conclusions": conference.conclusions if can_view_minutes(request.user, conference) else ""},
+        {
+            "conference": conference,
+            "attendance": attendance,
+            "agenda": agenda,
+            "timeline": timeline,
+            "counts": counts,
+            "attended": counts["present"] + counts["connected"],
+            "savings": savings,
+            "savings_total": sum(s.total for s in savings),
+            "savings_total_fmt": vn_int(sum(s.total for s in savings)),
+            "savings_rows": [
+                {
+                    "invitation": s.invitation,
+                    "distance_km": s.distance_km,
+                    "attendees": s.attendees,
+                    "headcount_recorded": s.headcount_recorded,
+                    "travel_fmt": vn_int(s.travel),
+                    "per_diem_fmt": vn_int(s.per_diem),
+                    "total_fmt": vn_int(s.total),
+                }
+                for s in savings
+            ],
+            "topics": list(conference.topics.all()),
+            "method": method,
+            "conclusions": conference.conclusions
+            if can_view_minutes(request.user, conference)
+            else "",
+        },
     )
 
 
@@ -209,7 +263,10 @@ def _site_names(audit) -> dict[str, str]:
                 continue
     if not codes:
         return {}
-    return {str(code): name for code, name in Site.objects.filter(code__in=codes).values_list("code", "name")}
+    return {
+        str(code): name
+        for code, name in Site.objects.filter(code__in=codes).values_list("code", "name")
+    }
 
 
 def _audit_detail(entry, site_names: dict[str, str], items: dict) -> str:
@@ -220,7 +277,10 @@ def _audit_detail(entry, site_names: dict[str, str], items: dict) -> str:
         item = items[data["item"]]
         return f"{item.position}. {item.title}"
     if entry.action == "roll_call_ended" and "answered" in data:
-        return _("%(n)s/%(m)s điểm cầu trả lời") % {"n": data["answered"], "m": data.get("invited", "?")}
+        return _("%(n)s/%(m)s điểm cầu trả lời") % {
+            "n": data["answered"],
+            "m": data.get("invited", "?"),
+        }
     return ""
 
 
@@ -231,8 +291,17 @@ def history_savings(request):
     paging = _paging(request)
     if f is None or paging is None:
         if paging is None:
-            form.add_error(None, _("Trang hoặc cỡ trang không hợp lệ (tối đa %(n)s dòng một trang).") % {"n": MAX_PAGE_SIZE})
-        return _bad_request(request, "conferences/history/savings.html", form, {"method": SavingsMethod.from_settings()})
+            form.add_error(
+                None,
+                _("Trang hoặc cỡ trang không hợp lệ (tối đa %(n)s dòng một trang).")
+                % {"n": MAX_PAGE_SIZE},
+            )
+        return _bad_request(
+            request,
+            "conferences/history/savings.html",
+            form,
+            {"method": SavingsMethod.from_settings()},
+        )
     page, size = paging
     method = SavingsMethod.from_settings()
     invitations = history_invitations(request.user, f)
@@ -246,10 +315,24 @@ def history_savings(request):
     return render(
         request,
         "conferences/history/savings.html",
-        {"form": form, "method": method, "totals": totals, "totals_fmt": {k: vn_int(v) for k, v in totals.items()},
-         "method_fmt": {"cost_per_km": vn_int(method.cost_per_km), "per_diem": vn_int(method.per_diem)}, "rows": rows, "total": total,
-         "page": page, "pages": pages, "prev_page": page - 1 if page > 1 else None, "next_page": page + 1 if page < pages else None,
-         "example": _worked_example(method), **_common(f)},
+        {
+            "form": form,
+            "method": method,
+            "totals": totals,
+            "totals_fmt": {k: vn_int(v) for k, v in totals.items()},
+            "method_fmt": {
+                "cost_per_km": vn_int(method.cost_per_km),
+                "per_diem": vn_int(method.per_diem),
+            },
+            "rows": rows,
+            "total": total,
+            "page": page,
+            "pages": pages,
+            "prev_page": page - 1 if page > 1 else None,
+            "next_page": page + 1 if page < pages else None,
+            "example": _worked_example(method),
+            **_common(f),
+        },
     )
 
 
@@ -257,7 +340,13 @@ def _worked_example(method: SavingsMethod) -> dict:
     distance, attendees = 60, 12
     travel = 2 * distance * method.cost_per_km
     per_diem = attendees * method.per_diem if distance >= method.per_diem_min_km else 0
-    return {"distance": distance, "attendees": attendees, "travel": vn_int(travel), "per_diem": vn_int(per_diem), "total": vn_int(travel + per_diem)}
+    return {
+        "distance": distance,
+        "attendees": attendees,
+        "travel": vn_int(travel),
+        "per_diem": vn_int(per_diem),
+        "total": vn_int(travel + per_diem),
+    }
 
 
 @login_required
@@ -265,13 +354,23 @@ def _worked_example(method: SavingsMethod) -> dict:
 def history_export(request, what: str, fmt: str):
     f, form = parse_filter(request.GET, user=request.user)
     if f is None:
-        return HttpResponse("; ".join(form.error_list()), status=400, content_type="text/plain; charset=utf-8")
+        return HttpResponse(
+            "; ".join(form.error_list()), status=400, content_type="text/plain; charset=utf-8"
+        )
     stamp = dt.date.today().isoformat()
     if what == "dashboard":
         figures = dashboard_figures(request.user, f)
-        body = history_exports.dashboard_xlsx(figures) if fmt == "xlsx" else history_exports.dashboard_pdf(figures)
+        body = (
+            history_exports.dashboard_xlsx(figures)
+            if fmt == "xlsx"
+            else history_exports.dashboard_pdf(figures)
+        )
     else:
-        body = history_exports.search_xlsx(request.user, f) if fmt == "xlsx" else history_exports.search_pdf(request.user, f)
+        body = (
+            history_exports.search_xlsx(request.user, f)
+            if fmt == "xlsx"
+            else history_exports.search_pdf(request.user, f)
+        )
     content_type = history_exports.CONTENT_TYPES[fmt]
     response = HttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="giaoban-{what}-{stamp}.{fmt}"'

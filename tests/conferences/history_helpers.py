@@ -10,22 +10,50 @@ from conferences.models import Conference, Invitation, Level, Status
 from portal.models import Site, Unit
 
 
-def ended_conference(day: dt.date, *, host: str = "15-UBND", level: str = Level.PROVINCE_TO_DISTRICT, title: str = "Hội nghị giao ban", hours: int = 2) -> Conference:
+def ended_conference(
+    day: dt.date,
+    *,
+    host: str = "15-UBND",
+    level: str = Level.PROVINCE_TO_DISTRICT,
+    title: str = "Hội nghị giao ban",
+    hours: int = 2,
+) -> Conference:
     tz = timezone.get_default_timezone()
     start = dt.datetime.combine(day, dt.time(8, 0), tzinfo=tz)
     return Conference.objects.create(
-        title=title, level=level, host_unit=Unit.objects.get(code=host), chair_site=Site.objects.get(key=host),
-        planned_start=start, planned_end=start + dt.timedelta(hours=hours), actual_start=start,
-        actual_end=start + dt.timedelta(hours=hours), status=Status.ENDED,
+        title=title,
+        level=level,
+        host_unit=Unit.objects.get(code=host),
+        chair_site=Site.objects.get(key=host),
+        planned_start=start,
+        planned_end=start + dt.timedelta(hours=hours),
+        actual_start=start,
+        actual_end=start + dt.timedelta(hours=hours),
+        status=Status.ENDED,
     )
 
 
-def attend(conference: Conference, key: str, *, status: str = "present", headcount: int | None = None, reason: str = "", late_minutes: int | None = None) -> Invitation:
+def attend(
+    conference: Conference,
+    key: str,
+    *,
+    status: str = "present",
+    headcount: int | None = None,
+    reason: str = "",
+    late_minutes: int | None = None,
+) -> Invitation:
     site = Site.objects.select_related("unit").get(key=key)
     joined = None
     if status in ("present", "connected"):
-        joined = conference.planned_start + dt.timedelta(minutes=late_minutes if late_minutes is not None else -5)
+        joined = conference.planned_start + dt.timedelta(
+            minutes=late_minutes if late_minutes is not None else -5
+        )
     return Invitation.objects.create(
-        conference=conference, site=site, unit=site.unit, status=status, headcount=headcount,
-        absence_reason=reason, first_joined_at=joined,
+        conference=conference,
+        site=site,
+        unit=site.unit,
+        status=status,
+        headcount=headcount,
+        absence_reason=reason,
+        first_joined_at=joined,
     )

@@ -17,19 +17,34 @@ def history(org):
     attend(province, "15-UBND", headcount=30)
     attend(province, "140", headcount=12)
     attend(province, "138", status="absent_excused", reason="Trùng lịch công tác")
-    tranyen = ended_conference(dt.date(2022, 4, 1), host="138", level="district_to_commune", title="Giao ban Trấn Yên riêng")
+    tranyen = ended_conference(
+        dt.date(2022, 4, 1),
+        host="138",
+        level="district_to_commune",
+        title="Giao ban Trấn Yên riêng",
+    )
     attend(tranyen, "138", headcount=15)
-    vanchan = ended_conference(dt.date(2022, 5, 1), host="140", level="district_to_commune", title="Giao ban Văn Chấn với các xã")
+    vanchan = ended_conference(
+        dt.date(2022, 5, 1),
+        host="140",
+        level="district_to_commune",
+        title="Giao ban Văn Chấn với các xã",
+    )
     attend(vanchan, "140", headcount=15)
     attend(vanchan, "04630", headcount=6)
     return {"province": province, "tranyen": tranyen, "vanchan": vanchan}
 
 
-def test_district_clerk_dashboard_counts_only_visible_conferences_and_own_units(history, vanchan_clerk, client_for):
+def test_district_clerk_dashboard_counts_only_visible_conferences_and_own_units(
+    history, vanchan_clerk, client_for
+):
     data = client_for(vanchan_clerk).get("/api/v1/dashboard/").json()
     assert data["conferences"] == 2  # the province's (invited) and Văn Chấn's own, not Trấn Yên's
     codes = {row["code"] for row in data["by_unit"]}
-    assert codes == {"140", "04630"}  # Trấn Yên's absence at the province conference is not theirs to see
+    assert codes == {
+        "140",
+        "04630",
+    }  # Trấn Yên's absence at the province conference is not theirs to see
 
 
 def test_province_leader_sees_everything(history, leader, client_for):
@@ -57,7 +72,9 @@ def test_other_districts_conference_page_is_not_found(history, vanchan_clerk, cl
     assert client.get(f"/api/v1/conferences/{code}/attendance/").status_code == 404
 
 
-def test_attendance_api_of_a_shared_conference_lists_only_own_sites(history, vanchan_clerk, leader, client_for):
+def test_attendance_api_of_a_shared_conference_lists_only_own_sites(
+    history, vanchan_clerk, leader, client_for
+):
     code = history["province"].code
     own = client_for(vanchan_clerk).get(f"/api/v1/conferences/{code}/attendance/").json()
     assert [row["site"] for row in own] == ["140"]
@@ -69,12 +86,19 @@ def test_exports_are_scoped_like_the_pages(history, vanchan_clerk, client_for):
     client = client_for(vanchan_clerk)
     xlsx = client.get("/history/export/search.xlsx")
     assert xlsx.status_code == 200
-    titles = [row[1] for row in load_workbook(io.BytesIO(xlsx.content)).active.iter_rows(min_row=2, values_only=True)]
+    titles = [
+        row[1]
+        for row in load_workbook(io.BytesIO(xlsx.content)).active.iter_rows(
+            min_row=2, values_only=True
+        )
+    ]
     assert sorted(titles) == ["Giao ban Văn Chấn với các xã", "Giao ban tỉnh với các huyện quý I"]
     pdf = client.get("/history/export/dashboard.pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     dash = load_workbook(io.BytesIO(client.get("/history/export/dashboard.xlsx").content))
-    units = [row[1] for row in dash["Chuyên cần theo đơn vị"].iter_rows(min_row=2, values_only=True)]
+    units = [
+        row[1] for row in dash["Chuyên cần theo đơn vị"].iter_rows(min_row=2, values_only=True)
+    ]
     assert "Huyện Trấn Yên" not in units and "Huyện Văn Chấn" in units
 
 
@@ -83,7 +107,9 @@ def test_search_is_diacritic_insensitive(history, leader, client_for):
     assert "Giao ban Văn Chấn với các xã" in html and 'data-total="1"' in html
 
 
-def test_outsider_sees_nothing_and_anonymous_is_sent_to_login(history, outsider, client_for, client):
+def test_outsider_sees_nothing_and_anonymous_is_sent_to_login(
+    history, outsider, client_for, client
+):
     assert client.get("/history/").status_code == 302
     assert client.get("/api/v1/dashboard/").status_code == 401  # with WWW-Authenticate: Token
     data = client_for(outsider).get("/api/v1/dashboard/").json()
@@ -122,11 +148,17 @@ def test_api_is_read_only_and_documented(history, leader, client_for):
     schema = client.get("/api/schema/", {"format": "json"})
     assert schema.status_code == 200
     paths = schema.json()["paths"]
-    assert {"/api/v1/conferences/", "/api/v1/dashboard/", "/api/v1/conferences/{code}/attendance/"} <= set(paths)
+    assert {
+        "/api/v1/conferences/",
+        "/api/v1/dashboard/",
+        "/api/v1/conferences/{code}/attendance/",
+    } <= set(paths)
     assert client.get("/api/docs/").status_code == 200
 
 
-def test_cached_dashboard_is_per_scope_and_sees_new_history(history, leader, vanchan_clerk, client_for, settings):
+def test_cached_dashboard_is_per_scope_and_sees_new_history(
+    history, leader, vanchan_clerk, client_for, settings
+):
     settings.HISTORY_CACHE_SECONDS = 300
     assert client_for(leader).get("/api/v1/dashboard/").json()["conferences"] == 3
     assert client_for(vanchan_clerk).get("/api/v1/dashboard/").json()["conferences"] == 2

@@ -23,7 +23,9 @@ URLS = [
 
 def _make(n: int) -> None:
     for i in range(n):
-        conf = ended_conference(dt.date(2022, 1, 3) + dt.timedelta(days=i), title=f"Giao ban số {i}")
+        conf = ended_conference(
+            dt.date(2022, 1, 3) + dt.timedelta(days=i), title=f"Giao ban số {i}"
+        )
         for key in ("15-UBND", "140", "138"):
             attend(conf, key, headcount=5)
         attend(conf, "137", status="absent", reason="")
@@ -40,14 +42,18 @@ def test_query_count_is_bounded(org, leader, client_for, django_assert_max_num_q
         assert client.get(url).status_code == 200
 
 
-def test_conference_page_query_count_does_not_grow_with_sites(org, leader, client_for, django_assert_max_num_queries):
+def test_conference_page_query_count_does_not_grow_with_sites(
+    org, leader, client_for, django_assert_max_num_queries
+):
     client = client_for(leader)
     small = ended_conference(dt.date(2022, 2, 1))
     attend(small, "140")
     with django_assert_max_num_queries(30) as few:
         client.get(f"/history/conferences/{small.code}/")
     big = ended_conference(dt.date(2022, 2, 2))
-    for key in Site.objects.filter(unit__kind__in=["district", "agency"]).values_list("key", flat=True):
+    for key in Site.objects.filter(unit__kind__in=["district", "agency"]).values_list(
+        "key", flat=True
+    ):
         attend(big, key, headcount=4)
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert client.get(f"/history/conferences/{big.code}/").status_code == 200

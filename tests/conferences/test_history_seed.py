@@ -14,12 +14,16 @@ from conferences.reports.filters import HistoryFilter
 
 
 def _admin():
-    return get_user_model().objects.create_superuser("hist_admin", "a@example.test", "pw-Test-12345")
+    return get_user_model().objects.create_superuser(
+        "hist_admin", "a@example.test", "pw-Test-12345"
+    )
 
 
 def test_demo_history_reproduces_the_seed_figures_for_2021_2022(org):
     demo_history.seed({"users": [], "urls": {}})
-    fig = dashboard_figures(_admin(), HistoryFilter(date_from=dt.date(2021, 1, 1), date_to=dt.date(2022, 12, 31)))
+    fig = dashboard_figures(
+        _admin(), HistoryFilter(date_from=dt.date(2021, 1, 1), date_to=dt.date(2022, 12, 31))
+    )
     assert fig["conferences"] == 409
     levels = {row["key"]: row["count"] for row in fig["by_level"]}
     assert levels == {"four_level": 9, "province_to_district": 248, "district_to_commune": 152}
@@ -36,9 +40,17 @@ def test_demo_history_reproduces_the_seed_figures_for_2021_2022(org):
 def test_demo_history_invites_the_sites_of_the_time(org):
     demo_history.seed({"users": [], "urls": {}})
     commune_level = Conference.objects.filter(level="district_to_commune").first()
-    units = set(Invitation.objects.filter(conference=commune_level).values_list("unit__path", flat=True))
+    units = set(
+        Invitation.objects.filter(conference=commune_level).values_list("unit__path", flat=True)
+    )
     assert all(path.startswith(commune_level.host_unit.path) for path in units)
-    assert Invitation.objects.filter(conference__level="four_level").values("conference").distinct().count() == 15
+    assert (
+        Invitation.objects.filter(conference__level="four_level")
+        .values("conference")
+        .distinct()
+        .count()
+        == 15
+    )
     assert not Invitation.objects.exclude(unit=F("site__unit")).exists()
 
 
@@ -51,7 +63,9 @@ def test_demo_history_runs_once(org):
     assert "history" in report["urls"]
 
 
-def test_conference_history_page_shows_the_timeline_of_the_seeded_conference(org, leader, client_for):
+def test_conference_history_page_shows_the_timeline_of_the_seeded_conference(
+    org, leader, client_for
+):
     from conferences.models import AuditEntry
     from portal.models import Site
 

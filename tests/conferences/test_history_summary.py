@@ -37,21 +37,38 @@ def _both(user, f: HistoryFilter):
 def _normalised(rows):
     unit_rows, reasons = rows
     units = sorted(
-        ({k: (round(v) if isinstance(v, float) else (v or 0)) for k, v in row.items()} for row in unit_rows), key=lambda r: r["k"]
+        (
+            {k: (round(v) if isinstance(v, float) else (v or 0)) for k, v in row.items()}
+            for row in unit_rows
+        ),
+        key=lambda r: r["k"],
     )
     return units, reasons
 
 
 FILTERS = [
-    {}, YEAR_2022, {**YEAR_2022, "level": "district_to_commune"}, {"unit": "own"}, {"unit": "own", "successors": True},
+    {},
+    YEAR_2022,
+    {**YEAR_2022, "level": "district_to_commune"},
+    {"unit": "own"},
+    {"unit": "own", "successors": True},
     {"date_from": dt.date(2023, 1, 1)},
 ]
 
 
-def test_summary_gives_the_same_attendance_figures_as_the_invitations(org, leader, vanchan_clerk, tranyen_clerk):
+def test_summary_gives_the_same_attendance_figures_as_the_invitations(
+    org, leader, vanchan_clerk, tranyen_clerk
+):
     demo_history.seed({"users": [], "urls": {}})
-    superuser = get_user_model().objects.create_superuser("sum_admin", "s@example.test", "pw-Test-12345")
-    for user, own in [(superuser, "140"), (leader, "140"), (vanchan_clerk, "140"), (tranyen_clerk, "138")]:
+    superuser = get_user_model().objects.create_superuser(
+        "sum_admin", "s@example.test", "pw-Test-12345"
+    )
+    for user, own in [
+        (superuser, "140"),
+        (leader, "140"),
+        (vanchan_clerk, "140"),
+        (tranyen_clerk, "138"),
+    ]:
         for kwargs in FILTERS:
             if "unit" in kwargs:
                 kwargs = {**kwargs, "unit": Unit.objects.get(code=own)}
@@ -67,7 +84,9 @@ def test_summary_is_not_used_where_it_cannot_answer_exactly(org, leader, vanchan
     assert not summary_applies(leader, HistoryFilter(date_to=dt.date(2022, 1, 30)))
     assert not summary_applies(leader, HistoryFilter(q="giao ban"))
     assert not summary_applies(vanchan_operator, HistoryFilter())
-    assert summary_applies(leader, HistoryFilter(date_from=dt.date(2022, 2, 1), date_to=dt.date(2022, 2, 28)))
+    assert summary_applies(
+        leader, HistoryFilter(date_from=dt.date(2022, 2, 1), date_to=dt.date(2022, 2, 28))
+    )
 
 
 def test_an_attendance_correction_changes_the_dashboard(org, leader, settings):
@@ -103,10 +122,14 @@ def test_a_conference_counts_once_it_ends_and_stops_counting_when_deleted(org, l
     assert (fig["conferences"], fig["invited"], fig["attended"]) == (1, 1, 1)
 
     move = dt.timedelta(days=40)  # an ended conference moved to another month
-    conf.planned_start, conf.planned_end, conf.actual_start, conf.actual_end = (t + move for t in (conf.planned_start, conf.planned_end, conf.actual_start, conf.actual_end))
+    conf.planned_start, conf.planned_end, conf.actual_start, conf.actual_end = (
+        t + move for t in (conf.planned_start, conf.planned_end, conf.actual_start, conf.actual_end)
+    )
     conf.save()
     assert set(HistorySummary.objects.values_list("month", flat=True)) == {dt.date(2022, 6, 1)}
-    fig = dashboard_figures(leader, HistoryFilter(date_from=dt.date(2022, 5, 1), date_to=dt.date(2022, 5, 31)))
+    fig = dashboard_figures(
+        leader, HistoryFilter(date_from=dt.date(2022, 5, 1), date_to=dt.date(2022, 5, 31))
+    )
     assert (fig["conferences"], fig["invited"]) == (0, 0)
 
     conf.delete()  # cascades to its invitations
@@ -136,20 +159,31 @@ LATE_KEYS = {"late", "late_minutes", "punctuality_rate"}
 
 def _without_late(fig):
     out = {k: v for k, v in fig.items() if k not in LATE_KEYS}
-    out["by_unit"] = [{k: v for k, v in row.items() if k not in {"late", "rank"}} for row in fig["by_unit"]]
+    out["by_unit"] = [
+        {k: v for k, v in row.items() if k not in {"late", "rank"}} for row in fig["by_unit"]
+    ]
     out["by_unit"].sort(key=lambda r: r["code"])
     out["savings_method"] = None
     return out
 
 
-def test_dashboard_from_the_summaries_equals_the_dashboard_from_the_conferences(org, leader, vanchan_clerk, settings):
+def test_dashboard_from_the_summaries_equals_the_dashboard_from_the_conferences(
+    org, leader, vanchan_clerk, settings
+):
     """Counting late joins with another threshold than the summary's makes the dashboard read
     conferences and invitations again: everything but the late joins must come out the same."""
     settings.HISTORY_CACHE_SECONDS = 0
     demo_history.seed({"users": [], "urls": {}})
-    superuser = get_user_model().objects.create_superuser("sum_admin2", "s2@example.test", "pw-Test-12345")
+    superuser = get_user_model().objects.create_superuser(
+        "sum_admin2", "s2@example.test", "pw-Test-12345"
+    )
     for user in (superuser, leader, vanchan_clerk):
-        for kwargs in [{}, YEAR_2022, {**YEAR_2022, "level": "four_level"}, {"date_from": dt.date(2021, 1, 1), "successors": True}]:
+        for kwargs in [
+            {},
+            YEAR_2022,
+            {**YEAR_2022, "level": "four_level"},
+            {"date_from": dt.date(2021, 1, 1), "successors": True},
+        ]:
             f = HistoryFilter(**kwargs)
             settings.HISTORY_LATE_MINUTES = 5
             assert summary_applies(user, f)
@@ -168,4 +202,6 @@ def test_tagging_a_topic_changes_the_dashboard(org, leader, settings):
     attend(conf, "140")
     assert dashboard_figures(leader, HistoryFilter(**YEAR_2022))["by_topic"] == []
     conf.topics.add(Topic.objects.create(slug="chuyen-doi-so", name="Chuyển đổi số"))
-    assert dashboard_figures(leader, HistoryFilter(**YEAR_2022))["by_topic"] == [{"slug": "chuyen-doi-so", "name": "Chuyển đổi số", "count": 1}]
+    assert dashboard_figures(leader, HistoryFilter(**YEAR_2022))["by_topic"] == [
+        {"slug": "chuyen-doi-so", "name": "Chuyển đổi số", "count": 1}
+    ]

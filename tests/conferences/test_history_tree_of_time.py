@@ -29,7 +29,9 @@ def merged(org):
 
 
 def test_report_of_2022_keeps_the_units_of_2022_after_the_merge(merged, leader):
-    fig = dashboard_figures(leader, HistoryFilter(date_from=dt.date(2022, 1, 1), date_to=dt.date(2022, 12, 31)))
+    fig = dashboard_figures(
+        leader, HistoryFilter(date_from=dt.date(2022, 1, 1), date_to=dt.date(2022, 12, 31))
+    )
     units = {row["code"]: row for row in fig["by_unit"]}
     assert set(units) == {"132", "04252", "04255"}
     assert units["04252"]["name"] == "Phường Yên Ninh" and units["04252"]["attended"] == 1
@@ -38,14 +40,21 @@ def test_report_of_2022_keeps_the_units_of_2022_after_the_merge(merged, leader):
 
 
 def test_report_can_map_old_units_to_their_successors(merged, leader):
-    fig = dashboard_figures(leader, HistoryFilter(date_from=dt.date(2022, 1, 1), date_to=dt.date(2022, 12, 31), successors=True))
+    fig = dashboard_figures(
+        leader,
+        HistoryFilter(
+            date_from=dt.date(2022, 1, 1), date_to=dt.date(2022, 12, 31), successors=True
+        ),
+    )
     units = {row["code"]: row for row in fig["by_unit"]}
     assert set(units) == {"132", "2025-04252"}
     assert units["2025-04252"]["name"] == "Phường Yên Bái"
     assert (units["2025-04252"]["invited"], units["2025-04252"]["attended"]) == (2, 1)
 
 
-def test_filtering_by_a_new_unit_finds_its_predecessors_history_only_when_mapped(merged, leader, client_for):
+def test_filtering_by_a_new_unit_finds_its_predecessors_history_only_when_mapped(
+    merged, leader, client_for
+):
     client = client_for(leader)
     plain = client.get("/api/v1/conferences/", {"unit": "2025-04252"}).json()
     mapped = client.get("/api/v1/conferences/", {"unit": "2025-04252", "successors": "1"}).json()
