@@ -20,7 +20,11 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from portal import bodylimit  # noqa: E402
 from portal.routing import websocket_urlpatterns  # noqa: E402
+
+# Daphne refuses over-large bodies before reading them (portal/bodylimit.py).
+bodylimit.install()
 
 http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app
 

@@ -203,9 +203,16 @@ SERVE_STATIC = env_bool("SERVE_STATIC", True)
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"  # never served directly: documents go through permission-checked views
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Uploads and request bodies over 1 MB go to a temporary file, never to memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]
 # Largest conference document accepted (bytes); checked again by content in conferences.services.documents.
 CONFERENCE_DOCUMENT_MAX_BYTES = env_int("CONFERENCE_DOCUMENT_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
+# Request bodies (portal/bodylimit.py, enforced by Daphne before reading): any request at most
+# REQUEST_BODY_MAX_BYTES (the largest document plus the form around it); more than
+# REQUEST_BODY_ANONYMOUS_MAX_BYTES only with a signed-in session. Larger gets 413.
+REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", CONFERENCE_DOCUMENT_MAX_BYTES + 1024 * 1024, minimum=1024)
+REQUEST_BODY_ANONYMOUS_MAX_BYTES = env_int("REQUEST_BODY_ANONYMOUS_MAX_BYTES", 64 * 1024, minimum=1024)
 
 # --- Email (console by default) -------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
