@@ -21,6 +21,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from conferences import live_links
 from conferences.calendar import invitation_ics
 from conferences.models import Conference
 from conferences.services.invitations import site_operators
@@ -60,7 +61,16 @@ def _messages(conference: Conference, kind: str) -> list[EmailMultiAlternatives]
             "kind": kind,
             "user": user,
             "sites": sites,
-            "entries": [(s, settings.SITE_URL + reverse("operator_conference", args=[conference.code, s.code])) for s in sites],
+            # (site, its page, its live room: opens ROOM_OPENS_BEFORE the start, conferences.live_links)
+            "entries": [
+                (
+                    s,
+                    settings.SITE_URL + reverse("operator_conference", args=[conference.code, s.code]),
+                    settings.SITE_URL + live_links.join_url(conference, str(s.code)),
+                )
+                for s in sites
+            ],
+            "room_opens_minutes": int(live_links.ROOM_OPENS_BEFORE.total_seconds() // 60),
             "my_url": settings.SITE_URL + reverse("my_conferences"),
         }
         message = EmailMultiAlternatives(

@@ -13,10 +13,11 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from conferences import permissions
+from conferences import live_links, permissions
 from conferences.joinlinks import JoinLinkError, join_link_read, join_link_user
 from conferences.models import Conference
 
@@ -31,9 +32,30 @@ def _conference(code) -> Conference:
 
 
 def _site_choices(user, conference: Conference) -> list[dict[str, str]]:
-    """Invited sites the user may join as (for ``?site=``), in organisation order."""
-    rows = permissions.operated_invitations(user, conference).select_related("site", "unit").order_by("unit__path", "site__key")
-    return [{"code": str(inv.site.code), "name": inv.site.name} for inv in rows]
+    """Invited sites the user may join as (for ``?site=``), in organisation order; the chair
+    site is run from the console, so it is not one of them."""
+    return [
+        {"code": e.site_code, "name": e.site_name}
+        for e in live_links.site_entries(user, conference)
+        if e.kind == live_links.JOIN
+    ]
+
+
+def _host_site_page(request: HttpRequest, conference: Conference) -> HttpResponse:
+    """For the chair site's technician: the host room is run from the chair console."""
+    return render(
+        request,
+        "conferences/live/host_site.html",
+        {
+            "conference": conference,
+            "site": conference.chair_site,
+            "room_open": live_links.room_open(conference),
+            "opens_at": live_links.room_opens_at(conference),
+            "operator_url": reverse("operator_conference", args=[conference.code, conference.chair_site.code])
+            if conference.invitations.filter(site=conference.chair_site).exists()
+            else None,
+        },
+    )
 
 
 def _page_config(conference: Conference, *, token: str | None, site: str | None, console: bool) -> dict:
@@ -68,10 +90,18 @@ def conference_join(request: HttpRequest, code) -> HttpResponse:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         user = request.user
+        can_chair = permissions.can_chair(user, conference)
+        entries = live_links.site_entries(user, conference)
+        host = next((e for e in entries if e.kind == live_links.HOST), None)
+        if not can_chair and host is not None and (site == host.site_code or (not site and len(entries) == 1)):
+            return _host_site_page(request, conference)
         if not permissions.can_view(user, conference):
             raise Http404
         choices = _site_choices(user, conference)
-        can_chair = permissions.can_chair(user, conference)
+        if not site and choices and host is not None and not can_chair:
+            # name the site: left to the server, a technician who also runs the chair site
+            # would speak for the chair site (first in organisation order)
+            site = choices[0]["code"]
     config = _page_config(conference, token=token, site=site, console=False)
     return render(
         request,

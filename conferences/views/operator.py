@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from conferences import live_links
 from conferences.calendar import FEED_PAST, feed_ics
 from conferences.errors import DomainError, PermissionDeniedError
 from conferences.forms_attendance import OperatorAnswerForm
@@ -45,18 +46,38 @@ def my_conferences(request: HttpRequest) -> HttpResponse:
     upcoming = invitations.filter(conference__status__in=ACTIVE, conference__planned_end__gte=now - dt.timedelta(hours=12))
     past = invitations.exclude(pk__in=upcoming.values("pk")).filter(conference__planned_start__lt=now + dt.timedelta(days=365))
     feeds = [(site, _feed_url(request, invitation_services.calendar_feed_for(site))) for site in sites[:20]]
+    rows = []
+    entries_of: dict[int, list[live_links.LiveEntry]] = {}
+    for inv in upcoming.select_related("conference__chair_site").order_by("conference__planned_start", "site__key"):
+        entries = []
+        if live_links.room_open(inv.conference, now):
+            if inv.conference_id not in entries_of:
+                entries_of[inv.conference_id] = live_links.live_entries(user=request.user, conference=inv.conference, now=now)
+            entries = _row_entries(entries_of[inv.conference_id], inv)
+        rows.append({"invitation": inv, "entries": entries})
     return render(
         request,
         "conferences/operator_list.html",
         {
             "sites": sites,
-            "upcoming": upcoming.order_by("conference__planned_start", "site__key"),
+            "rows": rows,
+            "open_now": [r for r in rows if r["entries"]],
             "past": past.order_by("-conference__planned_start", "site__key")[:30],
             "cancelled_upcoming": invitations.filter(conference__status=Status.CANCELLED, conference__planned_start__gte=now)
             .order_by("conference__planned_start")[:10],
             "feeds": feeds,
         },
     )
+
+
+def _row_entries(entries: list[live_links.LiveEntry], invitation: Invitation) -> list[live_links.LiveEntry]:
+    """The buttons of one site's row: its room; for the chair site, the console (when the user
+    chairs) or the host room's page."""
+    code = str(invitation.site.code)
+    mine = [e for e in entries if e.site_code == code]
+    if invitation.site_id == invitation.conference.chair_site_id:
+        mine += [e for e in entries if e.kind == live_links.CONSOLE]
+    return mine
 
 
 def _feed_url(request: HttpRequest, feed: CalendarFeed) -> str:

@@ -72,5 +72,8 @@ $('#rollcall-form').addEventListener('submit', async (e) => {
   if (reply.type === 'ack') live.flash(fmt(_('Đã gửi quân số: %(n)s người.'), { n: value }));
 });
 
+const siteSelect = $('[data-submit-on-change]');
+if (siteSelect) siteSelect.addEventListener('change', () => siteSelect.form.submit());
+
 prejoin.open();
 document.body.dataset.page = 'join';
