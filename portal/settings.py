@@ -14,7 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from portal.env import env_bool, env_int, env_list, env_str
+from portal.env import env_bool, env_int, env_list, env_networks, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("GIAOBAN_VAR_DIR", str(BASE_DIR / "var")))
@@ -172,10 +172,17 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# django-axes: lock a username, and separately an IP address, after repeated failures.
+# django-axes (portal/lockout.py): failures lock the (username, address) pair after
+# AXES_FAILURE_LIMIT, the address itself only after LOGIN_ADDRESS_FAILURE_LIMIT failures across
+# usernames. The client address comes from PROXY_CLIENT_IP_HEADER only for requests sent by one of
+# TRUSTED_PROXIES (addresses or networks of the reverse proxies); otherwise REMOTE_ADDR.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 100, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = "portal.lockout.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "portal.lockout.client_ip"
+TRUSTED_PROXY_NETWORKS = env_networks("TRUSTED_PROXIES")
+PROXY_CLIENT_IP_HEADER = env_str("PROXY_CLIENT_IP_HEADER", "X-Forwarded-For")
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
