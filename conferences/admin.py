@@ -62,6 +62,22 @@ class AgendaItemAdmin(admin.ModelAdmin):
     raw_id_fields = ["conference", "presenter_unit", "presenter_site"]
 
 
+@admin.register(models.PersonalJoinLink)
+class PersonalJoinLinkAdmin(admin.ModelAdmin):
+    """Read-only: clerks issue and revoke links on the conference's join-link tab (audited)."""
+
+    list_display = ["conference", "site", "user", "expires_at", "revoked_at", "sent_at"]
+    list_select_related = ["conference", "site", "user"]
+    raw_id_fields = ["conference", "site", "user", "created_by", "revoked_by"]
+    exclude = ["token"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 for model in (models.LiveState, models.PresenceInterval, models.RollCall, models.RollCallAnswer, models.Document, models.AuditEntry, models.CalendarFeed):
     admin.site.register(model)
 

@@ -302,6 +302,32 @@ class CalendarFeed(models.Model):
         return f"feed of {self.site}"
 
 
+class PersonalJoinLink(models.Model):
+    """A personal join link (``conferences.joinlinks``): lets ``user`` join the conference as
+    ``site`` from a phone or tablet without signing in, until it expires or is revoked. Stored so
+    that the clerk can copy, resend and revoke it; the token is unguessable and unique."""
+
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="join_links")
+    site = models.ForeignKey(Site, verbose_name=_("điểm cầu"), on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("người dùng liên kết"), on_delete=models.CASCADE, related_name="+")
+    token = models.CharField(max_length=64, unique=True, default=_token)
+    expires_at = models.DateTimeField(_("hết hạn lúc"))
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(_("gửi lần cuối"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("thu hồi lúc"), null=True, blank=True)
+    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        verbose_name = _("liên kết tham dự")
+        verbose_name_plural = _("liên kết tham dự")
+        ordering = ["conference", "site", "-created_at", "-id"]
+        indexes = [models.Index(fields=["conference", "site"], name="joinlink_conf_site")]
+
+    def __str__(self) -> str:
+        return f"join link of {self.user_id} as {self.site_id} @ {self.conference_id}"
+
+
 class LiveState(models.Model):
     """Live control state of a conference (docs/protocol.md): who has the floor, who is broadcast,
     who is muted, the hand queue, the current agenda item and what each site publishes.

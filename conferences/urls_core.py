@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from conferences.views import core
+from conferences.views import core, join_links
 
 urlpatterns = [
     path("conferences/", core.conference_list, name="conference_list"),
@@ -16,6 +16,11 @@ urlpatterns = [
         "conferences/<uuid:code>/transition/",
         core.conference_transition,
         name="conference_transition",
+    ),
+    path(
+        "conferences/<uuid:code>/links/",
+        join_links.conference_join_links,
+        name="conference_join_links",
     ),
     path("conferences/<uuid:code>/agenda/", core.conference_agenda, name="conference_agenda"),
     path("conferences/<uuid:code>/agenda/reorder/", core.agenda_reorder, name="agenda_reorder"),

@@ -67,6 +67,9 @@ AUDIT_LABELS = {
     "agenda.reordered": gettext_lazy("Sắp xếp lại chương trình"),
     "document.uploaded": gettext_lazy("Tải lên tài liệu"),
     "document.deleted": gettext_lazy("Xóa tài liệu"),
+    "join_link.issued": gettext_lazy("Cấp liên kết tham dự"),
+    "join_link.sent": gettext_lazy("Gửi liên kết tham dự qua e-mail"),
+    "join_link.revoked": gettext_lazy("Thu hồi liên kết tham dự"),
 }
 
 

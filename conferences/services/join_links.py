@@ -1,0 +1,195 @@
+"""The clerk's personal join links: issue, resend by e-mail, revoke (``conferences.joinlinks``
+reads and checks them).
+
+Contract: only a manager of the conference (``permissions.can_manage``) acts; links are for an
+invited site and a person who may speak for it (its operator, or a user holding a role over the
+site's unit — the same rule the live socket applies); a link expires at the latest 7 days after
+the planned end; ended or cancelled conferences get no new links. Issuing, sending and revoking
+each write one audit entry; mail leaves after commit and a failure to send is logged, never undoes
+the record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from conferences import joinlinks
+from conferences import permissions as perms
+from conferences.errors import ConferenceError, PermissionDeniedError
+from conferences.models import Conference, Invitation, PersonalJoinLink, Status
+from conferences.services.attendance import audit
+from conferences.services.invitations import site_operators
+from portal import permissions as org
+from portal.models import Membership, Site
+
+logger = logging.getLogger(__name__)
+
+MAX_AFTER_END = dt.timedelta(days=7)
+CLOSED = frozenset({Status.ENDED, Status.CANCELLED})
+
+
+def link_state(link: PersonalJoinLink, now: dt.datetime | None = None) -> str:
+    """``active``, ``expired`` or ``revoked``."""
+    if link.revoked_at is not None:
+        return "revoked"
+    if link.expires_at <= (now or timezone.now()):
+        return "expired"
+    return "active"
+
+
+def may_hold(user, conference: Conference, invitation: Invitation) -> bool:
+    """May ``user`` join as this invited site (the live socket's rule for a site)?"""
+    if not getattr(user, "is_active", False):
+        return False
+    return perms.can_operate(user, conference, invitation.site) or org.has_role_over(
+        user, perms.ALL_ROLES, invitation.unit
+    )
+
+
+def holder_choices(invitations: list[Invitation]) -> dict[int, list]:
+    """Site id → people a link is usually made for: the site's operators, then users holding a
+    role on the site's own unit (not everybody above it: a province clerk is not a commune's
+    participant). Three queries whatever the number of sites."""
+    sites = [inv.site for inv in invitations]
+    out = {
+        site_id: [u for u in users if u.is_active]
+        for site_id, users in site_operators(sites).items()
+    }
+    unit_sites: dict[int, list[Site]] = {}
+    for site in sites:
+        unit_sites.setdefault(site.unit_id, []).append(site)
+    members = Membership.objects.filter(unit_id__in=list(unit_sites), user__is_active=True)
+    for m in members.select_related("user").order_by("user__username"):
+        for site in unit_sites[m.unit_id]:
+            if m.user not in out[site.pk]:
+                out[site.pk].append(m.user)
+    return out
+
+
+def _check_manager(actor, conference: Conference) -> None:
+    if not perms.can_manage(actor, conference):
+        raise PermissionDeniedError("Bạn không quản lý hội nghị này.")
+
+
+@transaction.atomic
+def join_link_issue(
+    *, actor, conference: Conference, site: Site, user, expires_at: dt.datetime | None = None
+) -> PersonalJoinLink:
+    """A new personal link for ``user`` to join as ``site`` (default expiry: planned end + 12 h)."""
+    conference = Conference.objects.select_for_update(of=("self",)).get(pk=conference.pk)
+    _check_manager(actor, conference)
+    if conference.status in CLOSED:
+        raise ConferenceError(
+            "conference_closed", "Hội nghị đã kết thúc hoặc đã hủy: không cấp liên kết tham dự."
+        )
+    invitation = conference.invitations.select_related("site", "unit").filter(site=site).first()
+    if invitation is None:
+        raise ConferenceError("not_invited", "Điểm cầu này không được mời dự hội nghị.")
+    if user is None or not may_hold(user, conference, invitation):
+        raise ConferenceError(
+            "bad_holder",
+            "Người nhận liên kết phải là cán bộ kỹ thuật hoặc người có vai trò tại đơn vị của điểm cầu.",
+        )
+    now = timezone.now()
+    expires = expires_at or joinlinks.default_expiry(conference)
+    if expires <= now:
+        raise ConferenceError("bad_expiry", "Thời hạn của liên kết phải ở tương lai.")
+    if expires > conference.planned_end + MAX_AFTER_END:
+        raise ConferenceError(
+            "bad_expiry", "Liên kết chỉ có hạn tối đa 7 ngày sau giờ kết thúc dự kiến của hội nghị."
+        )
+    link = joinlinks.join_link_create(
+        conference=conference, user=user, site=site, expires_at=expires, created_by=actor
+    )
+    audit(
+        conference=conference,
+        actor=actor,
+        action="join_link.issued",
+        data={
+            "link": link.pk,
+            "site": site.key,
+            "user": user.get_username(),
+            "expires_at": expires.isoformat(),
+        },
+    )
+    return link
+
+
+def _locked(link: PersonalJoinLink) -> PersonalJoinLink:
+    return (
+        PersonalJoinLink.objects.select_for_update(of=("self",))
+        .select_related("conference__host_unit", "site__unit", "user")
+        .get(pk=link.pk)
+    )
+
+
+@transaction.atomic
+def join_link_revoke(*, actor, link: PersonalJoinLink) -> PersonalJoinLink:
+    """Revoke the link: from now on the page and the socket refuse it."""
+    link = _locked(link)
+    _check_manager(actor, link.conference)
+    if link.revoked_at is not None:
+        raise ConferenceError("already_revoked", "Liên kết này đã bị thu hồi.")
+    link.revoked_at = timezone.now()
+    link.revoked_by = actor if getattr(actor, "pk", None) else None
+    link.save(update_fields=["revoked_at", "revoked_by"])
+    audit(
+        conference=link.conference,
+        actor=actor,
+        action="join_link.revoked",
+        data={"link": link.pk, "site": link.site.key, "user": link.user.get_username()},
+    )
+    return link
+
+
+def link_recipients(link: PersonalJoinLink) -> list[str]:
+    """E-mail addresses a link is sent to: the site's operators and the person it is for."""
+    users = [*site_operators([link.site]).get(link.site_id, []), link.user]
+    return sorted({u.email for u in users if u.is_active and u.email})
+
+
+@transaction.atomic
+def join_link_send(*, actor, link: PersonalJoinLink) -> list[str]:
+    """E-mail the link (after commit) to the site's operators and its holder; returns the
+    addresses. Refused for a revoked or expired link, or when nobody has an e-mail address."""
+    link = _locked(link)
+    _check_manager(actor, link.conference)
+    state = link_state(link)
+    if state != "active":
+        raise ConferenceError(
+            f"join_link_{state}",
+            "Liên kết đã bị thu hồi." if state == "revoked" else "Liên kết đã hết hạn.",
+        )
+    recipients = link_recipients(link)
+    if not recipients:
+        raise ConferenceError(
+            "no_recipient",
+            "Cán bộ kỹ thuật của điểm cầu chưa có địa chỉ e-mail: hãy sao chép liên kết và gửi bằng cách khác.",
+        )
+    link.sent_at = timezone.now()
+    link.save(update_fields=["sent_at"])
+    audit(
+        conference=link.conference,
+        actor=actor,
+        action="join_link.sent",
+        data={"link": link.pk, "site": link.site.key, "recipients": len(recipients)},
+    )
+    context = {"link": link, "conference": link.conference, "url": joinlinks.link_url(link)}
+    subject = f"[Giao ban] Liên kết tham dự: {link.conference.title}"[:250]
+    body = render_to_string("conferences/email/join_link.txt", context)
+
+    def _send() -> None:
+        try:
+            send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients, fail_silently=False)
+        except Exception:
+            logger.exception("could not send join link %s", link.pk)
+
+    transaction.on_commit(_send)
+    return recipients
