@@ -302,11 +302,9 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
 
     async def on_start(self, message):
         self.conference = await self._call(live.live_start)
-        await dispatch.room_ensure(self.code)
 
     async def on_end(self, message):
         self.conference = await self._call(live.live_end)
-        await dispatch.room_close(self.code)
 
     async def on_floor_give(self, message):
         await self._call(live.floor_give, site=_site(message))

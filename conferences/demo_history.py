@@ -264,20 +264,20 @@ def generate() -> dict[str, int]:
                                      planned_minutes=max(5, round(length.total_seconds() / 60 * share))))
             at = end
     AgendaItem.objects.bulk_create(agenda, batch_size=2000)
-    # The audit actions and data are those the live and roll-call services write (docs/protocol.md).
+    # The audit actions and data are those conferences.audit.ACTIONS lists and the services write.
     for conf, items in zip(confs, (agenda[i : i + len(parts)] for i in range(0, len(agenda), len(parts))), strict=True):
         actor, attendees = conf.created_by, attended_by_conf.get(conf.pk, [])
         audit.append(AuditEntry(conference=conf, actor=actor, action="live.start", data={}, at=conf.actual_start))
         for item in items:
             audit.append(AuditEntry(conference=conf, actor=actor, action="live.agenda.goto", data={"item": item.pk}, at=item.actual_start))
             if item.position == 1:
-                audit.append(AuditEntry(conference=conf, actor=actor, action="roll_call_started", data={}, at=item.actual_start + dt.timedelta(minutes=2)))
-                audit.append(AuditEntry(conference=conf, actor=actor, action="roll_call_ended", at=item.actual_start + dt.timedelta(minutes=6),
+                audit.append(AuditEntry(conference=conf, actor=actor, action="rollcall.start", data={}, at=item.actual_start + dt.timedelta(minutes=2)))
+                audit.append(AuditEntry(conference=conf, actor=actor, action="rollcall.end", at=item.actual_start + dt.timedelta(minutes=6),
                                         data={"answered": len(attendees), "invited": len(invited_count[conf.pk])}))
             if item.position == 3 and attendees:
                 for k, inv in enumerate(rng.sample(attendees, min(3, len(attendees)))):
-                    audit.append(AuditEntry(conference=conf, actor=actor, action="live.floor.give",
-                                            data={"site": str(inv.site.code)}, at=item.actual_start + dt.timedelta(minutes=3 + 12 * k)))
+                    audit.append(AuditEntry(conference=conf, actor=actor, action="live.floor.give", site=inv.site,
+                                            data={"site": inv.site.key}, at=item.actual_start + dt.timedelta(minutes=3 + 12 * k)))
         audit.append(AuditEntry(conference=conf, actor=actor, action="live.end", data={}, at=conf.actual_end))
     AttendanceEntry.objects.bulk_create(entries, batch_size=2000)
     PresenceInterval.objects.bulk_create(presence, batch_size=2000)

@@ -19,7 +19,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from conferences.models import AuditEntry, Conference, Level, Status
+from conferences.audit import audit_log
+from conferences.models import Conference, Level, Status
 from conferences.services import agenda, documents, scheduling
 from conferences.services.site_selection import SelectionSpec, site_selection_resolve
 from portal.models import Site, Unit
@@ -243,7 +244,7 @@ def _seed_one(row: dict[str, Any], clerk) -> Conference | None:
     if row["scheduled"]:
         # Set directly (not conference_transition): seeding must not send invitations.
         Conference.objects.filter(pk=conf.pk).update(status=Status.SCHEDULED)
-        AuditEntry.objects.create(
+        audit_log(
             conference=conf,
             actor=clerk,
             action="conference.transition",

@@ -272,10 +272,13 @@ class Document(models.Model):
 
 
 class AuditEntry(models.Model):
-    """Who did what to a conference, and when; written before the event is broadcast."""
+    """Who (a user, or the system when ``actor`` is empty) did what to a conference, and when;
+    written by ``conferences.audit.audit_log`` only, before the event is broadcast."""
 
     conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="audit")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The site the action is about (floor, mute, presence, attendance…), or none.
+    site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     action = models.CharField(max_length=60)
     data = models.JSONField(default=dict, blank=True)
     at = models.DateTimeField(auto_now_add=True)

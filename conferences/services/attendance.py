@@ -23,12 +23,12 @@ from django.utils import timezone
 
 from conferences import events
 from conferences import permissions as perms
+from conferences.audit import audit_log
 from conferences.errors import ConferenceError, PermissionDeniedError
 from conferences.models import (
     AttendanceEntry,
     AttendanceSource,
     AttendanceStatus,
-    AuditEntry,
     Conference,
     Invitation,
     PresenceInterval,
@@ -42,16 +42,6 @@ OPEN_STATUSES = frozenset({Status.SCHEDULED, Status.LIVE, Status.ENDED})
 MAX_HEADCOUNT = 10_000
 # Order of the statuses a site goes through before it is counted; a join never moves a site back.
 PROGRESS = [AttendanceStatus.INVITED, AttendanceStatus.CONFIRMED, AttendanceStatus.READY, AttendanceStatus.CONNECTED]
-
-
-def audit(*, conference: Conference, actor, action: str, data: dict[str, Any] | None = None) -> AuditEntry:
-    """Write who did what; shared by the attendance, roll-call, invitation and minutes services."""
-    return AuditEntry.objects.create(
-        conference=conference,
-        actor=actor if getattr(actor, "is_authenticated", False) else None,
-        action=action,
-        data=data or {},
-    )
 
 
 def _lock(invitation: Invitation) -> Invitation:
@@ -145,10 +135,11 @@ def _append(*, actor, invitation: Invitation, source: str, note: str = "", corre
         **values,
     )
     _refresh(invitation)
-    audit(
+    audit_log(
         conference=invitation.conference,
         actor=actor,
-        action="attendance_corrected" if corrects else "attendance_recorded",
+        site=invitation.site,
+        action="attendance.correct" if corrects else "attendance.record",
         data={"site": invitation.site.key, "entry": entry.pk, "status": entry.status, "headcount": entry.headcount,
               "source": source, **({"corrects": corrects.pk, "reason": note} if corrects else {})},
     )
@@ -261,8 +252,8 @@ def presence_join(*, invitation: Invitation, at: dt.datetime, source: str, actor
     if invitation.first_joined_at is None or at < invitation.first_joined_at:
         invitation.first_joined_at = at
         invitation.save(update_fields=["first_joined_at"])
-    audit(conference=invitation.conference, actor=actor, action="presence_join",
-          data={"site": invitation.site.key, "at": at.isoformat(), "source": source})
+    audit_log(conference=invitation.conference, actor=actor, site=invitation.site, action="presence.join",
+              data={"site": invitation.site.key, "at": at.isoformat(), "source": source})
     events.broadcast(invitation.conference, {"type": "presence", "site": str(invitation.site.code), "joined_at": at.isoformat()})
     if invitation.status in PROGRESS:
         _append(actor=actor, invitation=invitation, source=source, status=AttendanceStatus.CONNECTED)
@@ -283,8 +274,8 @@ def presence_leave(*, invitation: Invitation, at: dt.datetime, source: str, acto
         raise ConferenceError("presence_overlap", "Giờ rời trùng với một lần kết nối đã ghi.")
     interval.left_at = at
     interval.save(update_fields=["left_at"])
-    audit(conference=invitation.conference, actor=actor, action="presence_leave",
-          data={"site": invitation.site.key, "at": at.isoformat(), "source": source})
+    audit_log(conference=invitation.conference, actor=actor, site=invitation.site, action="presence.leave",
+              data={"site": invitation.site.key, "at": at.isoformat(), "source": source})
     events.broadcast(invitation.conference, {"type": "presence", "site": str(invitation.site.code), "left_at": at.isoformat()})
     return interval
 

@@ -20,8 +20,9 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
 from conferences import permissions
+from conferences.audit import audit_log
 from conferences.errors import ConferenceError, PermissionDeniedError
-from conferences.models import AgendaItem, AuditEntry, Conference, Document, DocumentKind
+from conferences.models import AgendaItem, Conference, Document, DocumentKind
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ def document_upload(
     stored = document.file.name
     try:
         document.save()
-        AuditEntry.objects.create(
+        audit_log(
             conference=conference,
             actor=document.uploaded_by,
             action="document.uploaded",
@@ -162,9 +163,9 @@ def document_delete(*, actor, document: Document) -> None:
     if not permissions.can_manage(actor, conference):
         raise PermissionDeniedError("Bạn không quản lý hội nghị này.")
     storage, name = document.file.storage, document.file.name
-    AuditEntry.objects.create(
+    audit_log(
         conference=conference,
-        actor=actor if getattr(actor, "pk", None) else None,
+        actor=actor,
         action="document.deleted",
         data={"document": document.pk, "name": document.original_name},
     )

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from conferences import permissions as perms
+from conferences.audit import audit_log
 from conferences.errors import ConferenceError, PermissionDeniedError
 from conferences.models import (
     AttendanceEntry,
@@ -23,7 +24,7 @@ from conferences.models import (
     Status,
     _token,
 )
-from conferences.services.attendance import PROGRESS, _append, _lock, audit
+from conferences.services.attendance import PROGRESS, _append, _lock
 from portal import permissions as org
 from portal.models import Membership, Role, Site
 
@@ -48,7 +49,7 @@ def invitation_confirm(*, actor, invitation: Invitation) -> AttendanceEntry | No
         return None
     invitation.confirmed_at = timezone.now()
     invitation.save(update_fields=["confirmed_at"])
-    audit(conference=invitation.conference, actor=actor, action="invitation_confirmed", data={"site": invitation.site.key})
+    audit_log(conference=invitation.conference, actor=actor, site=invitation.site, action="invitation.confirm", data={"site": invitation.site.key})
     if invitation.status in PROGRESS[:2]:  # never moves a ready/connected site back
         return _append(actor=actor, invitation=invitation, source=source, status=AttendanceStatus.CONFIRMED)
     return None
@@ -66,7 +67,7 @@ def invitation_mark_ready(*, actor, invitation: Invitation) -> AttendanceEntry:
     if invitation.confirmed_at is None:
         invitation.confirmed_at = invitation.ready_at
     invitation.save(update_fields=["ready_at", "ready_by", "confirmed_at"])
-    audit(conference=invitation.conference, actor=actor, action="site_ready", data={"site": invitation.site.key})
+    audit_log(conference=invitation.conference, actor=actor, site=invitation.site, action="invitation.ready", data={"site": invitation.site.key})
     return _append(actor=actor, invitation=invitation, source=source, status=AttendanceStatus.READY)
 
 

@@ -28,7 +28,9 @@ from django.utils import timezone
 
 from conferences import events
 from conferences import permissions as perms
+from conferences.audit import audit_log
 from conferences.errors import ConferenceError, PermissionDeniedError
+from conferences.live import lifecycle
 from conferences.models import (
     AgendaItem,
     AttendanceSource,
@@ -39,7 +41,7 @@ from conferences.models import (
     PresenceInterval,
     Status,
 )
-from conferences.services import attendance, rollcall, scheduling
+from conferences.services import attendance, rollcall
 from portal import permissions as org
 from portal.models import Site
 
@@ -126,118 +128,17 @@ def _speaks_for(user, conference: Conference, invitation: Invitation) -> bool:
     )
 
 
-# --- snapshot --------------------------------------------------------------------------------
-
-
-def _iso(value) -> str | None:
-    return value.isoformat() if value else None
-
-
-def conference_data(conference: Conference) -> dict[str, Any]:
-    return {
-        "code": str(conference.code),
-        "title": conference.title,
-        "status": conference.status,
-        "chair_name": conference.chair_name,
-        "chair_site": str(conference.chair_site.code) if conference.chair_site_id else None,
-        "planned_start": _iso(conference.planned_start),
-        "planned_end": _iso(conference.planned_end),
-        "actual_start": _iso(conference.actual_start),
-        "actual_end": _iso(conference.actual_end),
-    }
-
-
-def live_state(conference: Conference) -> LiveState:
-    state, _ = LiveState.objects.get_or_create(conference=conference)
-    return state
+from conferences.live.selectors import (  # noqa: E402, F401 - re-exported while moving to conferences.live
+    conference_data,
+    live_snapshot,
+    live_state,
+    room_state,
+)
 
 
 def _locked_state(conference: Conference) -> LiveState:
     live_state(conference)
     return LiveState.objects.select_for_update().get(conference=conference)
-
-
-def live_snapshot(
-    *, conference: Conference, participant: Participant | None = None
-) -> dict[str, Any]:
-    conference = Conference.objects.select_related("chair_site").get(pk=conference.pk)
-    state = live_state(conference)
-    invitations = list(
-        conference.invitations.select_related("site", "unit").order_by("unit__path", "site__key")
-    )
-    connected = set(
-        PresenceInterval.objects.filter(
-            invitation__conference=conference, left_at__isnull=True
-        ).values_list("invitation__site__code", flat=True)
-    )
-    connected = {str(c) for c in connected}
-    sites: dict[str, dict[str, Any]] = {}
-    order: list[str] = []
-
-    def row(site: Site, unit_name: str, invitation: Invitation | None, is_chair: bool) -> None:
-        code = str(site.code)
-        media = state.media.get(code, {})
-        sites[code] = {
-            "key": site.key,
-            "name": site.name,
-            "unit": unit_name,
-            "chair": is_chair,
-            "status": invitation.status if invitation else AttendanceStatus.INVITED.value,
-            "headcount": invitation.headcount if invitation else None,
-            "connected": code in connected,
-            "video": bool(media.get("video")),
-            "audio": bool(media.get("audio")),
-        }
-        order.append(code)
-
-    chair_site = conference.chair_site
-    if chair_site is not None and not any(i.site_id == chair_site.pk for i in invitations):
-        row(chair_site, chair_site.unit.name, None, True)
-    for inv in invitations:
-        row(inv.site, inv.unit.name, inv, inv.site_id == conference.chair_site_id)
-    open_call = rollcall.open_roll_call(conference)
-    snapshot = {
-        "type": "snapshot",
-        "conference": conference_data(conference),
-        "agenda": [
-            {
-                "id": item.pk,
-                "position": item.position,
-                "title": item.title,
-                "presenter_name": item.presenter_name,
-                "presenter_site": str(item.presenter_site.code) if item.presenter_site_id else None,
-                "planned_minutes": item.planned_minutes,
-            }
-            for item in conference.agenda_items.select_related("presenter_site")
-        ],
-        "current_item": state.current_item_id,
-        "sites": sites,
-        "site_order": order,
-        "floor": state.floor or None,
-        "broadcast": state.broadcast or None,
-        "muted": list(state.muted),
-        "hands": list(state.hands),
-        "rollcall": None,
-    }
-    if open_call is not None:
-        snapshot["rollcall"] = {
-            "id": open_call.pk,
-            "started_at": _iso(open_call.started_at),
-            "answers": {
-                str(a.invitation.site.code): a.headcount
-                for a in open_call.answers.select_related("invitation__site")
-            },
-        }
-    if participant is not None:
-        snapshot["me"] = {
-            "user": participant.user.get_username(),
-            "name": participant.user.get_full_name() or participant.user.get_username(),
-            "site": participant.site_code,
-            "site_name": participant.site.name,
-            "chair": participant.chair,
-            "organiser": participant.organiser,
-        }
-    return snapshot
 
 
 def apply_event(snapshot: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
@@ -270,20 +171,6 @@ def apply_event(snapshot: dict[str, Any], event: dict[str, Any]) -> dict[str, An
         if snap["rollcall"] and snap["rollcall"]["id"] == event["roll_call"]:
             snap["rollcall"] = None
     return snap
-
-
-def room_state(conference: Conference) -> dict[str, Any]:
-    """What the media room must enforce, from the database (also used to restore a room)."""
-    conference = Conference.objects.select_related("chair_site").get(pk=conference.pk)
-    state = live_state(conference)
-    return {
-        "type": "state",
-        "version": state.version,
-        "floor": state.floor or None,
-        "broadcast": state.broadcast or None,
-        "chair": str(conference.chair_site.code) if conference.chair_site_id else None,
-        "muted": list(state.muted),
-    }
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -324,15 +211,26 @@ def _require_live(conference: Conference) -> None:
         raise ConferenceError("not_live", "Hội nghị chưa diễn ra hoặc đã kết thúc.")
 
 
+def _site_obj(code: str | None) -> Site | None:
+    return Site.objects.filter(code=code).first() if code else None
+
+
 def _set(
-    conference: Conference, actor, action: str, data: dict[str, Any], **fields: Any
+    conference: Conference,
+    actor,
+    action: str,
+    data: dict[str, Any],
+    site: str | None = None,
+    **fields: Any,
 ) -> LiveState:
     state = _locked_state(conference)
     for name, value in fields.items():
         setattr(state, name, value)
     state.version += 1
     state.save()
-    attendance.audit(conference=conference, actor=actor, action=f"live.{action}", data=data)
+    audit_log(
+        conference=conference, actor=actor, action=f"live.{action}", site=_site_obj(site), data=data
+    )
     for name in fields:
         value = getattr(state, name)
         if name in ("floor", "broadcast"):
@@ -341,34 +239,12 @@ def _set(
     return state
 
 
-@transaction.atomic
 def live_start(*, actor, conference: Conference) -> Conference:
-    conference = scheduling.conference_transition(
-        actor=actor, conference=conference, to=Status.LIVE
-    )
-    attendance.audit(conference=conference, actor=actor, action="live.start", data={})
-    live_state(conference)
-    events.broadcast(conference, {"type": "conference", "conference": conference_data(conference)})
-    return conference
+    return lifecycle.conference_start(actor=actor, conference=conference)
 
 
-@transaction.atomic
 def live_end(*, actor, conference: Conference) -> Conference:
-    conference = scheduling.conference_transition(
-        actor=actor, conference=conference, to=Status.ENDED
-    )
-    attendance.audit(conference=conference, actor=actor, action="live.end", data={})
-    now = timezone.now()
-    for interval in PresenceInterval.objects.filter(
-        invitation__conference=conference, left_at__isnull=True
-    ).select_related("invitation"):
-        attendance.presence_leave(
-            invitation=interval.invitation,
-            at=max(now, interval.joined_at),
-            source=AttendanceSource.MEDIA,
-        )
-    events.broadcast(conference, {"type": "conference", "conference": conference_data(conference)})
-    return conference
+    return lifecycle.conference_end(actor=actor, conference=conference)
 
 
 @transaction.atomic
@@ -382,7 +258,12 @@ def floor_give(*, actor, conference: Conference, site: str | None) -> LiveState:
     if site in state.hands:
         fields["hands"] = [s for s in state.hands if s != site]
     return _set(
-        conference, actor, "floor.give" if site else "floor.clear", {"site": site}, **fields
+        conference,
+        actor,
+        "floor.give" if site else "floor.clear",
+        {},
+        site=site or state.floor or None,
+        **fields,
     )
 
 
@@ -392,7 +273,15 @@ def broadcast_set(*, actor, conference: Conference, site: str | None) -> LiveSta
     _require_chair(actor, conference)
     _require_live(conference)
     site = _check_site(conference, site, allow_none=True)
-    return _set(conference, actor, "broadcast.set", {"site": site}, broadcast=site or "")
+    previous = live_state(conference).broadcast or None
+    return _set(
+        conference,
+        actor,
+        "broadcast.set" if site else "broadcast.clear",
+        {},
+        site=site or previous,
+        broadcast=site or "",
+    )
 
 
 @transaction.atomic
@@ -403,7 +292,14 @@ def mute_set(*, actor, conference: Conference, site: str, muted: bool) -> LiveSt
     site = _check_site(conference, site)
     current = list(live_state(conference).muted)
     new = [s for s in current if s != site] + ([site] if muted else [])
-    return _set(conference, actor, "mute.set", {"site": site, "muted": muted}, muted=new)
+    return _set(
+        conference,
+        actor,
+        "mute.set" if muted else "mute.clear",
+        {"muted": muted},
+        site=site,
+        muted=new,
+    )
 
 
 @transaction.atomic
@@ -413,7 +309,9 @@ def mute_all(*, actor, conference: Conference, muted: bool = True) -> LiveState:
     _require_live(conference)
     chair_code = str(conference.chair_site.code) if conference.chair_site_id else None
     new = sorted(s for s in _member_sites(conference) if s != chair_code) if muted else []
-    return _set(conference, actor, "mute.all", {"muted": muted}, muted=new)
+    return _set(
+        conference, actor, "mute.all" if muted else "unmute.all", {"muted": muted}, muted=new
+    )
 
 
 @transaction.atomic
@@ -438,9 +336,7 @@ def agenda_goto(*, actor, conference: Conference, item: int | None) -> LiveState
         agenda_item.save(update_fields=["actual_start"])
     state.current_item = agenda_item
     state.save()
-    attendance.audit(
-        conference=conference, actor=actor, action="live.agenda.goto", data={"item": item}
-    )
+    audit_log(conference=conference, actor=actor, action="live.agenda.goto", data={"item": item})
     events.broadcast(conference, {"type": "agenda", "current_item": item})
     return state
 
@@ -458,7 +354,8 @@ def hand_raise(*, actor, conference: Conference, participant: Participant) -> Li
         conference,
         actor,
         "hand.raise",
-        {"site": participant.site.key},
+        {},
+        site=participant.site_code,
         hands=[*state.hands, participant.site_code],
     )
 
@@ -478,7 +375,8 @@ def hand_lower(
         conference,
         actor,
         "hand.lower",
-        {"site": target},
+        {},
+        site=target,
         hands=[s for s in state.hands if s != target],
     )
 
@@ -551,7 +449,7 @@ def absent_call(*, actor, conference: Conference) -> list[str]:
         if emails:
             messages.append((inv.site.name, emails))
     sites = [inv.site.key for inv in absent]
-    attendance.audit(
+    audit_log(
         conference=conference,
         actor=actor,
         action="live.absent.call",

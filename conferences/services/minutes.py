@@ -20,9 +20,10 @@ from docx.oxml.ns import qn
 from docx.shared import Cm, Pt
 
 from conferences import permissions as perms
+from conferences.audit import audit_log
 from conferences.errors import ConferenceError, PermissionDeniedError
 from conferences.models import AttendanceStatus, Conference, Document, DocumentKind, Status
-from conferences.services.attendance import ABSENT, attendance_rows, audit
+from conferences.services.attendance import ABSENT, attendance_rows
 from portal.models import Unit
 
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -43,7 +44,7 @@ def minutes_set_conclusions(*, actor, conference: Conference, conclusions: str) 
     if text != conference.conclusions:
         conference.conclusions = text
         conference.save(update_fields=["conclusions", "updated_at"])
-        audit(conference=conference, actor=actor, action="minutes_conclusions", data={"length": len(text)})
+        audit_log(conference=conference, actor=actor, action="minutes.conclusions", data={"length": len(text)})
     return conference
 
 

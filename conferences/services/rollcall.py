@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from conferences import events
 from conferences import permissions as perms
+from conferences.audit import audit_log
 from conferences.errors import ConferenceError, PermissionDeniedError
 from conferences.models import (
     AttendanceSource,
@@ -23,7 +24,7 @@ from conferences.models import (
     RollCallAnswer,
     Status,
 )
-from conferences.services.attendance import MAX_HEADCOUNT, _append, _lock, audit
+from conferences.services.attendance import MAX_HEADCOUNT, _append, _lock
 
 RUNNING = frozenset({Status.SCHEDULED, Status.LIVE})
 
@@ -42,7 +43,7 @@ def rollcall_start(*, actor, conference: Conference) -> RollCall:
     if open_roll_call(conference) is not None:
         raise ConferenceError("roll_call_open", "Đang có một lượt điểm danh chưa kết thúc.")
     roll_call = RollCall.objects.create(conference=conference, started_by=actor)
-    audit(conference=conference, actor=actor, action="roll_call_started", data={"roll_call": roll_call.pk})
+    audit_log(conference=conference, actor=actor, action="rollcall.start", data={"roll_call": roll_call.pk})
     events.broadcast(conference, {"type": "roll_call_started", "roll_call": roll_call.pk, "started_at": roll_call.started_at.isoformat()})
     return roll_call
 
@@ -84,8 +85,8 @@ def rollcall_answer(
             )
     except IntegrityError as exc:  # a concurrent answer won the race
         raise ConferenceError("duplicate_answer", "Điểm cầu này đã trả lời lượt điểm danh.") from exc
-    audit(conference=conference, actor=actor, action="roll_call_answer",
-          data={"roll_call": roll_call.pk, "site": invitation.site.key, "headcount": headcount, "source": source})
+    audit_log(conference=conference, actor=actor, site=invitation.site, action="rollcall.answer",
+              data={"roll_call": roll_call.pk, "site": invitation.site.key, "headcount": headcount, "source": source})
     _append(
         actor=actor, invitation=invitation, source=AttendanceSource.ROLL_CALL, status=AttendanceStatus.PRESENT,
         headcount=headcount, leader_name=leader_name.strip(), leader_title=leader_title.strip(),
@@ -109,7 +110,7 @@ def rollcall_end(*, actor, roll_call: RollCall) -> RollCall:
     roll_call.save(update_fields=["ended_at"])
     answered = roll_call.answers.count()
     invited = conference.invitations.count()
-    audit(conference=conference, actor=actor, action="roll_call_ended",
-          data={"roll_call": roll_call.pk, "answered": answered, "invited": invited})
+    audit_log(conference=conference, actor=actor, action="rollcall.end",
+              data={"roll_call": roll_call.pk, "answered": answered, "invited": invited})
     events.broadcast(conference, {"type": "roll_call_ended", "roll_call": roll_call.pk, "answered": answered, "invited": invited})
     return roll_call

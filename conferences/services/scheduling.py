@@ -23,8 +23,9 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from conferences import permissions
+from conferences.audit import audit_log
 from conferences.errors import ConferenceError, PermissionDeniedError
-from conferences.models import AuditEntry, Conference, Invitation, Level, Status, Topic
+from conferences.models import Conference, Invitation, Level, Status, Topic
 from portal.models import Site, Unit
 
 logger = logging.getLogger(__name__)
@@ -45,12 +46,7 @@ CLOSED = frozenset({Status.ENDED, Status.CANCELLED})
 
 
 def _audit(conference: Conference, actor, action: str, **data: Any) -> None:
-    AuditEntry.objects.create(
-        conference=conference,
-        actor=actor if getattr(actor, "pk", None) else None,
-        action=action,
-        data=data,
-    )
+    audit_log(conference=conference, actor=actor, action=action, data=data)
 
 
 def notify_after_commit(conference: Conference, kind: str) -> None:
@@ -321,8 +317,16 @@ def conference_transition(*, actor, conference: Conference, to: str) -> Conferen
     """Move a conference along draft → scheduled → live → ended, or cancel it before it starts.
 
     Scheduling and cancelling are for its managers (clerk/admin over the host
-    unit); starting and ending also for its chair. Ended and cancelled are final.
+    unit); starting and ending also for its chair. Ended and cancelled are final. Starting and
+    ending go through ``conferences.live.lifecycle`` — the one way a conference goes live or
+    ends (presence closed, the ``conference`` event sent, the media room told).
     """
+    if to in (Status.LIVE, Status.ENDED):
+        from conferences.live import lifecycle
+
+        if to == Status.LIVE:
+            return lifecycle.conference_start(actor=actor, conference=conference)
+        return lifecycle.conference_end(actor=actor, conference=conference)
     conference = (
         Conference.objects.select_for_update(of=("self",))
         .select_related("host_unit")

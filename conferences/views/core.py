@@ -36,6 +36,7 @@ from conferences.services import agenda as agenda_services
 from conferences.services import documents as document_services
 from conferences.services import scheduling
 from conferences.services.site_selection import SelectionSpec, site_selection_resolve
+from conferences.timeline import timeline_rows
 from portal import permissions as org
 
 PAGE_SIZE = 20
@@ -54,39 +55,6 @@ TRANSITION_BUTTONS = {
         gettext_lazy("Hủy hội nghị này và gửi thông báo hủy tới các điểm cầu?"),
     ),
 }
-
-
-# Human names of audit actions shown on the overview; unknown actions show their code.
-AUDIT_LABELS = {
-    "conference.created": gettext_lazy("Tạo hội nghị"),
-    "conference.updated": gettext_lazy("Sửa thông tin hội nghị"),
-    "conference.transition": gettext_lazy("Chuyển trạng thái"),
-    "agenda.item_added": gettext_lazy("Thêm mục chương trình"),
-    "agenda.item_updated": gettext_lazy("Sửa mục chương trình"),
-    "agenda.item_deleted": gettext_lazy("Xóa mục chương trình"),
-    "agenda.reordered": gettext_lazy("Sắp xếp lại chương trình"),
-    "document.uploaded": gettext_lazy("Tải lên tài liệu"),
-    "document.deleted": gettext_lazy("Xóa tài liệu"),
-    "join_link.issued": gettext_lazy("Cấp liên kết tham dự"),
-    "join_link.sent": gettext_lazy("Gửi liên kết tham dự qua e-mail"),
-    "join_link.revoked": gettext_lazy("Thu hồi liên kết tham dự"),
-}
-
-
-def _audit_rows(conference: Conference) -> list[dict[str, object]]:
-    labels = dict(Status.choices)
-    rows = []
-    for entry in conference.audit.select_related("actor").order_by("-at", "-id")[:15]:
-        label = AUDIT_LABELS.get(entry.action, entry.action)
-        detail = ""
-        if entry.action == "conference.transition":
-            detail = (
-                f"{labels.get(entry.data.get('from'), '')} → {labels.get(entry.data.get('to'), '')}"
-            )
-        elif entry.data.get("title") or entry.data.get("name"):
-            detail = str(entry.data.get("title") or entry.data.get("name"))
-        rows.append({"entry": entry, "label": label, "detail": detail})
-    return rows
 
 
 def _deny(exc: DomainError) -> None:
@@ -317,7 +285,9 @@ def _overview(
             "topics": conference.topics.all(),
             "summary": selectors.invitation_summary(conference),
             "agenda": conference.agenda_items.select_related("presenter_unit", "presenter_site"),
-            "audit": _audit_rows(conference) if context["can_manage"] else [],
+            "audit": timeline_rows(conference, newest_first=True, limit=15)
+            if context["can_manage"]
+            else [],
         }
     )
     return render(request, "conferences/overview.html", context, status=status)

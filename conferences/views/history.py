@@ -7,14 +7,12 @@ Thin: parse the shared filter (400 with the form's errors on bad input), ask the
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_GET
 
 from conferences import history_exports
@@ -30,23 +28,9 @@ from conferences.reports.savings import (
 )
 from conferences.reports.search import MAX_PAGE_SIZE, history_invitations, history_page
 from conferences.reports.successors import successors_loaded
-from portal.models import Site
+from conferences.timeline import HISTORY_ACTIONS, timeline_rows
 
 DEFAULT_PAGE_SIZE = 50
-AUDIT_LABELS = {
-    "live.start": gettext_noop("Bắt đầu hội nghị"),
-    "live.end": gettext_noop("Kết thúc hội nghị"),
-    "conference.transition": gettext_noop("Chuyển trạng thái"),
-    "live.agenda.goto": gettext_noop("Chuyển nội dung"),
-    "live.floor.give": gettext_noop("Trao quyền phát biểu"),
-    "live.floor.clear": gettext_noop("Thu hồi quyền phát biểu"),
-    "live.broadcast.set": gettext_noop("Phát hình điểm cầu"),
-    "live.mute.all": gettext_noop("Tắt tiếng tất cả"),
-    "live.absent.call": gettext_noop("Gọi điểm cầu vắng"),
-    "roll_call_started": gettext_noop("Bắt đầu điểm danh"),
-    "roll_call_ended": gettext_noop("Kết thúc điểm danh"),
-    "attendance_corrected": gettext_noop("Đính chính điểm danh"),
-}
 
 
 def _bad_request(request, template: str, form, context=None) -> HttpResponse:
@@ -193,22 +177,7 @@ def history_conference(request, code):
     method = SavingsMethod.from_settings()
     savings = conference_savings(conference, invitations, method)
     agenda = list(conference.agenda_items.all())
-    audit = [e for e in conference.audit.select_related("actor") if e.action in AUDIT_LABELS]
-    site_names = _site_names(audit)
-    items = {item.pk: item for item in agenda}
-    timeline = [
-        {
-            "at": e.at,
-            "label": _(AUDIT_LABELS[e.action]),
-            "detail": _audit_detail(e, site_names, items),
-            "kind": "floor"
-            if "floor" in e.action
-            else "roll_call"
-            if e.action.startswith("roll_call")
-            else "event",
-        }
-        for e in audit
-    ]
+    timeline = timeline_rows(conference, actions=HISTORY_ACTIONS)
     late_after = conference.planned_start + dt.timedelta(minutes=_late_minutes())
     for inv in attendance:
         inv.is_late = bool(inv.first_joined_at and inv.first_joined_at > late_after)
@@ -249,39 +218,6 @@ def history_conference(request, code):
 
 def _late_minutes() -> int:
     return settings.HISTORY_LATE_MINUTES
-
-
-def _site_names(audit) -> dict[str, str]:
-    """Names of the sites the audit refers to by code (one query for the whole timeline)."""
-    codes = set()
-    for e in audit:
-        code = (e.data or {}).get("site") if isinstance(e.data, dict) else None
-        if isinstance(code, str):
-            try:
-                codes.add(str(uuid.UUID(code)))
-            except ValueError:
-                continue
-    if not codes:
-        return {}
-    return {
-        str(code): name
-        for code, name in Site.objects.filter(code__in=codes).values_list("code", "name")
-    }
-
-
-def _audit_detail(entry, site_names: dict[str, str], items: dict) -> str:
-    data = entry.data if isinstance(entry.data, dict) else {}
-    if "site" in data and isinstance(data["site"], str):
-        return site_names.get(data["site"], "")
-    if entry.action == "live.agenda.goto" and data.get("item") in items:
-        item = items[data["item"]]
-        return f"{item.position}. {item.title}"
-    if entry.action == "roll_call_ended" and "answered" in data:
-        return _("%(n)s/%(m)s điểm cầu trả lời") % {
-            "n": data["answered"],
-            "m": data.get("invited", "?"),
-        }
-    return ""
 
 
 @login_required

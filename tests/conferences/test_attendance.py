@@ -24,7 +24,7 @@ def test_clerk_records_presence_with_headcount_and_leader(conf, province_clerk):
                           leader_name="Phạm Văn Đức", leader_title="Chủ tịch UBND huyện", source="clerk")
     inv.refresh_from_db()
     assert (inv.status, inv.headcount, inv.leader_name, inv.leader_title) == ("present", 12, "Phạm Văn Đức", "Chủ tịch UBND huyện")
-    assert AuditEntry.objects.filter(conference=conf, action="attendance_recorded").count() == 1
+    assert AuditEntry.objects.filter(conference=conf, action="attendance.record").count() == 1
 
 
 def test_correction_appends_entry_with_reason_and_keeps_original(conf, province_clerk):

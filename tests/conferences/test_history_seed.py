@@ -67,11 +67,11 @@ def test_conference_history_page_shows_the_timeline_of_the_seeded_conference(
     org, leader, client_for
 ):
     from conferences.models import AuditEntry
-    from portal.models import Site
 
     demo_history.seed({"users": [], "urls": {}})
     entry = AuditEntry.objects.filter(action="live.floor.give").select_related("conference").first()
-    site = Site.objects.get(code=entry.data["site"])
+    site = entry.site
+    assert site is not None and site.key == entry.data["site"]
     html = client_for(leader).get(f"/history/conferences/{entry.conference.code}/").content.decode()
     assert "Trao quyền phát biểu" in html and site.name in html
     assert "Kết thúc điểm danh" in html and "Báo cáo tình hình, kết quả thực hiện" in html

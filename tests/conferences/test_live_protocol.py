@@ -254,13 +254,13 @@ async def test_chair_control_is_audited_before_it_is_broadcast_to_everyone(
     audit = await database_sync_to_async(
         lambda: list(
             AuditEntry.objects.filter(conference=conf, action__startswith="live.").values_list(
-                "action", "actor__username", "data"
+                "action", "actor__username", "site__key", "data"
             )
         )
     )()
-    assert ("live.floor.give", "chair_province", {"site": vanchan}) in audit
-    assert ("live.mute.set", "chair_province", {"site": vanchan, "muted": True}) in audit
-    assert ("live.hand.raise", "operator_vanchan", {"site": "140"}) in audit
+    assert ("live.floor.give", "chair_province", "140", {"site": "140"}) in audit
+    assert ("live.mute.set", "chair_province", "140", {"site": "140", "muted": True}) in audit
+    assert ("live.hand.raise", "operator_vanchan", "140", {"site": "140"}) in audit
     assert any(a[0] == "live.absent.call" for a in audit)
 
 

@@ -68,7 +68,7 @@ def test_conclusions_saved_from_page_and_audited(client_for, province_clerk, hel
     response = client_for(province_clerk).post(url, {"action": "conclusions", "c-conclusions": "Kết luận mới."})
     assert response.status_code == 302
     held.refresh_from_db()
-    assert held.conclusions == "Kết luận mới." and held.audit.filter(action="minutes_conclusions").exists()
+    assert held.conclusions == "Kết luận mới." and held.audit.filter(action="minutes.conclusions").exists()
 
 
 def test_minutes_attachment_goes_through_document_checks(client_for, province_clerk, held):

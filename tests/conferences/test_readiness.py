@@ -21,7 +21,7 @@ def test_operator_marks_ready_from_own_page(client_for, vanchan_operator):
     assert inv.ready_at is not None and inv.ready_by == vanchan_operator and inv.status == "ready"
     entry = AttendanceEntry.objects.get(invitation=inv)
     assert (entry.status, entry.source, entry.recorded_by) == ("ready", "site", vanchan_operator)
-    assert conf.audit.filter(action="site_ready").exists()
+    assert conf.audit.filter(action="invitation.ready").exists()
 
 
 def test_confirm_then_ready_keeps_history(vanchan_operator, org):

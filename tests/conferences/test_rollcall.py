@@ -25,8 +25,8 @@ def test_chair_starts_roll_call_and_sites_answer(conf, chair, vanchan_operator, 
     own.refresh_from_db()
     assert (own.status, own.headcount, own.leader_name) == ("present", 14, "Phạm Văn Đức")
     assert RollCallAnswer.objects.filter(roll_call=rc).count() == 2
-    assert list(AuditEntry.objects.filter(conference=conf, action__startswith="roll_call").values_list("action", flat=True)) == [
-        "roll_call_started", "roll_call_answer", "roll_call_answer", "roll_call_ended"]
+    assert list(AuditEntry.objects.filter(conference=conf, action__startswith="rollcall").values_list("action", flat=True)) == [
+        "rollcall.start", "rollcall.answer", "rollcall.answer", "rollcall.end"]
 
 
 def test_duplicate_answer_is_refused_and_changes_nothing(conf, vanchan_operator, province_clerk):

@@ -1,0 +1,95 @@
+"""The one audit writer: who (a user, or the system), did what (a namespaced action code), to
+which site, with which data — for every service of a conference.
+
+Contract: ``audit_log(conference=, action=, actor=, site=, data=)`` writes one ``AuditEntry`` in
+the caller's transaction (so an entry exists exactly when the change it records does). ``actor``
+is a signed-in user or ``None`` for the system (the media plane, a timeout, a worker); ``site``
+is the site the action is about, or ``None``. The action must be one of ``ACTIONS`` — the
+timelines (``conferences.timeline``) render every entry from this table, so an action that is
+written is always an action that can be shown. [pretix ``LoggingMixin.log_action``]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+from conferences.models import AuditEntry, Conference
+from portal.models import Site
+
+# action code → timeline label. Namespaces: conference., agenda., document., invitation.,
+# attendance., presence., rollcall., minutes., live. (the chair's controls).
+ACTIONS: dict[str, Any] = {
+    "conference.created": _("Tạo hội nghị"),
+    "conference.updated": _("Sửa thông tin hội nghị"),
+    "conference.transition": _("Chuyển trạng thái"),
+    "agenda.item_added": _("Thêm mục chương trình"),
+    "agenda.item_updated": _("Sửa mục chương trình"),
+    "agenda.item_deleted": _("Xóa mục chương trình"),
+    "agenda.reordered": _("Sắp xếp lại chương trình"),
+    "document.uploaded": _("Tải lên tài liệu"),
+    "document.deleted": _("Xóa tài liệu"),
+    "invitation.confirm": _("Điểm cầu xác nhận tham dự"),
+    "invitation.ready": _("Điểm cầu sẵn sàng kỹ thuật"),
+    "attendance.record": _("Ghi nhận điểm danh"),
+    "attendance.correct": _("Đính chính điểm danh"),
+    "presence.join": _("Điểm cầu kết nối"),
+    "presence.leave": _("Điểm cầu rời phòng họp"),
+    "rollcall.start": _("Bắt đầu điểm danh"),
+    "rollcall.answer": _("Điểm cầu trả lời điểm danh"),
+    "rollcall.end": _("Kết thúc điểm danh"),
+    "minutes.conclusions": _("Ghi kết luận"),
+    "live.start": _("Bắt đầu hội nghị"),
+    "live.end": _("Kết thúc hội nghị"),
+    "live.agenda.goto": _("Chuyển nội dung"),
+    "live.floor.give": _("Trao quyền phát biểu"),
+    "live.floor.clear": _("Thu hồi quyền phát biểu"),
+    "live.broadcast.set": _("Phát hình điểm cầu"),
+    "live.broadcast.clear": _("Dừng phát hình điểm cầu"),
+    "live.mute.set": _("Tắt tiếng điểm cầu"),
+    "live.mute.clear": _("Bật tiếng điểm cầu"),
+    "live.mute.all": _("Tắt tiếng tất cả"),
+    "live.unmute.all": _("Bật tiếng tất cả"),
+    "live.hand.raise": _("Giơ tay xin phát biểu"),
+    "live.hand.lower": _("Hạ tay"),
+    "live.absent.call": _("Gọi điểm cầu vắng"),
+}
+
+# Codes written before the namespaces were made uniform (migration 0006 renames stored rows).
+RENAMED = {
+    "presence_join": "presence.join",
+    "presence_leave": "presence.leave",
+    "roll_call_started": "rollcall.start",
+    "roll_call_answer": "rollcall.answer",
+    "roll_call_ended": "rollcall.end",
+    "attendance_recorded": "attendance.record",
+    "attendance_corrected": "attendance.correct",
+    "invitation_confirmed": "invitation.confirm",
+    "site_ready": "invitation.ready",
+    "minutes_conclusions": "minutes.conclusions",
+}
+
+
+def audit_log(
+    *,
+    conference: Conference,
+    action: str,
+    actor: Any = None,
+    site: Site | None = None,
+    data: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Write one entry in the caller's transaction; ``actor=None`` means the system."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}: add it to conferences.audit.ACTIONS")
+    payload = dict(data or {})
+    if site is not None:
+        # Keep the key in the data as well: exports and old readers look for it there.
+        payload.setdefault("site", site.key)
+    return AuditEntry.objects.create(
+        conference=conference,
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        site=site,
+        action=action,
+        data=payload,
+    )
