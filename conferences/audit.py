@@ -30,6 +30,9 @@ ACTIONS: dict[str, Any] = {
     "agenda.reordered": _("Sắp xếp lại chương trình"),
     "document.uploaded": _("Tải lên tài liệu"),
     "document.deleted": _("Xóa tài liệu"),
+    "join_link.issued": _("Cấp liên kết tham dự"),
+    "join_link.revoked": _("Thu hồi liên kết tham dự"),
+    "join_link.sent": _("Gửi liên kết tham dự"),
     "invitation.confirm": _("Điểm cầu xác nhận tham dự"),
     "invitation.ready": _("Điểm cầu sẵn sàng kỹ thuật"),
     "attendance.record": _("Ghi nhận điểm danh"),
@@ -56,7 +59,7 @@ ACTIONS: dict[str, Any] = {
     "live.absent.call": _("Gọi điểm cầu vắng"),
 }
 
-# Codes written before the namespaces were made uniform (migration 0006 renames stored rows).
+# Codes written before the namespaces were made uniform (migration 0007 renames stored rows).
 RENAMED = {
     "presence_join": "presence.join",
     "presence_leave": "presence.leave",

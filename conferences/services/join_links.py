@@ -22,9 +22,9 @@ from django.utils import timezone
 
 from conferences import joinlinks
 from conferences import permissions as perms
+from conferences.audit import audit_log as audit
 from conferences.errors import ConferenceError, PermissionDeniedError
 from conferences.models import Conference, Invitation, PersonalJoinLink, Status
-from conferences.services.attendance import audit
 from conferences.services.invitations import site_operators
 from portal import permissions as org
 from portal.models import Membership, Site

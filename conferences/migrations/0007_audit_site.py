@@ -59,7 +59,7 @@ def backwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("conferences", "0005_history_summary"),
+        ("conferences", "0006_personal_join_link"),
         ("portal", "0001_initial"),
     ]
 
