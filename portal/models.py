@@ -52,7 +52,8 @@ class Unit(models.Model):
         "self", verbose_name=_("đơn vị cấp trên"), null=True, blank=True,
         on_delete=models.PROTECT, related_name="children",
     )
-    path = models.CharField(max_length=400, editable=False, db_index=True)
+    # Sized to the longest path portal.importer accepts (MAX_DEPTH levels of 40-character codes).
+    path = models.CharField(max_length=600, editable=False, db_index=True)
     depth = models.PositiveSmallIntegerField(default=0, editable=False)
     sort_order = models.PositiveIntegerField(default=0)
     valid_from = models.DateField(_("hiệu lực từ"), null=True, blank=True)

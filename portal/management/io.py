@@ -19,6 +19,8 @@ def read_json(path: Path) -> Any:
         raise CommandError(f"Không tìm thấy tệp: {path}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CommandError(f"Tệp không phải JSON hợp lệ: {exc}") from None
+    except RecursionError:
+        raise CommandError("Tệp lồng nhau quá sâu (JSON quá nhiều cấp); không nhập gì.") from None
 
 
 def rejected(exc: DomainError) -> CommandError:
