@@ -32,7 +32,7 @@ from . import rtp
 from .forwarding import Pacer, PublisherStream, Transmitter
 from .policy import NetworkPolicy
 from .signalling import OfferLayout, SignallingError, add_start_bitrate
-from .transport import ArrivalClock, socket_sender, srtp_sender
+from .transport import ArrivalClock, DatagramSender, socket_sender, srtp_sender
 
 if TYPE_CHECKING:
     from .room import Room
@@ -59,6 +59,7 @@ class Peer(Transmitter):
         self.tx: Callable[[bytes], None] | None = None
         self._send_rtcp: Callable[[bytes], None] | None = None
         self.transport: RTCDtlsTransport | None = None
+        self.sender: DatagramSender | None = None
         self.layout: OfferLayout | None = None
         self.rtcp_ssrc = random.getrandbits(32) or 1
         self.streams: dict[int, PublisherStream] = {}
@@ -180,7 +181,7 @@ class Peer(Transmitter):
             if dtls.state == "connected":
                 pair = dtls.transport._connection._nominated.get(1)
                 if pair is not None:
-                    sendto = socket_sender(pair.protocol.transport)
+                    sendto = self.sender = socket_sender(pair.protocol.transport)
                     addr = pair.remote_addr
                     self.tx = srtp_sender(dtls._tx_srtp, sendto, addr)
                     protect_rtcp = dtls._tx_srtp.protect_rtcp

@@ -7,17 +7,18 @@ every method must be called from that loop. Nothing here imports Django.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from . import rtp
 from .forwarding import Output, PublisherStream, Slot
 from .peer import Peer
 from .policy import NetworkPolicy
-from .signalling import SignallingError, parse_offer, slot_order
+from .signalling import OfferLayout, SignallingError, parse_offer, slot_order
 from .transport import check_aiortc
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,14 @@ SPEAKING_LEVEL = 50  # -dBov; a smoothed level at or under this counts as speaki
 SPEAKER_HYSTERESIS = 4  # dB a challenger must beat the current speaker by
 
 EventCallback = Callable[[dict[str, Any]], None]
+
+
+class _MemberLock:
+    """A per-participant lock and how many joins/leaves hold or wait for it."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
 
 
 class Room:
@@ -79,6 +88,11 @@ class Room:
         self._ticker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_sources: dict[str, str | None] = {}
+        # One join (or leave) at a time per participant: a join checks "already here?" before
+        # negotiating and installs its peer after, so two at once would both install and the
+        # first RTCPeerConnection would never be closed.
+        self._member_locks: dict[str, _MemberLock] = {}
+        self._negotiating: set[Peer] = set()
 
     # --- membership -----------------------------------------------------------------
 
@@ -93,9 +107,16 @@ class Room:
         if not isinstance(participant_id, str) or not participant_id:
             raise SignallingError("invalid_message", "participant id must be a non-empty string")
         layout = parse_offer(offer, thumbnails=self.thumbnails, policy=self.policy)
+        async with self._member_lock(participant_id):
+            return await self._join_locked(participant_id, layout)
+
+    async def _join_locked(self, participant_id: str, layout: OfferLayout) -> dict[str, Any]:
+        if self.closed:
+            raise SignallingError("room_closed", "the room is closed")
         if participant_id in self.peers:
-            await self.leave(participant_id)
+            await self._leave_locked(participant_id)
         peer = Peer(participant_id, self, self.policy)
+        self._negotiating.add(peer)
         try:
             answer = await peer.negotiate(
                 layout, {k: s.ssrc for k, s in self.slots.items()}, self.start_bitrate_kbps
@@ -105,8 +126,12 @@ class Room:
             raise
         except Exception as exc:
             await peer.close()
+            if self.closed:
+                raise SignallingError("room_closed", "the room closed during negotiation") from exc
             logger.warning("room %s: negotiation with %s failed", self.room_id, participant_id)
             raise SignallingError("negotiation_failed", repr(exc)) from exc
+        finally:
+            self._negotiating.discard(peer)
         if self.closed:
             await peer.close()
             raise SignallingError("room_closed", "the room closed during negotiation")
@@ -131,7 +156,37 @@ class Room:
         return answer
 
     async def leave(self, participant_id: str) -> None:
-        """Remove a participant and close its connection; unknown ids are ignored."""
+        """Remove a participant and close its connection; unknown ids are ignored.
+
+        Waits for a join of the same participant that is still negotiating, then removes it.
+        """
+        if participant_id not in self.peers and participant_id not in self._member_locks:
+            return
+        async with self._member_lock(participant_id):
+            await self._leave_locked(participant_id)
+
+    async def _leave_peer(self, peer: Peer) -> None:
+        """Remove ``peer`` if it is still the participant's connection (not a successor)."""
+        async with self._member_lock(peer.participant_id):
+            if self.peers.get(peer.participant_id) is peer:
+                await self._leave_locked(peer.participant_id)
+
+    @contextlib.asynccontextmanager
+    async def _member_lock(self, participant_id: str) -> AsyncIterator[None]:
+        entry = self._member_locks.get(participant_id)
+        if entry is None:
+            entry = self._member_locks[participant_id] = _MemberLock()
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            # Pruned once nobody holds or waits for it: the dict stays as small as the room.
+            entry.users -= 1
+            if not entry.users:
+                del self._member_locks[participant_id]
+
+    async def _leave_locked(self, participant_id: str) -> None:
         peer = self.peers.pop(participant_id, None)
         if peer is None:
             return
@@ -151,7 +206,7 @@ class Room:
         self.closed = True
         if self._ticker is not None:
             self._ticker.cancel()
-        peers = list(self.peers.values())
+        peers = [*self.peers.values(), *self._negotiating]
         self.peers.clear()
         for slot in self.slots.values():
             slot.set_source(None, None)
@@ -243,6 +298,7 @@ class Room:
                     "remb_in": p.remb_in,
                     "keyframes_in": p.video.keyframes if p.video else 0,
                     "pacer_yields": p.pacer.yields,
+                    "send_dropped": p.sender.dropped if p.sender else 0,
                 }
                 for pid, p in self.peers.items()
             },
@@ -328,7 +384,7 @@ class Room:
         self._emit(
             {"type": "participant_connection", "participant": peer.participant_id, "state": state}
         )
-        task = asyncio.get_running_loop().create_task(self.leave(peer.participant_id))
+        task = asyncio.get_running_loop().create_task(self._leave_peer(peer))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -33,34 +33,50 @@ def check_aiortc() -> None:
             raise RuntimeError(f"aiortc/aioice changed: {owner.__name__}.{name} is missing")
 
 
-def socket_sender(transport: Any) -> Callable[[Any, Any], None]:
-    """A ``sendto(data, addr)`` that writes to the datagram socket directly.
+MAX_BACKLOG_BYTES = 256 * 1024
+"""Most a subscriber's socket may queue in the event loop once the kernel refuses more."""
+
+
+class DatagramSender:
+    """``sendto(data, addr)`` on a datagram transport's socket, with a bounded backlog.
 
     asyncio's ``transport.sendto`` re-checks its arguments on every call; the raw socket
-    skips that. When the socket's send buffer is full (a subscriber not reading: on
-    loopback the receiver's queue is charged to the sender), it falls back to the
-    transport, which queues in order, until that backlog has drained.
+    skips that. When the kernel's send buffer is full (``BlockingIOError``) packets go to the
+    transport, which queues them in order and writes them when the socket drains; until that
+    backlog is empty every packet takes the same queue, so nothing is reordered. The queue is
+    bounded by ``limit`` bytes: a peer that cannot keep up loses packets (counted in
+    ``dropped``) instead of growing the process's memory without end.
     """
-    sock = transport.get_extra_info("socket")
-    raw = getattr(sock, "_sock", None)
-    if raw is None or not hasattr(raw, "sendto"):
-        return transport.sendto  # type: ignore[no-any-return]
-    raw_sendto = raw.sendto
-    backlog = [False]
 
-    def sendto(data: Any, addr: Any) -> None:
-        if backlog[0]:
-            if transport.get_write_buffer_size():
-                transport.sendto(bytes(data), addr)
+    def __init__(self, transport: Any, limit: int = MAX_BACKLOG_BYTES) -> None:
+        self.transport = transport
+        self.limit = limit
+        self.dropped = 0
+        self._backlog = False
+        sock = transport.get_extra_info("socket")
+        raw = getattr(sock, "_sock", None)  # asyncio's TransportSocket wraps the real one
+        self._raw_sendto = getattr(raw, "sendto", None)
+
+    def __call__(self, data: Any, addr: Any) -> None:
+        if self._backlog or self._raw_sendto is None:
+            queued = self.transport.get_write_buffer_size()
+            if queued or self._raw_sendto is None:
+                if queued + len(data) > self.limit:
+                    self.dropped += 1
+                    return
+                self.transport.sendto(bytes(data), addr)
                 return
-            backlog[0] = False
+            self._backlog = False
         try:
-            raw_sendto(data, addr)
+            self._raw_sendto(data, addr)
         except BlockingIOError:
-            backlog[0] = True
-            transport.sendto(bytes(data), addr)
+            self._backlog = True
+            self.transport.sendto(bytes(data), addr)
 
-    return sendto
+
+def socket_sender(transport: Any) -> DatagramSender:
+    """The fast, bounded ``sendto`` for one ICE pair's transport (see :class:`DatagramSender`)."""
+    return DatagramSender(transport)
 
 
 def srtp_sender(

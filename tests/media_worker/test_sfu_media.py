@@ -10,7 +10,7 @@ import socket
 import pytest
 from sfu_helpers import Client, connect, wait_for
 
-from media_worker.sfu import NetworkPolicy, Room, rtp
+from media_worker.sfu import NetworkPolicy, Room, SignallingError, rtp
 
 pytestmark = [pytest.mark.media, pytest.mark.timeout(120)]
 
@@ -285,3 +285,64 @@ async def test_leaving_participant_frees_its_slots_and_replacing_it_works(room):
     await connect(room, "c", c2)
     assert len(room.peers) == 1
     await wait_for(lambda: room.peers["c"].state == "connected")
+
+
+async def test_concurrent_joins_of_one_participant_leave_exactly_one_peer_open(room, monkeypatch):
+    """Two offers for one id at once: the later wins, the earlier peer is closed, none leaks."""
+    import media_worker.sfu.room as room_module
+
+    created: list = []
+    original = room_module.Peer
+
+    class RecordingPeer(original):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            created.append(self)
+
+    monkeypatch.setattr(room_module, "Peer", RecordingPeer)
+    first = Client(thumbnails=room.thumbnails, luma=BRIGHT)
+    second = Client(thumbnails=room.thumbnails, luma=DARK)
+    room.clients += [first, second]
+    offers = [await first.offer(), await second.offer()]
+    answers = await asyncio.gather(room.join("a", offers[0]), room.join("a", offers[1]))
+    assert all(a["type"] == "answer" for a in answers)
+    assert len(created) == 2
+    assert list(room.peers) == ["a"]
+    survivor = room.peers["a"]
+    assert survivor is created[1]  # joins are served in order: the later offer wins
+    assert created[0].closed and created[0].pc.connectionState == "closed"
+    assert [e["type"] for e in room.events].count("participant_left") == 1
+    await second.accept(answers[1])
+    await wait_for(lambda: survivor.state == "connected")
+    assert room._member_locks == {}  # pruned once no join waits
+    await room.close()
+    assert all(p.closed and p.pc.connectionState == "closed" for p in created)
+
+
+async def test_a_join_still_negotiating_when_the_room_closes_is_closed_too(room, monkeypatch):
+    import media_worker.sfu.room as room_module
+
+    created: list = []
+    original = room_module.Peer
+
+    class SlowPeer(original):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            created.append(self)
+
+        async def negotiate(self, *args, **kwargs):
+            await asyncio.sleep(0.3)
+            return await super().negotiate(*args, **kwargs)
+
+    monkeypatch.setattr(room_module, "Peer", SlowPeer)
+    client = Client(thumbnails=room.thumbnails)
+    room.clients.append(client)
+    join = asyncio.ensure_future(room.join("a", await client.offer()))
+    await asyncio.sleep(0.05)
+    await room.close()
+    # close() itself closed the peer that was still negotiating: nothing outlives the room
+    assert created and all(p.closed and p.pc.connectionState == "closed" for p in created)
+    with pytest.raises(SignallingError) as info:
+        await join
+    assert info.value.code == "room_closed"
+    assert room.peers == {}
