@@ -215,6 +215,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]
 # Largest conference document accepted (bytes); checked again by content in conferences.services.documents.
 CONFERENCE_DOCUMENT_MAX_BYTES = env_int("CONFERENCE_DOCUMENT_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
+# An Office document (a zip) may not inflate to more than this (zip bombs).
+CONFERENCE_DOCUMENT_MAX_INFLATED_BYTES = env_int("CONFERENCE_DOCUMENT_MAX_INFLATED_BYTES", 200 * 1024 * 1024, minimum=1024)
 # Request bodies (portal/bodylimit.py, enforced by Daphne before reading): any request at most
 # REQUEST_BODY_MAX_BYTES (the largest document plus the form around it); more than
 # REQUEST_BODY_ANONYMOUS_MAX_BYTES only with a signed-in session. Larger gets 413.

@@ -5,13 +5,25 @@ The check trusts the bytes, not the name: the extension must be one we accept AN
 be that type (magic bytes via ``filetype``; OOXML files are zip archives, so we also look inside for
 the main part of a Word, Excel or PowerPoint document). A renamed executable or random bytes are
 rejected with a clear message and nothing is stored.
+
+Stricter checks, because a file that is two things at once (a polyglot) is opened as the other
+thing by some reader: Office files carrying macros (``vbaProject.bin``, macro-enabled content
+types) or inflating past ``CONFERENCE_DOCUMENT_MAX_INFLATED_BYTES`` (every member is decompressed
+against that budget, so lying size fields do not help) are refused; a PDF must start with
+``%PDF-`` and end with ``%%EOF``, and may carry no scripts (``/JavaScript``, ``/Launch``); a PNG
+must be a clean chunk sequence from IHDR to IEND with valid CRCs and nothing after it. No accepted
+file may contain HTML/SVG markup anywhere (PDF scripts are looked for in the uncompressed
+dictionaries only: a PDF is still opened by a reader, never by the browser as a page).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 import filetype
@@ -27,6 +39,18 @@ from conferences.models import AgendaItem, Conference, Document, DocumentKind
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+DEFAULT_MAX_INFLATED_BYTES = 200 * 1024 * 1024
+MAX_ZIP_MEMBERS = 10_000
+_CHUNK = 1024 * 1024
+# Markup a browser or SVG reader would act on, anywhere in an accepted file.
+_MARKUP = re.compile(
+    rb"<\s*(?:html|script|svg|iframe|body|head|object|embed|meta|!doctype|\?xml-stylesheet)[\s>/]",
+    re.IGNORECASE,
+)
+_PDF_ACTIVE = re.compile(rb"/(?:JavaScript|JS|Launch|EmbeddedFile|RichMedia)\b")
+_MACRO_PARTS = re.compile(
+    r"(^|/)(vbaProject\.bin|vbaData\.xml|activeX\d*\.(bin|xml))$", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -85,28 +109,155 @@ def document_check(*, upload: UploadedFile) -> FileType:
         )
     if expected.ooxml_part:
         _check_ooxml(upload, expected, name)
+    elif expected.mime == "application/pdf":
+        _check_pdf(upload, name)
+    elif expected.mime == "image/png":
+        _check_png(upload, name)
+    elif expected.mime == "image/jpeg":
+        _check_jpeg(upload, name)
     return expected
+
+
+def max_inflated_bytes() -> int:
+    return int(
+        getattr(settings, "CONFERENCE_DOCUMENT_MAX_INFLATED_BYTES", DEFAULT_MAX_INFLATED_BYTES)
+    )
+
+
+def _polyglot(name: str) -> ConferenceError:
+    return ConferenceError(
+        "disguised_file",
+        f"Tệp “{name}” chứa nội dung khác loại (mã HTML/SVG hoặc dữ liệu thừa); không nhận.",
+    )
+
+
+def _scan(upload: UploadedFile, pattern: re.Pattern[bytes]) -> bool:
+    """Whether ``pattern`` occurs anywhere in the upload (read in chunks that overlap)."""
+    upload.seek(0)
+    tail = b""
+    try:
+        while chunk := upload.read(_CHUNK):
+            if pattern.search(tail + chunk):
+                return True
+            tail = chunk[-64:]
+        return False
+    finally:
+        upload.seek(0)
+
+
+def _check_pdf(upload: UploadedFile, name: str) -> None:
+    upload.seek(0)
+    head = upload.read(5)
+    upload.seek(max(0, upload.size - 1024))
+    end = upload.read(1024)
+    upload.seek(0)
+    if head != b"%PDF-" or b"%%EOF" not in end:
+        raise _polyglot(name)
+    if _scan(upload, _MARKUP):
+        raise _polyglot(name)
+    if _scan(upload, _PDF_ACTIVE):
+        raise ConferenceError(
+            "active_content",
+            f"Tệp PDF “{name}” chứa mã chạy được (JavaScript, tệp đính kèm); không nhận.",
+        )
+
+
+def _check_png(upload: UploadedFile, name: str) -> None:
+    upload.seek(0)
+    try:
+        if upload.read(8) != b"\x89PNG\r\n\x1a\n":
+            raise _polyglot(name)
+        first = True
+        while True:
+            header = upload.read(8)
+            if len(header) != 8:
+                raise _polyglot(name)  # ended without IEND
+            length, kind = struct.unpack(">I4s", header)
+            if (first and kind != b"IHDR") or length > upload.size:
+                raise _polyglot(name)
+            first = False
+            data = upload.read(length)
+            crc = upload.read(4)
+            if (
+                len(data) != length
+                or len(crc) != 4
+                or zlib.crc32(kind + data) != struct.unpack(">I", crc)[0]
+            ):
+                raise _polyglot(name)
+            if kind in {b"tEXt", b"zTXt", b"iTXt"} and _MARKUP.search(data):
+                raise _polyglot(name)
+            if kind == b"IEND":
+                if upload.read(1):
+                    raise _polyglot(name)  # bytes after the image
+                return
+    finally:
+        upload.seek(0)
+
+
+def _check_jpeg(upload: UploadedFile, name: str) -> None:
+    # Data after the EOI marker is left alone: phones append their own (motion photos).
+    if _scan(upload, _MARKUP):
+        raise _polyglot(name)
 
 
 def _check_ooxml(upload: UploadedFile, expected: FileType, name: str) -> None:
     error = ConferenceError(
         "disguised_file", f"Nội dung tệp “{name}” không phải tài liệu Office hợp lệ."
     )
+    macros = ConferenceError(
+        "macro_file", f"Tệp “{name}” chứa macro (VBA/ActiveX); không nhận tệp có macro."
+    )
     try:
         with zipfile.ZipFile(upload) as archive:
-            names = set(archive.namelist())
+            infos = archive.infolist()
+            names = {info.filename for info in infos}
+            if len(infos) > MAX_ZIP_MEMBERS:
+                raise error
             if "[Content_Types].xml" not in names or expected.ooxml_part not in names:
                 raise error
+            if any(_MACRO_PARTS.search(n) for n in names):
+                raise macros
             info = archive.getinfo("[Content_Types].xml")
             if info.file_size > 1024 * 1024:
                 raise error
             types = archive.read(info).decode("utf-8", "replace")
-    except (zipfile.BadZipFile, OSError, ValueError, KeyError) as exc:
+            _inflate_within_budget(archive, infos, name)
+    except (
+        zipfile.BadZipFile,
+        OSError,
+        ValueError,
+        KeyError,
+        EOFError,
+        zlib.error,
+        NotImplementedError,
+    ) as exc:
         raise error from exc
     finally:
         upload.seek(0)
+    if "macroEnabled" in types or "vbaProject" in types:
+        raise macros
     if f'PartName="/{expected.ooxml_part}"' not in types or expected.ooxml_type not in types:
         raise error
+
+
+def _inflate_within_budget(
+    archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], name: str
+) -> None:
+    """Decompress every member, refusing the file once the total passes the budget."""
+    budget = max_inflated_bytes()
+    too_big = ConferenceError(
+        "inflates_too_much",
+        f"Tệp “{name}” giải nén ra quá {budget // (1024 * 1024)} MB; không nhận.",
+    )
+    if sum(info.file_size for info in infos) > budget:
+        raise too_big
+    total = 0
+    for info in infos:
+        with archive.open(info) as member:
+            while chunk := member.read(_CHUNK):
+                total += len(chunk)
+                if total > budget:
+                    raise too_big
 
 
 @transaction.atomic
