@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET
 from conferences import live_links, permissions
 from conferences.joinlinks import JoinLinkError, join_link_read, join_link_user
 from conferences.models import Conference
+from portal.models import Site, UnitKind
 
 THUMBNAILS = 4  # thumbnail video slots the page offers (docs/sfu.md: up to 4)
 
@@ -56,6 +57,40 @@ def _host_site_page(request: HttpRequest, conference: Conference) -> HttpRespons
             else None,
         },
     )
+
+
+PROVINCE_KINDS = {UnitKind.PROVINCE, UnitKind.PARTY_COMMITTEE, UnitKind.PEOPLES_COUNCIL, UnitKind.PEOPLES_COMMITTEE}
+AGENCY_KINDS = {UnitKind.PARTY_BOARD, UnitKind.AGENCY}
+
+
+def _site_groups(conference: Conference) -> list[dict[str, object]]:
+    """The console's grouping of the invited sites (and the chair site): the province's own
+    bodies, the agencies, the districts, then the communes of each district, in organisation
+    order. Each group: ``{"key", "label", "sites": [site code, …]}``."""
+    sites = [(inv.site, inv.unit) for inv in conference.invitations.select_related("site", "unit", "unit__parent")]
+    if conference.chair_site_id and not any(site.pk == conference.chair_site_id for site, _unit in sites):
+        chair = Site.objects.select_related("unit", "unit__parent").get(pk=conference.chair_site_id)
+        sites.append((chair, chair.unit))
+    sites.sort(key=lambda pair: (pair[1].path, pair[0].key))
+    groups: dict[str, dict[str, object]] = {}
+
+    def group(key: str, label: str) -> list[str]:
+        return groups.setdefault(key, {"key": key, "label": label, "sites": []})["sites"]  # type: ignore[return-value]
+
+    for site, unit in sites:
+        code = str(site.code)
+        if unit.kind in PROVINCE_KINDS:
+            group("province", _("Cấp tỉnh")).append(code)
+        elif unit.kind in AGENCY_KINDS:
+            group("agencies", _("Sở, ban, ngành")).append(code)
+        elif unit.kind == UnitKind.DISTRICT:
+            group("districts", _("Huyện, thị xã, thành phố")).append(code)
+        elif unit.kind == UnitKind.COMMUNE and unit.parent is not None:
+            group(f"communes-{unit.parent.code}", _("Xã thuộc %(district)s") % {"district": unit.parent.name}).append(code)
+        else:
+            group("other", _("Điểm cầu khác")).append(code)
+    order = ["province", "agencies", "districts"]
+    return sorted(groups.values(), key=lambda g: (order.index(g["key"]) if g["key"] in order else len(order), 0))
 
 
 def _page_config(conference: Conference, *, token: str | None, site: str | None, console: bool) -> dict:
@@ -113,6 +148,7 @@ def conference_join(request: HttpRequest, code) -> HttpResponse:
             "site_choices": choices if len(choices) > 1 else [],
             "chosen_site": site,
             "can_chair": can_chair,
+            "support_phone": conference.chair_site.contact_phone if conference.chair_site_id else "",
         },
     )
 
@@ -128,6 +164,7 @@ def conference_console(request: HttpRequest, code) -> HttpResponse:
     if not permissions.is_organiser(request.user, conference):
         raise PermissionDenied
     config = _page_config(conference, token=None, site=None, console=True)
+    config["groups"] = _site_groups(conference)
     return render(
         request,
         "conferences/live/console.html",

@@ -1,6 +1,11 @@
 // What the join page and the chair console share: the socket, the media session, the stage
 // (main, chair, thumbnails, self view), the agenda line, status flags for tests and
 // `window.giaoban` (a debug handle: state and stats snapshots).
+//
+// The stage: the site that has the floor (or is broadcast) fills `main`; when nobody has the
+// floor `main` shows the chair. Every tile carries its site's name (whole name on hover and on
+// tap). When the conference ends the page says so once, drops its media and releases the
+// camera and microphone.
 import { CLOSE_MESSAGES, LiveSocket } from './protocol.js';
 import { MediaSession } from './media.js';
 import { _, fmt } from './i18n.js';
@@ -30,13 +35,22 @@ export function siteName(state, code) {
   return s ? s.name : '';
 }
 
+// The name on a video tile: the whole site name, without the "Điểm cầu" every name starts
+// with (it is what truncated every label to "Điểm cầ…").
+export function tileName(name) {
+  return (name || '').replace(/^Điểm cầu\s+/i, '');
+}
+
 export class Live {
   constructor(config, { onRender, onEvent } = {}) {
     this.config = config;
     this.onRender = onRender || (() => {});
     this.onEventHook = onEvent || (() => {});
     this.local = null;
+    this.left = false;
     this.slotStreams = {};
+    this.slotSources = {}; // slot name → site code, from `slots` events
+    this.links = {}; // site code → {state, quality, at} from `link` events (console)
     this.socket = new LiveSocket(config.ws_path, {
       onSnapshot: (state) => this._snapshot(state),
       onEvent: (event, state) => this._event(event, state),
@@ -57,10 +71,15 @@ export class Live {
       stats: () => JSON.parse(JSON.stringify(this.media.stats)),
       request: (msg) => this.socket.request(msg),
     };
+    document.addEventListener('click', (e) => {
+      const label = e.target.closest('.stage .label, .tile figcaption');
+      if (label) label.classList.toggle('expanded'); // tap shows the whole name
+    });
   }
 
   get state() { return this.socket.state; }
   get me() { return this.state ? this.state.me : null; }
+  get ended() { return !!this.state && ['ended', 'cancelled'].includes(this.state.conference.status); }
 
   start(localStream) {
     this.local = localStream;
@@ -76,6 +95,30 @@ export class Live {
     const self = $('[data-slot=self]');
     if (self) self.srcObject = stream;
     if (this.media.wanted) this.media.start('devices');
+  }
+
+  // Camera and microphone off for good (the conference ended, or we left): the browser's
+  // "camera in use" light goes out.
+  releaseLocal() {
+    if (this.local) this.local.getTracks().forEach((t) => t.stop());
+    this.local = null;
+    this.media.setLocalStream(null);
+    for (const v of document.querySelectorAll('video')) {
+      if (v.srcObject) v.srcObject = null;
+    }
+    document.body.dataset.camera = 'released';
+  }
+
+  // "Rời phòng họp": out of the media room and off the socket, camera released.
+  async leave() {
+    if (this.left) return;
+    this.left = true;
+    document.body.dataset.left = '1';
+    if (this.socket.open) await this.socket.request({ type: 'leave' }, 3000);
+    this.media.stop();
+    this.socket.close();
+    this.releaseLocal();
+    this.render();
   }
 
   async send(message) {
@@ -99,11 +142,16 @@ export class Live {
     const el = $('[data-role=ws-status]');
     if (status === 'closed') {
       this.media.stop();
+      if (this.left) { if (el) el.textContent = ''; return; }
       // the reason may not reach the browser: fall back on the close code (docs/protocol.md §1)
       const reason = detail.reason || { 4401: 'unauthenticated', 4403: 'forbidden', 4404: 'not_found', 4409: 'replaced' }[detail.code];
       const text = CLOSE_MESSAGES[reason] || fmt(_('Kết nối bị đóng (%(code)s).'), { code: detail.code });
       const banner = $('[data-role=closed]');
       if (banner) { banner.textContent = text; banner.hidden = false; }
+      const box = $('[data-role=closed-box]');
+      if (box) box.hidden = false;
+      const retake = $('[data-action=retake]');
+      if (retake) retake.hidden = reason !== 'replaced';
       if (el) el.textContent = _('Đã ngắt kết nối');
       return;
     }
@@ -121,36 +169,48 @@ export class Live {
   _event(event, state) {
     if (event.type === 'media.restart') this.media.start('restart');
     if (event.type === 'conference') this._syncMedia('status');
+    if (event.type === 'slots' && event.slots) { this.slotSources = { ...event.slots }; }
+    if (event.type === 'link' && event.site) this.links[event.site] = { ...event, at: Date.now() };
     if (event.type === 'absent.called') this.flash(fmt(_('Đã gọi %(sites)s điểm cầu vắng (%(notified)s thư).'), { sites: event.sites.length, notified: event.notified }));
     this.onEventHook(event, state);
     this.render();
   }
 
   _syncMedia(reason) {
+    if (this.left) return;
     const live = this.state && this.state.conference.status === 'live';
     if (live && (reason === 'reconnect' || !this.media.wanted)) this.media.start(reason);
     if (!live && this.media.wanted) this.media.stop();
+    if (this.ended && this.local) this.releaseLocal();
   }
 
   _mediaState(s, detail) {
     document.body.dataset.media = s;
+    this.mediaState = s;
     const el = $('[data-role=media-status]');
+    const help = $('[data-role=media-help]');
+    if (help) help.hidden = s !== 'stuck';
     if (el) {
       let text = MEDIA_TEXT[s] || s;
       if (s === 'waiting' && detail && detail.code && detail.code !== 'media_unavailable') {
         text = OFFER_ERRORS[detail.code] || fmt(_('Chưa vào được phòng họp: %(reason)s'), { reason: detail.message || detail.code });
       }
-      if (s === 'idle' && this.state && this.state.conference.status !== 'live') text = _('Hội nghị chưa diễn ra: hình ảnh sẽ tự kết nối khi chủ trì bắt đầu.');
+      if (s === 'stuck') text = _('Chưa kết nối được hình ảnh tới máy chủ, đang thử lại…');
+      if (s === 'retrying') text = fmt(_('Chưa kết nối được hình ảnh, thử lại sau %(s)s giây…'), { s: Math.max(1, Math.round(detail.wait / 1000)) });
+      if (s === 'idle' && this.state && this.state.conference.status === 'scheduled') text = _('Hội nghị chưa diễn ra: hình ảnh sẽ tự kết nối khi chủ trì bắt đầu.');
+      if (s === 'idle' && (this.ended || this.left)) text = '';
       el.textContent = text;
       el.dataset.status = s;
     }
+    const quality = $('[data-role=quality]');
+    if (quality && s !== 'connected') quality.textContent = '';
+    this.render();
   }
 
   _attach(slots) {
     this.slotStreams = slots;
     for (const [name, stream] of Object.entries(slots)) {
-      if (name === 'main' && this.me && this.mainSite() === this.me.site) continue;
-      if (name === 'chair' && this.state && this.me && this.state.conference.chair_site === this.me.site) continue;
+      if (name === 'main' || name === 'chair') continue; // render() decides what the stage shows
       const video = $(`[data-slot=${name}]`);
       if (video) { video.srcObject = stream; video.play().catch(() => {}); }
     }
@@ -165,15 +225,10 @@ export class Live {
       if (stats.loss !== null && stats.loss !== undefined) parts.push(fmt(_('mất gói %(percent)s'), { percent: `${(stats.loss * 100).toFixed(1)}%` }));
       if (stats.inKbps !== null) parts.push(fmt(_('nhận %(kbps)s kbit/s'), { kbps: stats.inKbps }));
       if (stats.outKbps !== null) parts.push(fmt(_('gửi %(kbps)s kbit/s'), { kbps: stats.outKbps }));
-      el.textContent = parts.join(' · ');
+      el.textContent = this.media.state === 'connected' ? parts.join(' · ') : '';
       el.dataset.quality = stats.quality;
     }
-    // thumbnails: show only the slots that carry video
-    for (let i = 0; i < this.config.thumbnails; i++) {
-      const tile = $(`[data-tile=thumb${i}]`);
-      const m = stats.mids[`thumb${i}/video`];
-      if (tile) tile.hidden = !(m && m.frames > 0);
-    }
+    this.render();
   }
 
   mainSite() {
@@ -181,51 +236,104 @@ export class Live {
     return s ? (s.broadcast || s.floor || null) : null;
   }
 
+  _thumbs(s) {
+    // thumbnails: only the slots that carry video, each labelled with its site
+    const stats = this.media.stats || { mids: {} };
+    for (let i = 0; i < this.config.thumbnails; i++) {
+      const tile = $(`[data-tile=thumb${i}]`);
+      if (!tile) continue;
+      const m = stats.mids[`thumb${i}/video`];
+      const source = this.slotSources[`thumb${i}`];
+      tile.hidden = this.ended || !(m && m.frames > 0);
+      const cap = $('figcaption', tile);
+      const name = source ? siteName(s, source) : '';
+      if (cap) { cap.textContent = tileName(name) || _('Điểm cầu'); cap.title = name; }
+      tile.dataset.site = source || '';
+    }
+  }
+
+  _video(el, source, muted) {
+    if (!el) return;
+    if (source !== undefined && el.srcObject !== source) { el.srcObject = source || null; if (source) el.play().catch(() => {}); }
+    el.muted = muted;
+  }
+
   render() {
     const s = this.state;
     if (!s) return;
     const me = s.me || {};
     const main = this.mainSite();
+    const chairSite = s.conference.chair_site;
+    const ended = this.ended;
     const body = document.body.dataset;
     body.status = s.conference.status;
-    body.mainSite = main || '';
-    body.floor = s.floor || '';
-    body.mutedByChair = s.muted.includes(me.site) ? '1' : '0';
-    body.hand = s.hands.includes(me.site) ? '1' : '0';
-    body.rollcall = s.rollcall ? String(s.rollcall.id) : '';
+    body.mainSite = ended ? '' : (main || '');
+    body.floor = ended ? '' : (s.floor || '');
+    body.mutedByChair = !ended && s.muted.includes(me.site) ? '1' : '0';
+    body.hand = !ended && s.hands.includes(me.site) ? '1' : '0';
+    body.rollcall = s.rollcall && !ended ? String(s.rollcall.id) : '';
+    body.speaking = s.speaking || '';
     const text = (role, value) => { const el = $(`[data-role=${role}]`); if (el) el.textContent = value; };
-    text('conference-status', STATUS_TEXT[s.conference.status] || s.conference.status);
-    let mainLabel = main ? fmt(s.broadcast ? _('Phát: %(site)s') : _('Phát biểu: %(site)s'), { site: siteName(s, main) }) : _('Chưa có điểm cầu phát biểu');
-    if (main && main === me.site) mainLabel = s.broadcast ? _('Điểm cầu của bạn đang được phát') : _('Bạn đang phát biểu');
+    const pill = $('[data-role=conference-status]');
+    if (pill) { pill.textContent = STATUS_TEXT[s.conference.status] || s.conference.status; pill.hidden = ended; }
+    // the stage: the floor (or broadcast) site; nobody has it → the chair
+    const showsChair = !main || main === chairSite;
+    const stageSite = main || chairSite;
+    const mine = stageSite === me.site;
+    let mainLabel = '';
+    if (!ended && stageSite) {
+      const name = siteName(s, stageSite);
+      if (mine) mainLabel = main ? (s.broadcast ? _('Điểm cầu của bạn đang được phát') : _('Bạn đang phát biểu')) : _('Bạn (chủ trì)');
+      else if (main) mainLabel = fmt(s.broadcast ? _('Phát: %(site)s') : _('Phát biểu: %(site)s'), { site: tileName(name) });
+      else mainLabel = fmt(_('Chủ trì: %(site)s'), { site: tileName(name) });
+      const label = $('[data-role=main-label]');
+      if (label) label.title = name;
+    }
     text('main-label', mainLabel);
-    text('chair-label', s.conference.chair_site === me.site ? _('Bạn (chủ trì)') : fmt(_('Chủ trì: %(site)s'), { site: siteName(s, s.conference.chair_site) || '—' }));
+    const mainLabelEl = $('[data-role=main-label]');
+    if (mainLabelEl) mainLabelEl.hidden = !mainLabel;
+    const mainVideo = $('[data-slot=main]');
+    if (mainVideo) {
+      // the SFU never sends a site its own media: our own stage shows the local camera
+      const source = ended ? null : (mine ? this.local : (showsChair ? this.slotStreams.chair : this.slotStreams.main));
+      // when the stage shows the chair, its sound comes from the chair tile: do not play it twice
+      this._video(mainVideo, source, mine || showsChair);
+      const stage = mainVideo.closest('.stage');
+      stage.classList.toggle('self-main', mine && !!this.local);
+      stage.dataset.site = stageSite || '';
+      stage.classList.toggle('is-speaking', !!s.speaking && s.speaking === stageSite);
+    }
+    const chairVideo = $('[data-slot=chair]');
+    if (chairVideo) {
+      const chairMine = chairSite === me.site;
+      this._video(chairVideo, ended ? null : (chairMine ? this.local : this.slotStreams.chair), chairMine);
+      const tile = chairVideo.closest('.tile');
+      // the stage already shows the chair (or we are the chair): no second picture of it
+      if (tile) {
+        tile.classList.toggle('on-stage', showsChair || chairMine);
+        tile.hidden = ended;
+        tile.classList.toggle('is-speaking', !!s.speaking && s.speaking === chairSite);
+      }
+      const self = $('.self-tile');
+      if (self) self.hidden = ended || this.left || !this.local || mine || chairMine; // the stage or the chair tile shows us
+    }
+    const chairName = siteName(s, chairSite);
+    text('chair-label', chairSite === me.site ? _('Bạn (chủ trì)') : fmt(_('Chủ trì: %(site)s'), { site: tileName(chairName) || '—' }));
+    const chairLabel = $('[data-role=chair-label]');
+    if (chairLabel) chairLabel.title = chairName;
+    this._thumbs(s);
     text('me-label', `${me.site_name || ''}${me.name ? ` · ${me.name}` : ''}`);
     const item = s.agenda.find((a) => a.id === s.current_item);
     const agendaText = item
       ? `${item.position}/${s.agenda.length}. ${item.title}${item.presenter_name ? ` — ${item.presenter_name}` : ''}`
       : (s.agenda.length ? _('Chưa vào nội dung nào') : _('Chưa có chương trình'));
     text('agenda', agendaText);
-    // don't play back our own audio
-    // the SFU never sends a site its own media: while we hold the floor, the stage shows us
-    const mainVideo = $('[data-slot=main]');
-    if (mainVideo) {
-      const mine = main === me.site;
-      const source = mine ? this.local : this.slotStreams.main;
-      if (source && mainVideo.srcObject !== source) { mainVideo.srcObject = source; mainVideo.play().catch(() => {}); }
-      mainVideo.muted = mine;
-      mainVideo.closest('.stage').classList.toggle('self-main', mine && !!this.local);
-    }
-    const chairVideo = $('[data-slot=chair]');
-    if (chairVideo) {
-      const mine = s.conference.chair_site === me.site;
-      const source = mine ? this.local : this.slotStreams.chair;
-      if (source && chairVideo.srcObject !== source) { chairVideo.srcObject = source; chairVideo.play().catch(() => {}); }
-      chairVideo.muted = mine;
-      const self = $('.self-tile');
-      if (self) self.hidden = mine && !!this.local; // the chair tile already shows us
-    }
     const mutedBanner = $('[data-role=server-muted]');
-    if (mutedBanner) mutedBanner.hidden = !s.muted.includes(me.site);
+    if (mutedBanner) mutedBanner.hidden = ended || this.left || !s.muted.includes(me.site);
+    const endedNote = $('[data-role=ended]');
+    if (endedNote) endedNote.hidden = !ended;
+    const leftNote = $('[data-role=left]');
+    if (leftNote) leftNote.hidden = !this.left || ended;
     this.onRender(s);
   }
 }

@@ -1,60 +1,113 @@
-// The chair console: floor queue, a grid of every invited site coloured by state (usable at
+// The chair console: floor queue, every invited site grouped by kind and district (usable at
 // 210+: one element per site, updated in place; filter with diacritic-insensitive search),
-// and the live controls. The chair's own media runs here too (same socket as the join page
-// would use: one connection per site).
-import { $, Live, siteName } from './conference.js';
+// who is speaking and each site's link, and the live controls. The chair's own media runs
+// here too (same socket as the join page would use: one connection per site).
+import { $, Live, siteName, tileName } from './conference.js';
 import { openDevices } from './media.js';
 import { fold } from './protocol.js';
 import { _, fmt } from './i18n.js';
 
 const config = JSON.parse(document.getElementById('live-config').textContent);
 const STATES = {
-  offline: _('Chưa kết nối'), online: _('Đã kết nối'), novideo: _('Không có hình'), answered: _('Đã điểm danh'), counted: _('Đã có quân số'),
+  offline: _('Chưa kết nối'), online: _('Đã kết nối'), nomedia: _('Không kết nối được hình'), novideo: _('Không có hình'),
+  answered: _('Đã điểm danh'), counted: _('Đã có quân số'),
 };
+const LINK_TEXT = { good: _('đường truyền tốt'), fair: _('đường truyền trung bình'), poor: _('đường truyền kém') };
+const LINK_STALE_MS = 45000; // a site's page reports its link every ~20 s
 const grid = $('#site-grid');
 const tiles = new Map();
+const groupEls = new Map();
 let filterText = '';
 let filterState = '';
 let selected = null;
 
+// The link a site's page last reported (state and quality), if recent.
+function link(code) {
+  const l = live.links[code];
+  return l && Date.now() - l.at < LINK_STALE_MS ? l : null;
+}
+
+// Our own site is connected when our own media is (the chair site may have no invitation,
+// hence no presence interval, in older data).
+function connected(s, code) {
+  if (s.me && code === s.me.site) return live.mediaState === 'connected' || s.sites[code].connected;
+  return s.sites[code].connected;
+}
+
 function siteState(s, code) {
   const site = s.sites[code];
   if (s.rollcall && Object.prototype.hasOwnProperty.call(s.rollcall.answers, code)) return 'answered';
-  if (!site.connected) return 'offline';
+  if (!connected(s, code)) {
+    const l = link(code);
+    return l && ['stuck', 'failed', 'retrying', 'waiting'].includes(l.state) ? 'nomedia' : 'offline';
+  }
   if (site.headcount !== null && site.headcount !== undefined) return 'counted';
-  if (!site.video) return 'novideo';
+  const own = s.me && code === s.me.site;
+  if (!site.video && !(own && live.local && live.local.getVideoTracks().length)) return 'novideo';
   return 'online';
+}
+
+function groups(s) {
+  // config.groups from the server; sites not in them (should not happen) go last
+  const known = new Set();
+  const out = (config.groups || []).map((g) => { g.sites.forEach((c) => known.add(c)); return g; });
+  const rest = s.site_order.filter((c) => !known.has(c));
+  if (rest.length) out.push({ key: 'rest', label: _('Điểm cầu khác'), sites: rest });
+  return out;
 }
 
 function buildGrid(s) {
   grid.replaceChildren();
   tiles.clear();
+  groupEls.clear();
   const frag = document.createDocumentFragment();
-  for (const code of s.site_order) {
-    const site = s.sites[code];
-    const tile = document.createElement('button');
-    tile.type = 'button';
-    tile.className = 'site-tile';
-    tile.dataset.code = code;
-    tile.dataset.search = fold(`${site.name} ${site.unit} ${site.key}`);
-    tile.title = `${site.name} — ${site.unit}`;
-    const name = document.createElement('span');
-    name.className = 'tn';
-    name.textContent = site.name;
-    const marks = document.createElement('span');
-    marks.className = 'tm';
-    tile.append(name, marks);
-    frag.append(tile);
-    tiles.set(code, { tile, marks });
+  for (const g of groups(s)) {
+    const section = document.createElement('section');
+    section.className = 'site-group';
+    section.dataset.group = g.key;
+    const head = document.createElement('h3');
+    const title = document.createElement('span');
+    title.textContent = g.label;
+    const count = document.createElement('span');
+    count.className = 'group-count';
+    head.append(title, count);
+    const box = document.createElement('div');
+    box.className = 'group-sites';
+    section.append(head, box);
+    groupEls.set(g.key, { section, count, sites: g.sites.filter((c) => s.sites[c]) });
+    for (const code of g.sites) {
+      const site = s.sites[code];
+      if (!site) continue;
+      const tile = document.createElement('button');
+      tile.type = 'button';
+      tile.className = 'site-tile';
+      tile.dataset.code = code;
+      tile.dataset.search = fold(`${site.name} ${site.unit} ${site.key} ${g.label}`);
+      tile.title = `${site.name} — ${site.unit}`;
+      const name = document.createElement('span');
+      name.className = 'tn';
+      name.textContent = tileName(site.name);
+      const marks = document.createElement('span');
+      marks.className = 'tm';
+      const level = document.createElement('span');
+      level.className = 'level';
+      level.setAttribute('aria-hidden', 'true');
+      tile.append(name, marks, level);
+      box.append(tile);
+      tiles.set(code, { tile, marks });
+    }
+    frag.append(section);
   }
   grid.append(frag);
 }
 
 function renderGrid(s) {
   if (tiles.size !== s.site_order.length || s.site_order.some((c) => !tiles.has(c))) buildGrid(s);
-  const counts = { offline: 0, online: 0, novideo: 0, answered: 0, counted: 0 };
-  const main = s.broadcast || s.floor;
+  const counts = { offline: 0, online: 0, nomedia: 0, novideo: 0, answered: 0, counted: 0 };
+  const ended = live.ended;
+  const main = ended ? null : (s.broadcast || s.floor);
   let shown = 0;
+  const visibleIn = new Map();
   for (const code of s.site_order) {
     const { tile, marks } = tiles.get(code);
     const site = s.sites[code];
@@ -65,17 +118,30 @@ function renderGrid(s) {
     const flags = [];
     if (site.chair) flags.push(_('★ chủ trì'));
     if (code === main) flags.push(_('▶ phát biểu'));
-    if (s.hands.includes(code)) flags.push(fmt(_('tay #%(n)s'), { n: s.hands.indexOf(code) + 1 }));
-    if (s.muted.includes(code)) flags.push(_('tắt tiếng'));
+    if (!ended && s.speaking === code) flags.push(_('đang nói'));
+    if (!ended && s.hands.includes(code)) flags.push(fmt(_('tay #%(n)s'), { n: s.hands.indexOf(code) + 1 }));
+    if (!ended && s.muted.includes(code)) flags.push(_('tắt tiếng'));
+    if (state === 'nomedia') flags.push(_('không kết nối được hình'));
+    const l = link(code);
+    if (l && connected(s, code) && LINK_TEXT[l.quality]) flags.push(LINK_TEXT[l.quality]);
     const hc = s.rollcall && s.rollcall.answers[code] !== undefined ? s.rollcall.answers[code] : site.headcount;
     if (hc !== null && hc !== undefined) flags.push(fmt(_('%(n)s người'), { n: hc }));
     const markText = flags.join(' · ');
     if (marks.textContent !== markText) marks.textContent = markText;
+    tile.dataset.quality = l && connected(s, code) ? l.quality || '' : '';
     tile.classList.toggle('is-main', code === main);
+    tile.classList.toggle('is-speaking', !ended && s.speaking === code);
     tile.classList.toggle('is-selected', code === selected);
     const visible = (!filterText || tile.dataset.search.includes(filterText)) && (!filterState || state === filterState);
     tile.hidden = !visible;
     if (visible) shown += 1;
+    visibleIn.set(code, { visible, online: connected(s, code) });
+  }
+  for (const { section, count, sites } of groupEls.values()) {
+    const inGroup = sites.map((c) => visibleIn.get(c) || { visible: false, online: false });
+    const online = inGroup.filter((x) => x.online).length;
+    count.textContent = fmt(_('%(connected)s/%(total)s đã kết nối'), { connected: online, total: sites.length });
+    section.hidden = !inGroup.some((x) => x.visible);
   }
   for (const [state, n] of Object.entries(counts)) {
     const chip = $(`[data-filter-state=${state}] .count`);
@@ -89,7 +155,8 @@ function renderGrid(s) {
 function renderQueue(s) {
   const list = $('#hand-queue');
   list.replaceChildren();
-  for (const code of s.hands) {
+  const hands = live.ended ? [] : s.hands;
+  for (const code of hands) {
     const li = document.createElement('li');
     li.dataset.code = code;
     const name = document.createElement('span');
@@ -106,7 +173,7 @@ function renderQueue(s) {
     }
     list.append(li);
   }
-  $('[data-role=queue-empty]').hidden = s.hands.length > 0;
+  $('[data-role=queue-empty]').hidden = hands.length > 0;
 }
 
 function renderSelected(s) {
@@ -116,7 +183,11 @@ function renderSelected(s) {
   const site = s.sites[selected];
   box.hidden = false;
   $('[data-role=selected-name]').textContent = `${site.name} (${site.unit})`;
-  const facts = [site.connected ? _('đã kết nối') : _('chưa kết nối'), site.video ? _('có hình') : _('không có hình'), site.audio ? _('có tiếng') : _('không có tiếng')];
+  const on = connected(s, selected);
+  const facts = [on ? _('đã kết nối') : _('chưa kết nối'), site.video ? _('có hình') : _('không có hình'), site.audio ? _('có tiếng') : _('không có tiếng')];
+  const l = link(selected);
+  if (l && on && LINK_TEXT[l.quality]) facts.push(LINK_TEXT[l.quality]);
+  if (siteState(s, selected) === 'nomedia') facts.push(_('trang của điểm cầu đã mở nhưng không kết nối được hình'));
   if (site.headcount !== null && site.headcount !== undefined) facts.push(fmt(_('quân số %(n)s'), { n: site.headcount }));
   $('[data-role=selected-facts]').textContent = facts.join(' · ');
   const muted = s.muted.includes(selected);
@@ -129,12 +200,16 @@ function renderSelected(s) {
 function renderControls(s) {
   const status = s.conference.status;
   const show = (sel, on) => { const el = $(sel); if (el) el.hidden = !on; };
+  const ended = live.ended;
   show('[data-action=start]', status === 'scheduled');
   show('[data-action=end]', status === 'live');
-  show('[data-action="rollcall.start"]', !s.rollcall);
-  show('[data-action="rollcall.end"]', !!s.rollcall);
+  show('[data-action="rollcall.start"]', !s.rollcall && status === 'live');
+  show('[data-action="rollcall.end"]', !!s.rollcall && !ended);
+  for (const el of document.querySelectorAll('.live-only')) el.hidden = status !== 'live';
   const board = $('[data-role=rollcall-board]');
-  if (s.rollcall) {
+  if (ended) {
+    board.textContent = '';
+  } else if (s.rollcall) {
     const answers = Object.values(s.rollcall.answers);
     const total = answers.reduce((a, b) => a + b, 0);
     const invited = s.site_order.length;
@@ -148,8 +223,8 @@ function renderControls(s) {
     for (const a of s.agenda) select.append(new Option(`${a.position}. ${a.title}`, String(a.id)));
   }
   if (select) select.value = s.current_item ? String(s.current_item) : '';
-  const connected = s.site_order.filter((c) => s.sites[c].connected).length;
-  $('[data-role=connected-count]').textContent = fmt(_('%(connected)s/%(total)s điểm cầu đã kết nối'), { connected, total: s.site_order.length });
+  const online = ended ? 0 : s.site_order.filter((c) => connected(s, c)).length;
+  $('[data-role=connected-count]').textContent = ended ? '' : fmt(_('%(connected)s/%(total)s điểm cầu đã kết nối'), { connected: online, total: s.site_order.length });
 }
 
 function render(s) {

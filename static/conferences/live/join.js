@@ -1,4 +1,7 @@
-// The participant's page: pre-join check, then the conference.
+// The participant's page: pre-join check, then the room. The controls (mic, camera, hand,
+// leave) sit in a dock fixed to the bottom of the window, so they are visible without
+// scrolling on a PC, a tablet and a phone; an open roll call is asked in the same dock, above
+// the controls, never under them.
 import { $, Live } from './conference.js';
 import { PreJoin } from './prejoin.js';
 import { _, fmt } from './i18n.js';
@@ -6,24 +9,49 @@ import { _, fmt } from './i18n.js';
 const config = JSON.parse(document.getElementById('live-config').textContent);
 const prejoin = new PreJoin($('#prejoin'));
 let live = null;
+let askedRollcall = null;
 
 function renderControls(s) {
   const me = s.me || {};
+  const ended = live.ended;
+  const gone = ended || live.left;
   const handBtn = $('[data-action=hand]');
   const raised = s.hands.includes(me.site);
   const isChairSite = s.conference.chair_site === me.site;
-  handBtn.hidden = isChairSite;
+  handBtn.hidden = isChairSite || gone || s.conference.status !== 'live';
   handBtn.textContent = raised ? _('Hạ tay') : _('Giơ tay xin phát biểu');
   handBtn.classList.toggle('active', raised);
+  for (const name of ['mic', 'cam']) $(`[data-action=${name}]`).hidden = gone;
+  const leave = $('[data-action=leave]');
+  leave.hidden = live.left;
+  leave.textContent = ended ? _('Về trang chủ') : _('Rời phòng họp');
+  leave.classList.toggle('danger', !ended);
+  leave.classList.toggle('primary', ended);
   const pos = s.hands.indexOf(me.site);
-  $('[data-role=hand-state]').textContent = raised ? fmt(_('Đang chờ phát biểu (thứ %(n)s)'), { n: pos + 1 }) : (s.floor === me.site ? _('Bạn đang được phát biểu') : '');
+  let handText = '';
+  if (!gone) handText = raised ? fmt(_('Đang chờ phát biểu (thứ %(n)s)'), { n: pos + 1 }) : (s.floor === me.site ? _('Bạn đang được phát biểu') : '');
+  $('[data-role=hand-state]').textContent = handText;
   const form = $('#rollcall-form');
   const answered = s.rollcall && Object.prototype.hasOwnProperty.call(s.rollcall.answers, me.site);
-  form.hidden = !s.rollcall || answered || !(me.site in s.sites);
-  $('[data-role=rollcall-done]').hidden = !answered;
+  form.hidden = gone || !s.rollcall || answered || !(me.site in s.sites);
+  if (!form.hidden && askedRollcall !== s.rollcall.id) {
+    askedRollcall = s.rollcall.id;
+    $('#headcount').focus({ preventScroll: true });
+  }
+  $('[data-role=rollcall-done]').hidden = gone || !answered;
   if (answered) $('[data-role=rollcall-done]').textContent = fmt(_('Đã báo cáo quân số: %(n)s người.'), { n: s.rollcall.answers[me.site] });
-  $('[data-role=ended]').hidden = s.conference.status !== 'ended';
-  $('[data-role=not-started]').hidden = s.conference.status === 'live' || s.conference.status === 'ended';
+  $('[data-role=not-started]').hidden = gone || s.conference.status === 'live';
+  dockSpace();
+}
+
+// Keep the page's end clear of the fixed dock, whatever it holds now, and tell the CSS where
+// the room starts (a wide screen fits the room between the head and the dock).
+function dockSpace() {
+  const root = document.documentElement.style;
+  const dock = $('.dock');
+  if (dock) root.setProperty('--dock-height', `${Math.ceil(dock.getBoundingClientRect().height)}px`);
+  const room = $('#room');
+  if (room && !room.hidden) root.setProperty('--room-top', `${Math.ceil(room.getBoundingClientRect().top + window.scrollY)}px`);
 }
 
 function setTrackEnabled(kind, button, onText, offText) {
@@ -43,6 +71,7 @@ $('[data-action=join]').addEventListener('click', () => {
   document.body.classList.add('in-room');
   live = new Live(config, { onRender: renderControls });
   live.start(stream);
+  dockSpace();
 });
 
 document.addEventListener('click', (e) => {
@@ -55,6 +84,11 @@ document.addEventListener('click', (e) => {
       break;
     case 'mic': setTrackEnabled('audio', action, _('Tắt micro'), _('Bật micro')); break;
     case 'cam': setTrackEnabled('video', action, _('Tắt camera'), _('Bật camera')); break;
+    case 'leave':
+      if (live.ended) { window.location.assign('/'); break; }
+      live.leave();
+      break;
+    case 'retake': window.location.reload(); break;
     default: break;
   }
 });
@@ -74,6 +108,7 @@ $('#rollcall-form').addEventListener('submit', async (e) => {
 
 const siteSelect = $('[data-submit-on-change]');
 if (siteSelect) siteSelect.addEventListener('change', () => siteSelect.form.submit());
+window.addEventListener('resize', dockSpace);
 
 prejoin.open();
 document.body.dataset.page = 'join';

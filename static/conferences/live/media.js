@@ -1,6 +1,11 @@
 // The media connection: one RTCPeerConnection per (re)join, offered in the SFU's layout
 // (media_worker/sfu/signalling.py): 0 publish video, 1 publish audio, 2/3 main video/audio,
 // 4/5 chair video/audio, 6.. thumbnail videos; one BUNDLE group, all candidates in the offer.
+//
+// Failure is bounded and said: a peer connection that goes `failed`, or that has not connected
+// ICE_RETRY_MS after the answer, is replaced after a back-off that doubles per consecutive
+// failure (capped, jittered) and resets once media has stayed up for STABLE_MS; the state
+// `stuck` (ICE not connected after ICE_WARN_MS) lets the page tell the operator what to check.
 
 import { _ } from './i18n.js';
 
@@ -11,6 +16,18 @@ const SLOT_LINES = (thumbnails) => {
 };
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export const ICE_WARN_MS = 10000; // ICE not connected this long after the answer: say so
+export const ICE_RETRY_MS = 25000; // ... and this long: a new peer connection
+const STABLE_MS = 10000; // connected this long: the back-off starts again from its first step
+const BACKOFF_FIRST_MS = 1000;
+const BACKOFF_MAX_MS = 15000;
+
+// Delay before the n-th consecutive retry (n >= 1): 1 s, 2 s, 4 s, ... capped, ±25 % jitter.
+export function backoffDelay(n, random = Math.random) {
+  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** Math.max(0, n - 1));
+  return Math.round(base * (0.75 + random() * 0.5));
+}
 
 export class MediaSession {
   constructor(socket, { thumbnails = 4, maxBitrate = 2500000, onSlots, onState, onStats } = {}) {
@@ -31,6 +48,10 @@ export class MediaSession {
     this._prev = null;
     this._statsTimer = setInterval(() => this._pollStats(), 2000);
     this._disconnectTimer = null;
+    this._iceTimers = [];
+    this._stableTimer = null;
+    this.failures = 0; // consecutive failed attempts (reset after STABLE_MS connected)
+    this.restarts = 0; // peer connections replaced after a failure (for tests and the page)
   }
 
   setLocalStream(stream) { this.local = stream; }
@@ -41,10 +62,16 @@ export class MediaSession {
   }
 
   // Join (or re-join) the media room; safe to call repeatedly: the newest call wins.
-  async start(reason = 'start') {
+  // `wait` (ms) delays the first offer: the back-off after a failure.
+  async start(reason = 'start', { wait = 0 } = {}) {
     this.wanted = true;
     const gen = ++this.generation;
     this._closePc();
+    if (wait > 0) {
+      this._setState('retrying', { reason, wait });
+      await sleep(wait);
+      if (gen !== this.generation || !this.wanted) return;
+    }
     let delay = 1000;
     for (let attempt = 1; this.wanted && gen === this.generation; attempt++) {
       this._setState('connecting', { reason, attempt });
@@ -69,11 +96,26 @@ export class MediaSession {
     this.wanted = false;
     this.generation++;
     this._closePc();
+    this.failures = 0;
     this._setState('idle');
   }
 
-  _closePc() {
+  // A failure of the current attempt: a new peer connection after the back-off.
+  _retry(reason) {
+    this.failures += 1;
+    this.restarts += 1;
+    this.start(reason, { wait: backoffDelay(this.failures) });
+  }
+
+  _clearTimers() {
     clearTimeout(this._disconnectTimer);
+    clearTimeout(this._stableTimer);
+    this._iceTimers.forEach(clearTimeout);
+    this._iceTimers = [];
+  }
+
+  _closePc() {
+    this._clearTimers();
     if (this.pc) {
       const pc = this.pc;
       this.pc = null;
@@ -127,6 +169,7 @@ export class MediaSession {
     this.publish = reply.publish || {};
     this.onSlots(slots);
     this._setState('negotiated');
+    this._armIceTimers(pc, gen);
     return reply;
   }
 
@@ -149,16 +192,31 @@ export class MediaSession {
     });
   }
 
+  // After the answer: ICE must connect. Say so after ICE_WARN_MS, try anew after ICE_RETRY_MS.
+  _armIceTimers(pc, gen) {
+    const current = () => pc === this.pc && gen === this.generation && pc.connectionState !== 'connected';
+    this._iceTimers.push(setTimeout(() => { if (current()) this._setState('stuck', { after: ICE_WARN_MS }); }, ICE_WARN_MS));
+    this._iceTimers.push(setTimeout(() => { if (current()) this._retry('ice_timeout'); }, ICE_RETRY_MS));
+  }
+
   _pcState(pc, gen) {
     if (pc !== this.pc || gen !== this.generation) return;
     const s = pc.connectionState;
     clearTimeout(this._disconnectTimer);
-    if (s === 'connected') this._setState('connected');
-    else if (s === 'failed') { this._setState('failed'); this.start('failed'); }
-    else if (s === 'disconnected') {
+    if (s === 'connected') {
+      this._iceTimers.forEach(clearTimeout);
+      this._iceTimers = [];
+      this._setState('connected');
+      clearTimeout(this._stableTimer);
+      this._stableTimer = setTimeout(() => { if (this.pc === pc) this.failures = 0; }, STABLE_MS);
+    } else if (s === 'failed') {
+      this._setState('failed');
+      this._retry('failed'); // bounded: never a tight loop of new connections
+    } else if (s === 'disconnected') {
       this._setState('disconnected');
+      clearTimeout(this._stableTimer);
       this._disconnectTimer = setTimeout(() => {
-        if (this.pc === pc && pc.connectionState !== 'connected') this.start('disconnected');
+        if (this.pc === pc && pc.connectionState !== 'connected') this._retry('disconnected');
       }, 3000);
     }
   }

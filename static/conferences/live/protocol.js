@@ -99,6 +99,16 @@ export class LiveSocket {
     setTimeout(() => this.connect(), delay);
   }
 
+  // Close for good (the participant left): no reconnect.
+  close() {
+    this.final = { code: 1000, reason: 'left' };
+    clearInterval(this.pingTimer);
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) { try { ws.close(1000, 'left'); } catch { /* already closed */ } }
+    this.onStatus('closed', this.final);
+  }
+
   _startPing() {
     clearInterval(this.pingTimer);
     this.pingTimer = setInterval(() => { this.request({ type: 'ping' }, 10000); }, 20000);
