@@ -1,6 +1,6 @@
 """Screenshots of the live pages as their users see them, to look at after changing them.
 
-    .venv/bin/python tools/live_screenshots.py [OUT_DIR]      (default /tmp/giaoban-live-shots)
+    .venv/bin/python tools/live_screenshots.py [OUT_DIR]      (default: giaoban-live-shots in the temp dir)
 
 Starts its own embedded stack (temporary SQLite, Daphne on a free 127.0.0.1 port; nothing else
 is touched), lets the chair start a conference from the console, lets two district operators
@@ -94,4 +94,4 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("/tmp/giaoban-live-shots"))
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.gettempdir()) / "giaoban-live-shots")
