@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 from django import forms
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from conferences import selectors
+from conferences import permissions, selectors
 from conferences.errors import DomainError
 from conferences.models import AgendaItem, Conference, Level, Status
-from conferences.services.site_selection import SelectionSpec, site_selection_resolve
+from conferences.services import site_selection
+from conferences.services.site_selection import SelectionSpec
 from portal.models import Site, Unit
 
 DATETIME_WIDGET = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
@@ -24,9 +28,22 @@ class _SelectionField(forms.Field):
         super().__init__(required=False, **kwargs)
 
 
+class _LevelSelect(forms.Select):
+    """Levels none of the clerk's hosts may hold are shown greyed out (not hidden: the clerk
+    sees that they exist); a forged one still reaches ``clean()`` and gets the reason."""
+
+    disabled_values: set[str] = set()
+
+    def create_option(self, name, value, *args, **kwargs):
+        option = super().create_option(name, value, *args, **kwargs)
+        if value in self.disabled_values:
+            option["attrs"]["disabled"] = True
+        return option
+
+
 class ConferenceForm(forms.Form):
     title = forms.CharField(label=_("Tên hội nghị"), max_length=300)
-    level = forms.ChoiceField(label=_("Cấp hội nghị"), choices=Level.choices)
+    level = forms.ChoiceField(label=_("Cấp hội nghị"), choices=Level.choices, widget=_LevelSelect)
     host_unit = forms.ModelChoiceField(
         label=_("Đơn vị chủ trì"), queryset=Unit.objects.none(), to_field_name="code"
     )
@@ -61,13 +78,47 @@ class ConferenceForm(forms.Form):
         hostable = selectors.units_hostable_by(user, day=today)
         if conference is not None:
             hostable = hostable | Unit.objects.filter(pk=conference.host_unit_id)
-        self.fields["host_unit"].queryset = hostable.order_by("path")
-        self.fields["host_unit"].label_from_instance = lambda u: ("— " * u.depth) + u.name
-        self.fields["chair_site"].queryset = (
-            Site.objects.filter(is_active=True).select_related("unit").order_by("unit__path", "key")
+        hostable = hostable.order_by("path")
+        self.fields["host_unit"].queryset = hostable
+        top = min((u.depth for u in hostable), default=0)
+        self.fields["host_unit"].label_from_instance = lambda u: ("— " * (u.depth - top)) + u.name
+        # What each host may hold, its usual level and site: the page script reads it, and the
+        # level list offers only levels some host of this clerk may hold.
+        self.host_options = site_selection.host_options(units=list(hostable))
+        possible = {lv for o in self.host_options.values() for lv in o.levels}
+        if conference is not None:
+            possible.add(conference.level)
+        self.fields["level"].widget.disabled_values = set(Level.values) - possible
+        self.managed = permissions.managed_paths(user)
+        chair_sites = Site.objects.filter(is_active=True)
+        if self.managed is not None:
+            q = Q(pk=conference.chair_site_id) if conference and conference.chair_site_id else Q()
+            for path in self.managed:
+                q |= Q(unit__path__startswith=path)
+            chair_sites = chair_sites.filter(q) if q else chair_sites.none()
+        self.fields["chair_site"].queryset = chair_sites.select_related("unit").order_by(
+            "unit__path", "key"
         )
         self.resolved_sites: list[Site] = []
         self.spec = SelectionSpec.from_params(self.data) if self.is_bound else SelectionSpec()
+
+    @classmethod
+    def initial_for_user(cls, user) -> dict[str, object]:
+        """A new conference starts with the clerk's own unit as host, its usual level and site."""
+        hostable = list(selectors.units_hostable_by(user, day=timezone.localdate()))
+        options = site_selection.host_options(units=hostable)
+        host = site_selection.default_host(actor=user, options=options)
+        if host is None:
+            return {}
+        option = options[host.code]
+        return {
+            "host_unit": host.code,
+            "level": option.default_level,
+            "chair_site": str(option.site.code) if option.site else None,
+        }
+
+    def host_options_json(self) -> str:
+        return json.dumps({code: o.as_dict() for code, o in self.host_options.items()})
 
     def clean_topics(self) -> list[str]:
         return [t.strip() for t in self.cleaned_data["topics"].split(",") if t.strip()]
@@ -77,10 +128,32 @@ class ConferenceForm(forms.Form):
         start, end = data.get("planned_start"), data.get("planned_end")
         if start and end and end <= start:
             self.add_error("planned_end", _("Thời gian kết thúc phải sau thời gian bắt đầu."))
+        scope = None
+        level, host = data.get("level"), data.get("host_unit")
+        if level and host:
+            try:
+                scope = site_selection.invitation_scope(
+                    actor=self.user, level=level, host_unit=host
+                )
+            except DomainError as exc:
+                self.add_error("level", exc.message)
         if start:
             try:
-                self.resolved_sites = site_selection_resolve(
-                    spec=self.spec, day=timezone.localdate(start)
+                self.resolved_sites = site_selection.site_selection_resolve(
+                    spec=self.spec,
+                    day=timezone.localdate(start),
+                    within=self.managed,
+                )
+            except DomainError as exc:
+                self.add_error("sites", [exc.message, *exc.details])
+        if scope is not None and not self.errors:
+            chair = data.get("chair_site")
+            try:
+                site_selection.scope_check(
+                    scope=scope,
+                    level=level,
+                    host_unit=host,
+                    sites=[*self.resolved_sites, *([chair] if chair else [])],
                 )
             except DomainError as exc:
                 self.add_error("sites", [exc.message, *exc.details])

@@ -25,6 +25,17 @@ def can_create_for(user, host_unit: Unit) -> bool:
     return org.has_role_over(user, MANAGERS, host_unit)
 
 
+def managed_paths(user) -> list[str] | None:
+    """Unit paths of the subtrees the user manages (admin/clerk roles), outermost only;
+    ``None`` for a superuser (everything)."""
+    if org.is_superuser(user):
+        return None
+    if not getattr(user, "is_authenticated", False):
+        return []
+    paths = sorted(set(user.memberships.filter(role__in=MANAGERS).values_list("unit__path", flat=True)))
+    return [p for p in paths if not any(p != q and p.startswith(q) for q in paths)]
+
+
 def can_manage(user, conference: Conference) -> bool:
     """Edit, schedule, cancel, build the agenda, record attendance and minutes."""
     return org.has_role_over(user, MANAGERS, conference.host_unit)

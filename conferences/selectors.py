@@ -7,7 +7,7 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
 from conferences import permissions
@@ -84,20 +84,23 @@ class PickerRow:
     child_kinds: list[tuple[str, str, int]] = field(default_factory=list)  # (kind, label, sites)
 
 
-def picker_rows(*, day: dt.date) -> list[PickerRow]:
-    """The tree valid on ``day`` as a depth-first list of rows with their sites and subtree counts."""
+def picker_rows(
+    *, day: dt.date, within: list[str] | None = None, keep: set[str] = frozenset()
+) -> list[PickerRow]:
+    """The tree valid on ``day`` as a depth-first list of rows with their sites and subtree counts.
+
+    ``within`` (unit paths; ``None`` = everything) limits the rows to the subtrees a clerk
+    manages; units holding a site code in ``keep`` (already invited) are shown whatever
+    ``within`` says, so that editing never drops an invitation silently."""
     units = list(Unit.objects.valid_on(day).order_by("path"))
     sites_by_unit: dict[int, list[Site]] = {}
     for site in Site.objects.filter(unit__in=units, is_active=True).order_by("key"):
         sites_by_unit.setdefault(site.unit_id, []).append(site)
     labels = dict(UnitKind.choices)
     rows = []
-    min_depth = min((u.depth for u in units), default=0)
     ordered = _depth_first(units)
     for unit in ordered:
-        rows.append(
-            PickerRow(unit=unit, depth=unit.depth - min_depth, sites=sites_by_unit.get(unit.id, []))
-        )
+        rows.append(PickerRow(unit=unit, depth=unit.depth, sites=sites_by_unit.get(unit.id, [])))
     # subtree counts and, per unit, how many sites below it belong to each kind
     for row in rows:
         below = Counter()
@@ -110,6 +113,16 @@ def picker_rows(*, day: dt.date) -> list[PickerRow]:
         row.n_below = total
         if total > len(row.sites):
             row.child_kinds = [(k, labels.get(k, k), n) for k, n in below.items()]
+    if within is not None:
+        rows = [
+            r
+            for r in rows
+            if any(r.unit.path.startswith(p) for p in within)
+            or any(str(s.code) in keep for s in r.sites)
+        ]
+    min_depth = min((r.depth for r in rows), default=0)
+    for row in rows:
+        row.depth -= min_depth
     return rows
 
 
@@ -132,15 +145,18 @@ def _depth_first(units: list[Unit]) -> list[Unit]:
     return out
 
 
-def picker_kind_counts(*, day: dt.date) -> list[tuple[str, str, int]]:
-    """(kind, label, active sites) for every kind that has sites on ``day``."""
-    counts = Counter(
-        dict(
-            Site.objects.filter(unit__in=Unit.objects.valid_on(day), is_active=True)
-            .values_list("unit__kind")
-            .annotate(n=Count("id"))
-        )
-    )
+def picker_kind_counts(
+    *, day: dt.date, within: list[str] | None = None
+) -> list[tuple[str, str, int]]:
+    """(kind, label, active sites) for every kind that has sites on ``day`` (within the subtrees
+    ``within`` names, when given)."""
+    sites = Site.objects.filter(unit__in=Unit.objects.valid_on(day), is_active=True)
+    if within is not None:
+        q = Q(pk__in=[])
+        for path in within:
+            q |= Q(unit__path__startswith=path)
+        sites = sites.filter(q)
+    counts = Counter(dict(sites.values_list("unit__kind").annotate(n=Count("id"))))
     return [(k, label, counts[k]) for k, label in UnitKind.choices if counts.get(k)]
 
 

@@ -26,6 +26,7 @@ from conferences import permissions
 from conferences.audit import audit_log
 from conferences.errors import ConferenceError, PermissionDeniedError
 from conferences.models import Conference, Invitation, Level, Status, Topic
+from conferences.services import site_selection
 from portal.models import Site, Unit
 
 logger = logging.getLogger(__name__)
@@ -113,6 +114,15 @@ def _check_fields(
         )
 
 
+def _check_scope(
+    *, actor, level: str, host_unit: Unit, chair_site: Site | None, sites: list[Site]
+) -> None:
+    """The level, host and the clerk's subtrees decide who may be invited (the chair site too)."""
+    scope = site_selection.invitation_scope(actor=actor, level=level, host_unit=host_unit)
+    everyone = [*sites, *([chair_site] if chair_site is not None else [])]
+    site_selection.scope_check(scope=scope, level=level, host_unit=host_unit, sites=everyone)
+
+
 def topics_from_names(names: Iterable[str]) -> list[Topic]:
     """Topic tags by name; a new name creates a Topic keyed by its slug ("COVID-19" → covid-19)."""
     out: dict[int, Topic] = {}
@@ -188,6 +198,7 @@ def conference_create(
     _check_fields(
         title=title, level=level, host_unit=host_unit, chair_site=chair_site, day=day, sites=sites
     )
+    _check_scope(actor=actor, level=level, host_unit=host_unit, chair_site=chair_site, sites=sites)
     conference = Conference.objects.create(
         title=title.strip(),
         level=level,
@@ -266,14 +277,29 @@ def conference_update(
         if sites is not None
         else [inv.site for inv in conference.invitations.select_related("site__unit")]
     )
+    new_level = fields.get("level", conference.level)
+    new_chair = fields.get("chair_site", conference.chair_site)
     _check_fields(
         title=fields.get("title", conference.title),
-        level=fields.get("level", conference.level),
+        level=new_level,
         host_unit=new_host,
-        chair_site=fields.get("chair_site", conference.chair_site),
+        chair_site=new_chair,
         day=day,
         sites=site_list,
     )
+    # Who may be invited is checked when it could change, so that editing the title of an older
+    # conference does not fail on invitations made under earlier rules.
+    wanted = {s.pk for s in site_list} | ({new_chair.pk} if new_chair is not None else set())
+    invited_before = set(conference.invitations.values_list("site_id", flat=True))
+    if (
+        new_level != conference.level
+        or new_host != conference.host_unit
+        or new_chair != conference.chair_site
+        or wanted != invited_before
+    ):
+        _check_scope(
+            actor=actor, level=new_level, host_unit=new_host, chair_site=new_chair, sites=site_list
+        )
     changed: dict[str, Any] = {}
     for name, value in fields.items():
         if name == "title":

@@ -31,13 +31,14 @@ from conferences.forms import (
     ConferenceForm,
     DocumentUploadForm,
 )
-from conferences.models import AgendaItem, Conference, Document, Status
+from conferences.models import AgendaItem, Conference, Document, Level, Status
 from conferences.services import agenda as agenda_services
 from conferences.services import documents as document_services
-from conferences.services import scheduling
-from conferences.services.site_selection import SelectionSpec, site_selection_resolve
+from conferences.services import scheduling, site_selection
+from conferences.services.site_selection import SelectionSpec
 from conferences.timeline import timeline_rows
 from portal import permissions as org
+from portal.models import Site
 
 PAGE_SIZE = 20
 
@@ -129,8 +130,10 @@ def _picker_context(form: ConferenceForm, conference: Conference | None) -> dict
         spec = SelectionSpec()
     return {
         "picker_day": day,
-        "picker_rows": selectors.picker_rows(day=day),
-        "picker_kinds": selectors.picker_kind_counts(day=day),
+        "picker_rows": selectors.picker_rows(day=day, within=form.managed, keep=set(spec.sites)),
+        "picker_kinds": selectors.picker_kind_counts(day=day, within=form.managed),
+        "picker_scope": site_selection.managed_scope(form.user),
+        "host_options_json": form.host_options_json(),
         "picked": {
             "kinds": set(spec.kinds),
             "subtrees": set(spec.subtrees),
@@ -145,7 +148,12 @@ def _picker_context(form: ConferenceForm, conference: Conference | None) -> dict
 def conference_create(request: HttpRequest) -> HttpResponse:
     if not org.has_any_role(request.user, permissions.MANAGERS):
         raise PermissionDenied(_("Chỉ văn thư hoặc quản trị mới tạo được hội nghị."))
-    form = ConferenceForm(request.POST or None, user=request.user)
+    if request.method == "POST":
+        form = ConferenceForm(request.POST, user=request.user)
+    else:
+        form = ConferenceForm(
+            initial=ConferenceForm.initial_for_user(request.user), user=request.user
+        )
     if request.method == "POST" and form.is_valid():
         try:
             conference = scheduling.conference_create(actor=request.user, **form.service_kwargs())
@@ -215,10 +223,19 @@ def site_picker_counts(request: HttpRequest) -> JsonResponse:
         exclude_code = None
     if exclude_code is not None:
         exclude = permissions.visible_conferences(request.user).filter(code=exclude_code).first()
+    scope, scope_error = _picker_scope(request)
     try:
-        sites = site_selection_resolve(spec=SelectionSpec.from_params(request.GET), day=day)
+        sites = site_selection.site_selection_resolve(
+            spec=SelectionSpec.from_params(request.GET),
+            day=day,
+            within=permissions.managed_paths(request.user),
+        )
     except DomainError as exc:
         return JsonResponse(exc.as_dict(), status=400)
+    chair = _picker_chair(request)
+    if chair is not None and chair.pk not in {s.pk for s in sites}:
+        sites = [*sites, chair]  # the chair site is always invited: count it as it will be saved
+    outside = [s.name for s in sites if scope is not None and not scope.contains(s)]
     overlaps = (
         selectors.overlapping_invitations(sites=sites, start=start, end=end, exclude=exclude)
         if start and end and end > start
@@ -233,6 +250,10 @@ def site_picker_counts(request: HttpRequest) -> JsonResponse:
         {
             "day": day.isoformat(),
             **selectors.selection_counts(sites),
+            "chair_site": str(chair.code) if chair else None,
+            "scope": scope.as_dict() if scope is not None else None,
+            "scope_error": scope_error,
+            "outside": outside,
             "overlaps": [
                 {
                     "site": inv.site.name,
@@ -252,6 +273,31 @@ def site_picker_counts(request: HttpRequest) -> JsonResponse:
             ],
         }
     )
+
+
+def _picker_scope(request: HttpRequest):
+    """The invitation scope for the level and host the form shows now, and why there is none
+    when that host cannot hold that level; no host chosen yet: what the clerk manages."""
+    host = (
+        selectors.units_hostable_by(request.user, day=timezone.localdate())
+        .filter(code=request.GET.get("host_unit", ""))
+        .first()
+    )
+    level = request.GET.get("level", "")
+    if host is None or level not in Level.values:
+        return site_selection.managed_scope(request.user), ""
+    try:
+        return site_selection.invitation_scope(actor=request.user, level=level, host_unit=host), ""
+    except DomainError as exc:
+        return site_selection.managed_scope(request.user), exc.message
+
+
+def _picker_chair(request: HttpRequest) -> Site | None:
+    try:
+        code = uuid.UUID(request.GET.get("chair_site", ""))
+    except ValueError:
+        return None
+    return Site.objects.select_related("unit").filter(code=code, is_active=True).first()
 
 
 def _parse_local(raw: str) -> dt.datetime | None:

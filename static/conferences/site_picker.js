@@ -1,7 +1,10 @@
 // Site picker of the conference form: live count of the selected sites (asked from the server,
-// which resolves the selection on the conference date), sites already busy in an overlapping
-// conference, rows covered by a kind/subtree/group choice highlighted, and a diacritic-free filter.
-// The checkboxes are plain form fields, so the form also works without this script.
+// which resolves the selection on the conference date, the chair site included as it will be
+// saved), sites already busy in an overlapping conference, rows covered by a kind/subtree/group
+// choice highlighted, rows the level and host do not allow greyed out (the server's scope), the
+// chair site shown as always invited, and a diacritic-free filter. Choosing a host offers only
+// the levels it may hold and moves the chair site along. The checkboxes are plain form fields,
+// so the form also works without this script; the server checks everything again.
 
 const picker = document.getElementById("site-picker");
 const form = document.getElementById("conference-form");
@@ -39,6 +42,47 @@ function markCovered(rows) {
   }
 }
 
+const hostOptions = JSON.parse(picker?.dataset.hostOptions || "{}");
+
+function markScope(rows, scope) {
+  const paths = scope?.paths ?? null;
+  for (const row of rows) {
+    const inside = paths === null || paths.some((p) => row.dataset.path.startsWith(p));
+    row.classList.toggle("outside", !inside);
+    for (const input of row.querySelectorAll("input[type=checkbox]")) {
+      if (input.dataset.chair === "1") continue;
+      // A checked box stays usable so the clerk sees it flagged and can untick it: disabling it
+      // would drop it from the form without a word.
+      input.disabled = !inside && !input.checked;
+    }
+  }
+}
+
+let chairBox = null;
+function markChair(code) {
+  if (chairBox && chairBox.value !== code) {
+    chairBox.checked = chairBox.dataset.wasChecked === "1";
+    chairBox.disabled = false;
+    chairBox.dataset.chair = "0";
+    chairBox.closest(".picker-row")?.classList.remove("chair");
+    chairBox.closest("label")?.querySelector(".chair-badge")?.remove();
+    chairBox = null;
+  }
+  if (!code || chairBox) return;
+  const box = picker.querySelector(`input[name="sel_site"][value="${CSS.escape(code)}"]`);
+  if (!box) return;
+  box.dataset.wasChecked = box.checked ? "1" : "0";
+  box.checked = true;
+  box.disabled = true;
+  box.dataset.chair = "1";
+  box.closest(".picker-row")?.classList.add("chair");
+  const badge = document.createElement("span");
+  badge.className = "badge chair-badge";
+  badge.textContent = picker.dataset.labelChair || "chủ trì";
+  box.closest("label")?.append(" ", badge);
+  chairBox = box;
+}
+
 function render(result) {
   const count = document.getElementById("picker-count");
   const byKind = document.getElementById("picker-by-kind");
@@ -73,6 +117,19 @@ function render(result) {
     items.unshift(head);
   }
   overlaps.replaceChildren(...items);
+  const rows = [...picker.querySelectorAll(".picker-row")];
+  markChair(result.chair_site || "");
+  markScope(rows, result.scope);
+  const scopeLabel = document.getElementById("picker-scope");
+  if (scopeLabel && result.scope) scopeLabel.textContent = result.scope.label;
+  const scopeError = document.getElementById("picker-scope-error");
+  scopeError.textContent = result.scope_error || "";
+  scopeError.hidden = !result.scope_error;
+  const outside = document.getElementById("picker-outside");
+  outside.hidden = !result.outside.length;
+  outside.textContent = result.outside.length
+    ? `${picker.dataset.labelOutside} ${result.outside.length}: ${result.outside.join(", ")}`
+    : "";
 }
 
 let timer = null;
@@ -84,6 +141,10 @@ async function refresh() {
   if (start) params.set("start", start);
   if (end) params.set("end", end);
   if (picker.dataset.conference) params.set("conference", picker.dataset.conference);
+  for (const name of ["level", "host_unit", "chair_site"]) {
+    const value = form.elements[name]?.value;
+    if (value) params.set(name, value);
+  }
   const ticket = ++latest;
   try {
     const response = await fetch(`${picker.dataset.countsUrl}?${params}`, {
@@ -114,7 +175,8 @@ if (picker && form) {
   form.addEventListener("change", (event) => {
     const name = event.target.name || "";
     if (name.startsWith("sel_")) markCovered(rows);
-    if (name.startsWith("sel_") || name === "planned_start" || name === "planned_end") schedule();
+    if (name === "host_unit") followHost();
+    if (name.startsWith("sel_") || ["planned_start", "planned_end", "level", "host_unit", "chair_site"].includes(name)) schedule();
   });
   const filter = document.getElementById("picker-filter");
   const names = rows.map((row) => fold(row.dataset.name));
@@ -132,5 +194,30 @@ if (picker && form) {
     }
   });
   markCovered(rows);
+  limitLevels();
   refresh();
+}
+
+// Offer only the levels the chosen host may hold; keep the clerk's level when it is allowed.
+function limitLevels() {
+  const option = hostOptions[form.elements.host_unit?.value];
+  const level = form.elements.level;
+  if (!option || !level) return;
+  for (const opt of level.options) opt.disabled = !option.levels.includes(opt.value);
+  if (!option.levels.includes(level.value)) level.value = option.level;
+}
+
+// A new host brings its usual level and, unless the clerk chose another one, its own site as chair.
+let previousHost = form?.elements.host_unit?.value;
+function followHost() {
+  const host = form.elements.host_unit.value;
+  const before = hostOptions[previousHost];
+  const option = hostOptions[host];
+  previousHost = host;
+  if (!option) return;
+  const chair = form.elements.chair_site;
+  if (chair && (!chair.value || (before && chair.value === before.site)) && option.site) chair.value = option.site;
+  const level = form.elements.level;
+  if (level && before && level.value === before.level) level.value = option.level;
+  limitLevels();
 }

@@ -211,6 +211,7 @@ def test_picker_shows_counts_and_overlaps_live_in_the_browser(
     client.force_login(clerk)
     session = client.cookies[django_settings.SESSION_COOKIE_NAME].value
     communes = Site.objects.filter(unit__parent__code="140").count()
+    tu_code = str(Site.objects.get(key="15-TU").code)
     logs: list[str] = []
     with sync_playwright() as pw:  # runs an event loop: no ORM calls inside
         browser = pw.chromium.launch(
@@ -233,14 +234,16 @@ def test_picker_shows_counts_and_overlaps_live_in_the_browser(
             page.on("pageerror", lambda e: logs.append(f"pageerror: {e}"))
             page.goto(f"{live_server.url}{reverse('conference_create')}")
             page.wait_for_selector("#site-picker[data-ready='1']")
-            assert page.inner_text("#picker-count").startswith("0 ")
+            # the form starts at the clerk's own unit; its chair site is counted as it will be saved
+            assert page.inner_text("#picker-count").startswith("1 ")
+            assert page.locator(".picker-row.chair").count() == 1
             page.fill("#id_planned_start", start.strftime("%Y-%m-%dT%H:%M"))
             page.fill("#id_planned_end", (start + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
             page.evaluate("document.getElementById('site-picker').dataset.ready = ''")
             page.check("input[name=sel_kind][value=district]")
             page.check("input[name=sel_group][value='commune@140']")
             page.wait_for_function(
-                f"document.getElementById('picker-count').textContent.startsWith('{9 + communes} ')"
+                f"document.getElementById('picker-count').textContent.startsWith('{9 + communes + 1} ')"
             )
             page.wait_for_selector("#picker-overlaps li details")
             assert "Giao ban đã lên lịch" in page.inner_text("#picker-overlaps")
@@ -249,6 +252,16 @@ def test_picker_shows_counts_and_overlaps_live_in_the_browser(
             visible = page.locator(".picker-row:not([hidden])").count()
             # the province, its People's Committee, the district and its communes
             assert visible == 3 + communes
+            page.fill("#picker-filter", "")
+            # an internal meeting of the Party Committee cannot invite the districts: the picker
+            # greys out what the level and host leave out and names what is ticked outside
+            page.select_option("#id_level", "internal")
+            page.select_option("#id_host_unit", "15-TU")
+            page.wait_for_selector("#picker-outside:not([hidden])")
+            assert f"{9 + communes}:" in page.inner_text("#picker-outside")
+            assert page.input_value("#id_chair_site") == tu_code
+            assert page.locator(".picker-row.outside").count() > 0
+            assert page.locator(".picker-row.chair label.site").inner_text().startswith("Tỉnh ủy")
         except Exception:
             print("\n".join(logs))
             raise
