@@ -115,12 +115,12 @@ def _summary(*, force: bool = False) -> dict:
     from django.db import connection
 
     from conferences.models import HistorySummary
-    from conferences.reports.summary import summary_rebuild
+    from conferences.services.history import history_rebuild
 
     if not force and HistorySummary.objects.exists():
         return {"summary_rows": HistorySummary.objects.count(), "summary_s": 0.0}
     started = time.monotonic()
-    rows = summary_rebuild()
+    rows = history_rebuild()
     with connection.cursor() as cur:
         cur.execute("ANALYZE conferences_historysummary")
     return {"summary_rows": rows, "summary_s": round(time.monotonic() - started, 1)}

@@ -3,6 +3,14 @@ from __future__ import annotations
 from django.contrib import admin
 
 from conferences import models
+from conferences.reports.expressions import month_of
+from conferences.services.history import history_mark_dirty
+
+
+def _ended_month(conference_id) -> list:
+    """The stored month of an ended conference (before an admin edit moves or deletes it)."""
+    start = models.Conference.objects.filter(pk=conference_id, status=models.Status.ENDED).values_list("planned_start", flat=True).first()
+    return [month_of(start)] if start else []
 
 
 class InvitationInline(admin.TabularInline):
@@ -26,6 +34,26 @@ class ConferenceAdmin(admin.ModelAdmin):
     raw_id_fields = ["host_unit", "chair_site", "created_by"]
     readonly_fields = ["code", "sequence", "created_at", "updated_at"]
     inlines = [AgendaInline, InvitationInline]
+
+    # The admin edits ended conferences outside the services: mark their months for the history
+    # summaries like the services do (the month before and after the edit).
+    def save_model(self, request, obj, form, change) -> None:
+        before = _ended_month(obj.pk) if obj.pk else []
+        super().save_model(request, obj, form, change)
+        history_mark_dirty(conference=obj, months=before)
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        history_mark_dirty(conference=form.instance)
+
+    def delete_model(self, request, obj) -> None:
+        history_mark_dirty(conference=obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for conference in queryset:
+            history_mark_dirty(conference=conference)
+        super().delete_queryset(request, queryset)
 
 
 @admin.register(models.Topic)
@@ -53,6 +81,20 @@ class InvitationAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["site__name", "conference__title"]
     raw_id_fields = ["conference", "site", "unit", "ready_by"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        before = models.Invitation.objects.filter(pk=obj.pk).values_list("conference_id", flat=True).first() if obj.pk else None
+        super().save_model(request, obj, form, change)
+        history_mark_dirty(conference=obj.conference, months=_ended_month(before) if before else [])
+
+    def delete_model(self, request, obj) -> None:
+        history_mark_dirty(conference=obj.conference)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for invitation in queryset.select_related("conference"):
+            history_mark_dirty(conference=invitation.conference)
+        super().delete_queryset(request, queryset)
 
 
 @admin.register(models.AgendaItem)
@@ -84,7 +126,7 @@ for model in (models.LiveState, models.PresenceInterval, models.RollCall, models
 
 @admin.register(models.HistorySummary)
 class HistorySummaryAdmin(admin.ModelAdmin):
-    """Derived data (``conferences.reports.summary``): readable, never edited by hand."""
+    """Derived data (``conferences.services.history``): readable, never edited by hand."""
 
     list_display = ["month", "level", "host_unit", "unit", "invited", "attended", "late"]
     list_filter = ["level"]
@@ -101,3 +143,12 @@ class HistorySummaryAdmin(admin.ModelAdmin):
 class HistoryConferenceSummaryAdmin(HistorySummaryAdmin):
     list_display = ["month", "level", "host_unit", "topic", "conferences"]
     list_select_related = ["host_unit", "topic"]
+
+
+@admin.register(models.HistoryDirtyMonth)
+class HistoryDirtyMonthAdmin(HistorySummaryAdmin):
+    """Months waiting for the refresh (``manage.py history_summary --dirty`` or Celery beat)."""
+
+    list_display = ["month", "marked_at"]
+    list_filter = []
+    list_select_related = []

@@ -120,6 +120,9 @@ def seed(report: dict[str, Any]) -> None:
     report["urls"]["history_search"] = f"{base}/history/search/"
     report["urls"]["api"] = f"{base}/api/docs/"
     if Conference.objects.filter(code=_code(0)).exists():
+        from conferences.services.history import history_refresh_dirty
+
+        history_refresh_dirty()  # e.g. months an upgrade marked dirty (no beat in embedded mode)
         return
     if not Site.objects.filter(key="15-UBND").exists():
         logger.warning("demo history skipped: the shipped organisation tree is not loaded")
@@ -127,10 +130,10 @@ def seed(report: dict[str, Any]) -> None:
     started = time.monotonic()
     with transaction.atomic(), _keep_given_times():
         counts = generate()
-        # bulk_create skips the summary's save hooks: fill it once for the generated history.
-        from conferences.reports.summary import summary_rebuild
+        # bulk_create bypasses the services that mark months dirty: rebuild the summaries once.
+        from conferences.services.history import history_rebuild
 
-        counts["summary_rows"] = summary_rebuild()
+        counts["summary_rows"] = history_rebuild()
     logger.info("demo history: %s in %.1fs", counts, time.monotonic() - started)
 
 

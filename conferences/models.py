@@ -14,6 +14,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from portal.models import Site, Unit
@@ -356,8 +357,8 @@ class LiveState(models.Model):
 class HistorySummary(models.Model):
     """Attendance of ended conferences rolled up per month × level × host unit × invited unit
     (× absence reason), so history dashboards read thousands of rows instead of millions of
-    invitations. Derived data: ``conferences.reports.summary`` refreshes a conference's month
-    when it ends or its attendance changes, and rebuilds everything on demand."""
+    invitations. Derived data, one row per key: ``conferences.services.history`` recomputes the
+    months that services marked dirty (``HistoryDirtyMonth``), and everything on demand."""
 
     month = models.DateField()  # first day of the month of planned_start, in the portal's time zone
     level = models.CharField(max_length=30)
@@ -374,10 +375,11 @@ class HistorySummary(models.Model):
     attended_without_headcount = models.PositiveIntegerField(default=0)
 
     class Meta:
-        indexes = [
-            models.Index(fields=["month", "level"], name="history_summary_month"),
-            models.Index(fields=["late_minutes"], name="history_summary_late"),
+        constraints = [
+            # The row's dimensions: a month can never be counted twice.
+            models.UniqueConstraint(fields=["month", "level", "host_unit", "unit", "absence_reason"], name="history_summary_key"),
         ]
+        indexes = [models.Index(fields=["late_minutes"], name="history_summary_late")]
 
     def __str__(self) -> str:
         return f"{self.month:%m/%Y} {self.level} {self.unit_id}"
@@ -386,7 +388,7 @@ class HistorySummary(models.Model):
 class HistoryConferenceSummary(models.Model):
     """Ended conferences counted per month × level × host unit (× topic: rows with a topic count
     that topic's conferences, the row without one counts them all), for dashboards over years.
-    Derived data maintained with ``HistorySummary`` by ``conferences.reports.summary``."""
+    Derived data maintained with ``HistorySummary`` by ``conferences.services.history``."""
 
     month = models.DateField()
     level = models.CharField(max_length=30)
@@ -398,7 +400,29 @@ class HistoryConferenceSummary(models.Model):
     last_start = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        constraints = [
+            # One key per row; NULL topics are not distinct from each other here (two partial
+            # constraints, since SQLite has no NULLS NOT DISTINCT).
+            models.UniqueConstraint(fields=["month", "level", "host_unit"], condition=Q(topic__isnull=True), name="history_conf_summary_key"),
+            models.UniqueConstraint(fields=["month", "level", "host_unit", "topic"], condition=Q(topic__isnull=False), name="history_conf_summary_topic_key"),
+        ]
         indexes = [models.Index(fields=["month", "level"], name="history_conf_summary_month")]
 
     def __str__(self) -> str:
         return f"{self.month:%m/%Y} {self.level} {self.host_unit_id} {self.topic_id or ''}"
+
+
+class HistoryDirtyMonth(models.Model):
+    """A month whose history summaries must be recomputed: written after the commit of any
+    change to an ended conference of that month (``INSERT … ON CONFLICT DO NOTHING``), consumed
+    by ``conferences.services.history.history_refresh_dirty``. While a month is here the
+    dashboard reads it from the invitations instead of the summaries."""
+
+    month = models.DateField(unique=True)
+    marked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["month"]
+
+    def __str__(self) -> str:
+        return f"{self.month:%m/%Y}"

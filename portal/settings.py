@@ -241,6 +241,18 @@ SAVINGS_DEFAULT_ATTENDEES = env_int("SAVINGS_DEFAULT_ATTENDEES", 3, minimum=0)
 HISTORY_LATE_MINUTES = env_int("HISTORY_LATE_MINUTES", 5, minimum=0)
 # Dashboard figures are cached this long (keyed by scope, filter and a stamp of the history); 0 = off.
 HISTORY_CACHE_SECONDS = env_int("HISTORY_CACHE_SECONDS", 300, minimum=0)
+# Months whose summaries a change made dirty are recomputed "inline" (right after the commit, in
+# the process that made it: the embedded default) or by Celery beat's task every
+# HISTORY_SUMMARY_REFRESH_SECONDS ("beat", the default with REDIS_URL). Until then the dashboard
+# reads those months from the invitations (exact, slower): conferences.services.history.
+HISTORY_SUMMARY_REFRESH = env_str("HISTORY_SUMMARY_REFRESH", "beat" if REDIS_URL else "inline")
+if HISTORY_SUMMARY_REFRESH not in {"inline", "beat"}:
+    raise ImproperlyConfigured("HISTORY_SUMMARY_REFRESH must be 'inline' or 'beat'.")
+HISTORY_SUMMARY_REFRESH_SECONDS = env_int("HISTORY_SUMMARY_REFRESH_SECONDS", 30, minimum=1)
+CELERY_BEAT_SCHEDULE["history-summary-refresh"] = {
+    "task": "conferences.tasks.history_summary_refresh",
+    "schedule": float(HISTORY_SUMMARY_REFRESH_SECONDS),
+}
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

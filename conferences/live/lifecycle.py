@@ -21,7 +21,7 @@ from conferences import permissions as perms
 from conferences.audit import audit_log
 from conferences.errors import ConferenceError, PermissionDeniedError
 from conferences.models import AttendanceSource, Conference, LiveState, PresenceInterval, Status
-from conferences.services import attendance
+from conferences.services import attendance, history
 
 STARTABLE = frozenset({Status.SCHEDULED})
 ENDABLE = frozenset({Status.SCHEDULED, Status.LIVE})
@@ -102,6 +102,7 @@ def conference_end(*, actor: Any, conference: Conference) -> Conference:
     conference.status = Status.ENDED
     conference.actual_end = now
     conference.save()
+    history.history_mark_dirty(conference=conference)
     close_presence(conference, now)
     audit_log(conference=conference, actor=actor, action="live.end")
     events.broadcast(conference, _conference_event(conference))

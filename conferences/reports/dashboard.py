@@ -14,8 +14,6 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import (
     Count,
-    DurationField,
-    ExpressionWrapper,
     F,
     FloatField,
     Max,
@@ -24,11 +22,12 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Cast, Coalesce, TruncMonth
+from django.db.models.functions import Cast, TruncMonth
 from django.utils.translation import get_language
 
 from conferences.models import AttendanceEntry, Conference, Invitation, Level
 from conferences.reports import summary
+from conferences.reports.expressions import duration
 from conferences.reports.filters import HistoryFilter
 from conferences.reports.savings import (
     SavingsMethod,
@@ -44,13 +43,6 @@ from portal.models import Unit
 TOP_HOSTS = 15
 TOP_REASONS = 10
 NO_REASON = "Không ghi lý do"
-
-
-def _duration():
-    return ExpressionWrapper(
-        Coalesce("actual_end", "planned_end") - Coalesce("actual_start", "planned_start"),
-        output_field=DurationField(),
-    )
 
 
 def _minutes(value) -> int:
@@ -143,7 +135,7 @@ def compute_dashboard(user, f: HistoryFilter) -> dict[str, Any]:
             .values("level", "p", "k")
             .annotate(
                 n=Count("id"),
-                minutes=Sum(_duration()),
+                minutes=Sum(duration()),
                 first=Min("planned_start"),
                 last=Max("planned_start"),
             )

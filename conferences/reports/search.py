@@ -13,14 +13,13 @@ from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
 
 from conferences.models import Conference, Invitation, Status
 from conferences.permissions import ALL_ROLES, ORGANISERS, visible_conferences
+from conferences.reports.expressions import ABSENT, ATTENDED  # noqa: F401 (re-exported)
 from conferences.reports.filters import HistoryFilter
 from conferences.reports.successors import subtree_q
 from portal import permissions as org
 from portal.models import Unit
 from portal.text import fold
 
-ATTENDED = ("present", "connected")
-ABSENT = ("absent", "absent_excused")
 MAX_PAGE_SIZE = 200
 MIN_START = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 MAX_END = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)

@@ -34,6 +34,7 @@ from conferences.models import (
     PresenceInterval,
     Status,
 )
+from conferences.services import history
 
 ABSENT = frozenset({AttendanceStatus.ABSENT, AttendanceStatus.ABSENT_EXCUSED})
 # What a site's own operator may report about itself; the rest is the clerk's call.
@@ -46,7 +47,9 @@ PROGRESS = [AttendanceStatus.INVITED, AttendanceStatus.CONFIRMED, AttendanceStat
 
 def _lock(invitation: Invitation) -> Invitation:
     """Re-read the invitation under a row lock so concurrent writers append in order."""
-    return Invitation.objects.select_for_update().select_related("conference", "site", "unit").get(pk=invitation.pk)
+    # Lock the invitation and its conference (ordered with the conference's end, so the history
+    # mark sees the final status) but not the unit and site rows everybody else references.
+    return Invitation.objects.select_for_update(of=("self", "conference")).select_related("conference", "site", "unit").get(pk=invitation.pk)
 
 
 def _check_values(*, status: str, headcount: int | None, absence_reason: str) -> None:
@@ -109,6 +112,7 @@ def _refresh(invitation: Invitation) -> None:
     for name, value in fields.items():
         setattr(invitation, name, value)
     invitation.save(update_fields=list(fields))
+    history.history_mark_dirty(conference=invitation.conference)
 
 
 def _event(invitation: Invitation, entry: AttendanceEntry) -> dict[str, Any]:
@@ -252,6 +256,7 @@ def presence_join(*, invitation: Invitation, at: dt.datetime, source: str, actor
     if invitation.first_joined_at is None or at < invitation.first_joined_at:
         invitation.first_joined_at = at
         invitation.save(update_fields=["first_joined_at"])
+        history.history_mark_dirty(conference=invitation.conference)
     audit_log(conference=invitation.conference, actor=actor, site=invitation.site, action="presence.join",
               data={"site": invitation.site.key, "at": at.isoformat(), "source": source})
     events.broadcast(invitation.conference, {"type": "presence", "site": str(invitation.site.code), "joined_at": at.isoformat()})

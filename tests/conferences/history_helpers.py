@@ -1,4 +1,8 @@
-"""Builders for history tests: an ended conference at a given date with recorded attendance."""
+"""Builders for history tests: an ended conference at a given date with recorded attendance.
+
+They write rows directly (like a bulk import, not through the services), so like any bulk writer
+they recompute the month's history summaries themselves.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import datetime as dt
 from django.utils import timezone
 
 from conferences.models import Conference, Invitation, Level, Status
+from conferences.reports.expressions import month_of
+from conferences.services.history import history_refresh_months
 from portal.models import Site, Unit
 
 
@@ -20,7 +26,7 @@ def ended_conference(
 ) -> Conference:
     tz = timezone.get_default_timezone()
     start = dt.datetime.combine(day, dt.time(8, 0), tzinfo=tz)
-    return Conference.objects.create(
+    conference = Conference.objects.create(
         title=title,
         level=level,
         host_unit=Unit.objects.get(code=host),
@@ -31,6 +37,8 @@ def ended_conference(
         actual_end=start + dt.timedelta(hours=hours),
         status=Status.ENDED,
     )
+    history_refresh_months(months=[month_of(start)])
+    return conference
 
 
 def attend(
@@ -48,7 +56,7 @@ def attend(
         joined = conference.planned_start + dt.timedelta(
             minutes=late_minutes if late_minutes is not None else -5
         )
-    return Invitation.objects.create(
+    invitation = Invitation.objects.create(
         conference=conference,
         site=site,
         unit=site.unit,
@@ -57,3 +65,5 @@ def attend(
         absence_reason=reason,
         first_joined_at=joined,
     )
+    history_refresh_months(months=[month_of(conference.planned_start)])
+    return invitation

@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import io
 
+import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import transaction
 from django.db.models import F
 
 from conferences import demo_history
-from conferences.models import HistorySummary, Status
+from conferences.models import Conference, HistoryDirtyMonth, HistorySummary, Status
 from conferences.reports.dashboard import (
     _attendance_from_invitations,
     _attendance_from_summary,
@@ -19,7 +21,15 @@ from conferences.reports.dashboard import (
 from conferences.reports.filters import HistoryFilter
 from conferences.reports.savings import SavingsMethod
 from conferences.reports.search import history_invitations
-from conferences.reports.summary import summary_applies, summary_rebuild
+from conferences.reports.summary import summary_applies
+from conferences.services import attendance, history, scheduling
+from conferences.services.history import (
+    history_rebuild,
+    history_refresh_dirty,
+    history_refresh_months,
+    mark_months_dirty,
+)
+from conferences.tasks import history_summary_refresh
 from portal.models import Unit
 from tests.conferences.history_helpers import attend, ended_conference
 
@@ -32,6 +42,10 @@ def _both(user, f: HistoryFilter):
     live = _attendance_from_invitations(history_invitations(user, f), f, late_after, method)
     rolled = _attendance_from_summary(user, f, method)
     return live, rolled
+
+
+def _live(user, f: HistoryFilter | None = None):
+    return _both(user, f or HistoryFilter(**YEAR_2022))[0]
 
 
 def _normalised(rows):
@@ -89,52 +103,161 @@ def test_summary_is_not_used_where_it_cannot_answer_exactly(org, leader, vanchan
     )
 
 
-def test_an_attendance_correction_changes_the_dashboard(org, leader, settings):
-    settings.HISTORY_CACHE_SECONDS = 0  # the summary itself must follow, not the cache
+def test_a_dirty_month_in_the_period_makes_the_dashboard_read_the_invitations(org, leader):
+    year = HistoryFilter(**YEAR_2022)
+    assert summary_applies(leader, year)
+    mark_months_dirty([dt.date(2022, 3, 1)])
+    assert not summary_applies(leader, year)
+    assert summary_applies(
+        leader, HistoryFilter(date_from=dt.date(2022, 4, 1), date_to=dt.date(2022, 12, 31))
+    )
+    assert not summary_applies(leader, HistoryFilter())
+
+
+@pytest.fixture
+def march(org, province_clerk, django_capture_on_commit_callbacks):
+    """An ended conference of March 2022: the province present, Văn Chấn and Trấn Yên absent
+    (recorded through the service, so their entries can be corrected)."""
     conf = ended_conference(dt.date(2022, 3, 7))
     attend(conf, "15-UBND", headcount=10)
-    absent = attend(conf, "140", status="absent", reason="Mất điện")
+    entries = {}
+    with django_capture_on_commit_callbacks(execute=True):  # as if each service call committed
+        for key in ("140", "138"):
+            invitation = attend(conf, key, status="invited")
+            entries[key] = attendance.attendance_record(
+                actor=province_clerk,
+                invitation=invitation,
+                status="absent",
+                absence_reason="Mất điện",
+                source="clerk",
+            )
+    history_refresh_months(months=[dt.date(2022, 3, 1)])
+    return conf, entries
+
+
+def _correct(clerk, entry, headcount):
+    return attendance.attendance_correct(
+        actor=clerk, entry=entry, status="present", headcount=headcount, reason="Ghi nhầm"
+    )
+
+
+def _rolled(leader):
+    """The figures the summary path gives right now (asserting it is allowed to answer)."""
+    f = HistoryFilter(**YEAR_2022)
+    assert summary_applies(leader, f)
+    return _normalised(_attendance_from_summary(leader, f, SavingsMethod.from_settings()))
+
+
+def test_a_correction_marks_its_month_after_commit_and_the_beat_task_recomputes_it(
+    march, leader, province_clerk, settings, django_capture_on_commit_callbacks
+):
+    settings.HISTORY_CACHE_SECONDS = 0
+    settings.HISTORY_SUMMARY_REFRESH = "beat"
+    _conf, entries = march
     before = dashboard_figures(leader, HistoryFilter(**YEAR_2022))
-    assert (before["attended"], before["absent"]) == (1, 1)
-    assert before["absence_reasons"] == [{"reason": "Mất điện", "count": 1}]
+    assert (before["attended"], before["absent"]) == (1, 2)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        _correct(province_clerk, entries["140"], 7)
+        assert not HistoryDirtyMonth.objects.exists()  # nothing is written inside the transaction
+    (mark,) = [c for c in callbacks if isinstance(c, history._MarkAfterCommit)]
+    mark()  # what the commit runs
+    assert list(HistoryDirtyMonth.objects.values_list("month", flat=True)) == [dt.date(2022, 3, 1)]
 
-    absent.status, absent.headcount, absent.absence_reason = "present", 7, ""
-    absent.first_joined_at = conf.planned_start + dt.timedelta(minutes=20)
-    absent.save()
+    # Until the refresh, the dashboard reads the invitations: already exact.
     after = dashboard_figures(leader, HistoryFilter(**YEAR_2022))
-    assert (after["attended"], after["absent"], after["late"], after["headcount"]) == (2, 0, 1, 17)
-    assert after["absence_reasons"] == []
-    assert after["savings"]["total"] > before["savings"]["total"]
+    assert (after["attended"], after["absent"], after["headcount"]) == (2, 1, 17)
+    assert history_summary_refresh() == 1  # the beat task's body
+    assert not HistoryDirtyMonth.objects.exists()
+    assert dashboard_figures(leader, HistoryFilter(**YEAR_2022)) == after
+    assert _rolled(leader) == _normalised(_live(leader))
+    assert history_summary_refresh() == 0  # idempotent: nothing left to do
 
 
-def test_a_conference_counts_once_it_ends_and_stops_counting_when_deleted(org, leader, settings):
-    settings.HISTORY_CACHE_SECONDS = 0  # the summary itself must follow, not the cache
+def test_inline_mode_recomputes_right_after_the_commit(
+    march, leader, province_clerk, settings, django_capture_on_commit_callbacks
+):
+    settings.HISTORY_CACHE_SECONDS = 0
+    settings.HISTORY_SUMMARY_REFRESH = "inline"
+    _conf, entries = march
+    with django_capture_on_commit_callbacks(execute=True):
+        _correct(province_clerk, entries["140"], 7)
+        _correct(province_clerk, entries["138"], 5)
+    assert not HistoryDirtyMonth.objects.exists()
+    units, _reasons = _rolled(leader)
+    assert (
+        sum(row["attended"] for row in units) == 3
+        and sum(row["recorded_people"] for row in units) == 22
+    )
+
+
+def test_a_transaction_marks_a_month_once_and_a_rolled_back_savepoint_loses_no_mark(
+    march, province_clerk, django_capture_on_commit_callbacks
+):
+    _conf, entries = march
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        for headcount in range(1, 6):
+            _correct(province_clerk, entries["140"], headcount)
+    assert len([c for c in callbacks if isinstance(c, history._MarkAfterCommit)]) == 1
+
+    other = ended_conference(dt.date(2022, 4, 4))
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        try:
+            with transaction.atomic():
+                history.history_mark_dirty(conference=other)
+                raise RuntimeError("rolled back")
+        except RuntimeError:
+            pass
+        history.history_mark_dirty(conference=other)  # registered again: the first one is gone
+    assert [c.month for c in callbacks] == [dt.date(2022, 4, 1)]
+
+
+def test_saving_an_invitation_no_longer_recomputes_anything(march, django_assert_num_queries):
+    conf, _entries = march
+    invitation = conf.invitations.first()
+    invitation.headcount = 99
+    with django_assert_num_queries(1):  # was 11 with the save hooks
+        invitation.save()
+
+
+def test_a_conference_counts_once_it_ends_through_the_service(
+    org, chair, leader, settings, django_capture_on_commit_callbacks
+):
+    settings.HISTORY_CACHE_SECONDS = 0
+    settings.HISTORY_SUMMARY_REFRESH = "inline"
     conf = ended_conference(dt.date(2022, 5, 9))
-    conf.status = Status.LIVE
-    conf.save()
+    Conference.objects.filter(pk=conf.pk).update(status=Status.LIVE)
     attend(conf, "140", headcount=4)
+    history_refresh_months(months=[dt.date(2022, 5, 1)])
     assert dashboard_figures(leader, HistoryFilter(**YEAR_2022))["invited"] == 0
-    assert not HistorySummary.objects.exists()
-
-    conf.status = Status.ENDED
-    conf.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        scheduling.conference_transition(actor=chair, conference=conf, to=Status.ENDED)
     fig = dashboard_figures(leader, HistoryFilter(**YEAR_2022))
+    assert summary_applies(leader, HistoryFilter(**YEAR_2022))
     assert (fig["conferences"], fig["invited"], fig["attended"]) == (1, 1, 1)
 
-    move = dt.timedelta(days=40)  # an ended conference moved to another month
-    conf.planned_start, conf.planned_end, conf.actual_start, conf.actual_end = (
-        t + move for t in (conf.planned_start, conf.planned_end, conf.actual_start, conf.actual_end)
-    )
-    conf.save()
-    assert set(HistorySummary.objects.values_list("month", flat=True)) == {dt.date(2022, 6, 1)}
-    fig = dashboard_figures(
-        leader, HistoryFilter(date_from=dt.date(2022, 5, 1), date_to=dt.date(2022, 5, 31))
-    )
-    assert (fig["conferences"], fig["invited"]) == (0, 0)
 
-    conf.delete()  # cascades to its invitations
-    assert dashboard_figures(leader, HistoryFilter(**YEAR_2022))["invited"] == 0
-    assert not HistorySummary.objects.exists()
+def test_deleting_an_ended_conference_in_the_admin_marks_its_month(
+    org, leader, client_for, settings, django_capture_on_commit_callbacks
+):
+    settings.HISTORY_CACHE_SECONDS = 0
+    settings.HISTORY_SUMMARY_REFRESH = "beat"
+    conf = ended_conference(dt.date(2022, 6, 6))
+    attend(conf, "140", headcount=4)
+    admin = get_user_model().objects.create_superuser(
+        "sum_admin3", "s3@example.test", "pw-Test-12345"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(admin).post(
+            f"/admin/conferences/conference/{conf.pk}/delete/", {"post": "yes"}
+        )
+    assert response.status_code == 302
+    assert HistoryDirtyMonth.objects.filter(month=dt.date(2022, 6, 1)).exists()
+    assert (
+        dashboard_figures(leader, HistoryFilter(**YEAR_2022))["invited"] == 0
+    )  # read from the invitations
+    history_refresh_dirty()
+    assert not HistorySummary.objects.filter(month=dt.date(2022, 6, 1)).exists()
+    assert dashboard_figures(leader, HistoryFilter(**YEAR_2022))["conferences"] == 0
 
 
 def test_rebuild_after_a_bulk_load_restores_the_figures(org, leader, settings):
@@ -144,7 +267,7 @@ def test_rebuild_after_a_bulk_load_restores_the_figures(org, leader, settings):
     attend(conf, "140", status="absent_excused", reason="Trùng lịch")
     expected = dashboard_figures(leader, HistoryFilter(**YEAR_2022))
     HistorySummary.objects.all().delete()
-    assert summary_rebuild() == 2
+    assert history_rebuild() == 2
     assert dashboard_figures(leader, HistoryFilter(**YEAR_2022)) == expected
 
     settings.HISTORY_LATE_MINUTES = 30  # counted with another threshold: rebuilt by the command
@@ -152,6 +275,10 @@ def test_rebuild_after_a_bulk_load_restores_the_figures(org, leader, settings):
     call_command("history_summary", stdout=io.StringIO())
     assert summary_applies(leader, HistoryFilter(**YEAR_2022))
     assert dashboard_figures(leader, HistoryFilter(**YEAR_2022))["attended"] == expected["attended"]
+    mark_months_dirty([dt.date(2022, 8, 1)])
+    out = io.StringIO()
+    call_command("history_summary", "--dirty", stdout=out)
+    assert "1 dirty months" in out.getvalue() and not HistoryDirtyMonth.objects.exists()
 
 
 LATE_KEYS = {"late", "late_minutes", "punctuality_rate"}
@@ -194,14 +321,7 @@ def test_dashboard_from_the_summaries_equals_the_dashboard_from_the_conferences(
             assert _without_late(rolled) == _without_late(live), (user, kwargs)
 
 
-def test_tagging_a_topic_changes_the_dashboard(org, leader, settings):
-    from conferences.models import Topic
-
-    settings.HISTORY_CACHE_SECONDS = 0
-    conf = ended_conference(dt.date(2022, 9, 5))
-    attend(conf, "140")
-    assert dashboard_figures(leader, HistoryFilter(**YEAR_2022))["by_topic"] == []
-    conf.topics.add(Topic.objects.create(slug="chuyen-doi-so", name="Chuyển đổi số"))
-    assert dashboard_figures(leader, HistoryFilter(**YEAR_2022))["by_topic"] == [
-        {"slug": "chuyen-doi-so", "name": "Chuyển đổi số", "count": 1}
-    ]
+def test_celery_beat_runs_the_refresh_task(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["history-summary-refresh"]
+    assert entry["task"] == history_summary_refresh.name
+    assert entry["schedule"] == settings.HISTORY_SUMMARY_REFRESH_SECONDS
