@@ -50,24 +50,21 @@ def _audit(conference: Conference, actor, action: str, **data: Any) -> None:
     audit_log(conference=conference, actor=actor, action=action, data=data)
 
 
-def notify_after_commit(conference: Conference, kind: str) -> None:
-    """After commit, tell the invitation mailer (``services.notifications``) if it is installed.
+def notify_after_commit(conference: Conference, kind: str):
+    """After commit, tell the invitation mailer (``services.notifications``) if it is installed;
+    returns its ``Delivery`` (who is told, who cannot be) or ``None`` without a mailer.
 
     The mailer is optional here so that scheduling works before and without it; a failure to send
-    is logged by ``on_commit(robust=True)`` and never undoes the saved change.
+    is logged and never undoes the saved change.
     """
-
-    def _send() -> None:
-        name = "conferences.services.notifications"
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            return
-        module.conference_changed(conference, kind)
-
-    transaction.on_commit(_send, robust=True)
+    name = "conferences.services.notifications"
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        return None
+    return module.conference_changed(conference, kind)
 
 
 def _check_times(planned_start: dt.datetime, planned_end: dt.datetime) -> None:
@@ -321,10 +318,11 @@ def conference_update(
         invites = _set_invitations(conference, site_list)
         if invites["added"] or invites["removed"]:
             changed["sites"] = invites
+    conference.delivery = None
     if changed:
         _audit(conference, actor, "conference.updated", **changed)
         if conference.status == Status.SCHEDULED:
-            notify_after_commit(conference, "updated")
+            conference.delivery = notify_after_commit(conference, "updated")
     return conference
 
 
@@ -383,10 +381,12 @@ def conference_transition(*, actor, conference: Conference, to: str) -> Conferen
         conference.sequence += 1
     conference.save()
     _audit(conference, actor, "conference.transition", **{"from": current, "to": to})
+    # What the mailing does is kept on the returned object so the page can tell the clerk.
+    conference.delivery = None
     if to == Status.SCHEDULED:
-        notify_after_commit(conference, "scheduled")
+        conference.delivery = notify_after_commit(conference, "scheduled")
     elif to == Status.CANCELLED and current == Status.SCHEDULED:
-        notify_after_commit(conference, "cancelled")
+        conference.delivery = notify_after_commit(conference, "cancelled")
     return conference
 
 

@@ -186,7 +186,7 @@ def conference_edit(request: HttpRequest, code) -> HttpResponse:
         )
     if request.method == "POST" and form.is_valid():
         try:
-            scheduling.conference_update(
+            updated = scheduling.conference_update(
                 actor=request.user, conference=conference, **form.service_kwargs()
             )
         except DomainError as exc:
@@ -194,6 +194,7 @@ def conference_edit(request: HttpRequest, code) -> HttpResponse:
             form.add_error(None, [exc.message, *exc.details])
         else:
             messages.success(request, _("Đã lưu thay đổi."))
+            _tell_delivery(request, getattr(updated, "delivery", None))
             return redirect("conference_detail", code=conference.code)
     return render(
         request,
@@ -360,7 +361,56 @@ def conference_transition(request: HttpRequest, code) -> HttpResponse:
     messages.success(
         request, _("Trạng thái hội nghị: %(status)s.") % {"status": conference.get_status_display()}
     )
+    _tell_delivery(request, getattr(conference, "delivery", None))
     return redirect("conference_detail", code=conference.code)
+
+
+def _names(names: list[str], limit: int = 12) -> str:
+    shown = ", ".join(names[:limit])
+    more = len(names) - limit
+    return shown + (_(" và %(n)d điểm cầu khác") % {"n": more} if more > 0 else "")
+
+
+def _tell_delivery(request: HttpRequest, delivery) -> None:
+    """Say what the invitation mailing did: who was mailed, and which sites nobody could tell."""
+    if delivery is None:
+        return
+    if delivery.failed:
+        messages.error(
+            request,
+            _(
+                "Không gửi được e-mail tới %(n)d cán bộ kỹ thuật (máy chủ thư lỗi); thay đổi đã được "
+                "lưu — hãy báo các điểm cầu bằng cách khác hoặc thử lại sau."
+            )
+            % {"n": delivery.recipients},
+        )
+    elif delivery.recipients:
+        sent = delivery.recipients if delivery.sent is None else delivery.sent
+        messages.success(
+            request,
+            _("Đã gửi %(n)d e-mail tới cán bộ kỹ thuật của %(sites)d điểm cầu.")
+            % {"n": sent, "sites": delivery.sites_reached},
+        )
+    else:
+        messages.warning(request, _("Không có điểm cầu nào nhận được e-mail."))
+    if delivery.sites_without_operator:
+        messages.warning(
+            request,
+            _("%(n)d điểm cầu chưa có tài khoản cán bộ kỹ thuật nên chưa được báo: %(names)s.")
+            % {
+                "n": len(delivery.sites_without_operator),
+                "names": _names(delivery.sites_without_operator),
+            },
+        )
+    if delivery.sites_without_email:
+        messages.warning(
+            request,
+            _("%(n)d điểm cầu có cán bộ kỹ thuật nhưng chưa có địa chỉ e-mail: %(names)s.")
+            % {
+                "n": len(delivery.sites_without_email),
+                "names": _names(delivery.sites_without_email),
+            },
+        )
 
 
 # --- Agenda -----------------------------------------------------------------------------------
