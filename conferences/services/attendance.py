@@ -41,8 +41,27 @@ ABSENT = frozenset({AttendanceStatus.ABSENT, AttendanceStatus.ABSENT_EXCUSED})
 SITE_STATUSES = frozenset({AttendanceStatus.CONFIRMED, AttendanceStatus.READY, AttendanceStatus.PRESENT})
 OPEN_STATUSES = frozenset({Status.SCHEDULED, Status.LIVE, Status.ENDED})
 MAX_HEADCOUNT = 10_000
+# Whether a site took part is recorded by hand (clerk or site) only once the conference has
+# started; an excused absence may be announced before it.
+ATTENDED = frozenset({AttendanceStatus.PRESENT, AttendanceStatus.CONNECTED, AttendanceStatus.ABSENT})
 # Order of the statuses a site goes through before it is counted; a join never moves a site back.
 PROGRESS = [AttendanceStatus.INVITED, AttendanceStatus.CONFIRMED, AttendanceStatus.READY, AttendanceStatus.CONNECTED]
+
+
+def has_started(conference: Conference, now: dt.datetime | None = None) -> bool:
+    """Live or ended, or its planned start has passed (a meeting nobody started in the portal)."""
+    if conference.status in (Status.LIVE, Status.ENDED) or conference.actual_start is not None:
+        return True
+    return conference.planned_start <= (now or timezone.now())
+
+
+def check_started(conference: Conference, status: str) -> None:
+    if status in ATTENDED and not has_started(conference):
+        raise ConferenceError(
+            "not_started",
+            "Hội nghị chưa bắt đầu: chưa ghi được có mặt hoặc vắng (trước giờ họp chỉ ghi được "
+            "“vắng có lý do”).",
+        )
 
 
 def _lock(invitation: Invitation) -> Invitation:
@@ -171,6 +190,8 @@ def attendance_record(
     if invitation.conference.status not in OPEN_STATUSES:
         raise ConferenceError("conference_closed", "Hội nghị chưa lên lịch hoặc đã hủy: không ghi nhận điểm danh.")
     _check_values(status=status, headcount=headcount, absence_reason=absence_reason)
+    if source in (AttendanceSource.CLERK, AttendanceSource.SITE):
+        check_started(invitation.conference, status)
     # Keep the readiness board true when the clerk records on a site's behalf.
     stamps = []
     if status in {AttendanceStatus.CONFIRMED, AttendanceStatus.READY} and invitation.confirmed_at is None:

@@ -41,7 +41,8 @@ def test_another_districts_clerk_cannot_post_attendance(client_for, tranyen_cler
     site = district_conf.invitations.get(site__key="04630").site
     url = reverse("conference_attendance", args=[district_conf.code])
     c = client_for(tranyen_clerk)
-    for data in ({"action": "record", "record-site": site.code, "record-status": "absent"}, {"action": "rollcall_start"}):
+    inv = district_conf.invitations.get(site=site)
+    for data in ({"action": "table", f"st-{inv.pk}": "absent"}, {"action": "rollcall_start"}):
         assert c.post(url, data).status_code == 404
     assert not AttendanceEntry.objects.exists() and not RollCall.objects.exists()
 
@@ -49,18 +50,18 @@ def test_another_districts_clerk_cannot_post_attendance(client_for, tranyen_cler
 def test_leader_reads_but_cannot_record(client_for, leader, district_conf):
     site = district_conf.invitations.get(site__key="04630").site
     url = reverse("conference_attendance", args=[district_conf.code])
-    response = client_for(leader).post(url, {"action": "record", "record-site": site.code, "record-status": "absent"})
+    inv = district_conf.invitations.get(site=site)
+    response = client_for(leader).post(url, {"action": "table", f"st-{inv.pk}": "absent"})
     assert response.status_code == 403
     assert not AttendanceEntry.objects.exists()
 
 
-def test_forged_site_code_in_clerk_form_is_a_field_error(client_for, vanchan_clerk, district_conf, org):
-    from portal.models import Site
-
-    foreign = Site.objects.get(key="138")  # exists, but not invited
+def test_rows_of_another_conference_in_the_clerks_table_are_ignored(client_for, vanchan_clerk, district_conf, org):
+    other = ConferenceFactory(host_unit=org["140"], status=Status.LIVE)
+    (foreign,) = invite(other, "138")  # exists, but belongs to another conference
     url = reverse("conference_attendance", args=[district_conf.code])
-    response = client_for(vanchan_clerk).post(url, {"action": "record", "record-site": foreign.code, "record-status": "present", "record-headcount": "3"})
-    assert response.status_code == 400 and "errorlist" in response.content.decode()
+    response = client_for(vanchan_clerk).post(url, {"action": "table", f"st-{foreign.pk}": "present", f"hc-{foreign.pk}": "3"})
+    assert response.status_code == 302
     assert not AttendanceEntry.objects.exists()
 
 
