@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from portal import views
 
@@ -19,4 +21,6 @@ urlpatterns = [
     path("org/sites/<uuid:code>/edit/", views.site_edit, name="site_edit"),
     path("", include("conferences.urls")),
     path("admin/", admin.site.urls),
+    # browsers ask for /favicon.ico on pages without a <link rel="icon"> (files, the API)
+    path("favicon.ico", RedirectView.as_view(url=static("portal/favicon.svg"), permanent=True)),
 ]
