@@ -21,12 +21,37 @@ class ConferenceSerializer(serializers.ModelSerializer):
     class Meta:
         model = Conference
         fields = [
-            "code", "title", "level", "status", "host_unit", "planned_start", "planned_end",
-            "actual_start", "actual_end", "topics", "sites_invited", "sites_attended",
+            "code",
+            "title",
+            "level",
+            "status",
+            "host_unit",
+            "planned_start",
+            "planned_end",
+            "actual_start",
+            "actual_end",
+            "topics",
+            "sites_invited",
+            "sites_attended",
         ]
 
     def get_topics(self, obj) -> list[str]:
         return list(getattr(obj, "topic_names", []))
+
+
+class ConferencePageSerializer(serializers.Serializer):
+    """One page of the conference list: the total, the page asked for and its rows."""
+
+    count = serializers.IntegerField(min_value=0)
+    page = serializers.IntegerField(min_value=1)
+    page_size = serializers.IntegerField(min_value=1)
+    results = ConferenceSerializer(many=True)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """401/403/404: ``{"detail": "…"}``."""
+
+    detail = serializers.CharField()
 
 
 class AttendanceSerializer(serializers.ModelSerializer):
@@ -37,7 +62,16 @@ class AttendanceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Invitation
-        fields = ["site", "site_name", "unit", "status", "headcount", "absence_reason", "first_joined_at", "late"]
+        fields = [
+            "site",
+            "site_name",
+            "unit",
+            "status",
+            "headcount",
+            "absence_reason",
+            "first_joined_at",
+            "late",
+        ]
 
 
 class CountRowSerializer(serializers.Serializer):
