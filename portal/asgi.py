@@ -22,11 +22,13 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from portal import bodylimit  # noqa: E402
 from portal.routing import websocket_urlpatterns  # noqa: E402
+from portal.security_headers import StaticSecurityHeaders  # noqa: E402
 
 # Daphne refuses over-large bodies before reading them (portal/bodylimit.py).
 bodylimit.install()
 
-http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app
+# Static files bypass Django's middleware: StaticSecurityHeaders gives them the same headers.
+http_app = StaticSecurityHeaders(ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app)
 
 application = ProtocolTypeRouter(
     {

@@ -1,0 +1,195 @@
+"""Every page under the strict Content-Security-Policy in headless Chromium (issue 11 item 11).
+
+Each page is opened as a user who may see it; the test fails on any CSP violation, page error
+or console error, and on a page without the policy. The live pages must still connect (the
+join page gets its camera and the WebSocket opens) because Permissions-Policy allows camera and
+microphone there; on any other page getUserMedia is refused. Static files carry the headers too.
+The inline handlers that were moved to static/portal/behaviours.js are exercised: a delete
+asks first, the language menu switches language.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+from django.urls import reverse
+
+from tests.browser.live_stack import CHROMIUM_ARGS, daphne, login, prepare
+
+pytestmark = [pytest.mark.browser, pytest.mark.fullstack, pytest.mark.timeout(300)]
+
+T = 30_000
+
+WATCH = """
+window.__csp = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.__csp.push(`${e.violatedDirective} blocked=${e.blockedURI} at ${e.sourceFile}:${e.lineNumber}`);
+});
+"""
+GUM = """() => navigator.mediaDevices.getUserMedia({video: true, audio: true})
+  .then((s) => { s.getTracks().forEach((t) => t.stop()); return 'ok'; }, (e) => e.name)"""
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    var_dir = tmp_path_factory.mktemp("csp")
+    setup = prepare(var_dir, site_keys=["15-UBND", "140", "138"])
+    with daphne(var_dir) as base:
+        yield {"base": base, **setup}
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _page(browser, base, username=None):
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="vi-VN")
+    context.add_init_script(WATCH)
+    page = context.new_page()
+    page.set_default_timeout(T)
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on(
+        "console",
+        lambda msg: (
+            msg.type == "error"
+            and not msg.text.startswith("Failed to load resource")
+            and problems.append(f"console: {msg.text}")
+        ),
+    )
+    # A missing resource is reported by URL (the favicon is another change's; a 404 for it is not ours).
+    page.on(
+        "response",
+        lambda r: (
+            r.status >= 400
+            and not r.url.endswith("/favicon.ico")
+            and r.request.resource_type != "document"
+            and problems.append(f"{r.status} {r.url}")
+        ),
+    )
+    if username:
+        login(page, base, username)
+    return context, page, problems
+
+
+def _visit(page, problems, url: str, *, status: int = 200) -> None:
+    response = page.goto(url)
+    page.wait_for_load_state("load")
+    assert response is not None and response.status == status, (
+        f"{url}: {response and response.status}"
+    )
+    policy = response.headers.get("content-security-policy", "")
+    assert (
+        "default-src 'self'" in policy and "unsafe-inline" not in policy.split("style-src-attr")[0]
+    ), url
+    violations = page.evaluate("window.__csp")
+    assert not violations and not problems, f"{url}: {violations} {problems}"
+
+
+def test_every_page_renders_under_the_policy_without_violations(stack, browser):
+    base, code = stack["base"], stack["code"]
+    site_140 = stack["sites"]["140"]
+    pages = {
+        None: ["/login/"],
+        "vanthu.tinh": [
+            "/",
+            reverse("org_tree"),
+            reverse("unit_detail", args=["140"]),
+            reverse("site_detail", args=[site_140]),
+            reverse("site_edit", args=[site_140]),
+            reverse("conference_list"),
+            reverse("conference_create"),
+            reverse("conference_detail", args=[code]),
+            reverse("conference_edit", args=[code]),
+            reverse("conference_agenda", args=[code]),
+            reverse("conference_documents", args=[code]),
+            reverse("conference_sites", args=[code]),
+            reverse("conference_attendance", args=[code]),
+            reverse("conference_minutes", args=[code]),
+            reverse("conference_join_links", args=[code]),
+        ],
+        "lanhdao.tinh": [
+            reverse("history_dashboard"),
+            reverse("history_search"),
+            reverse("history_savings"),
+            "/api/docs/",
+            "/api/v1/conferences/",
+        ],
+        "kythuat.vanchan": [
+            reverse("my_conferences"),
+            reverse("operator_conference", args=[code, site_140]),
+        ],
+        "quantri": [
+            "/admin/",
+            "/admin/portal/unit/",
+            "/admin/portal/unit/1/change/",
+            "/admin/conferences/conference/add/",
+        ],
+    }
+    for username, paths in pages.items():
+        context, page, problems = _page(browser, base, username)
+        try:
+            for path in paths:
+                _visit(page, problems, base + path)
+        finally:
+            context.close()
+
+
+def test_live_pages_connect_and_only_they_may_use_the_camera(stack, browser):
+    base, code = stack["base"], stack["code"]
+    context, page, problems = _page(browser, base, "kythuat.vanchan")
+    try:
+        _visit(page, problems, base + reverse("org_tree"))
+        assert page.evaluate(GUM) == "NotAllowedError"
+        problems.clear()  # Chromium logs the refusal we just provoked
+        _visit(page, problems, base + reverse("conference_join", args=[code]))
+        page.wait_for_selector("body[data-devices=ok]")
+        page.wait_for_selector("body[data-ws=open]")
+        assert page.evaluate(GUM) == "ok"
+        assert not page.evaluate("window.__csp") and not problems, problems
+    finally:
+        context.close()
+    context, page, problems = _page(browser, base, "chutri.tinh")
+    try:
+        _visit(page, problems, base + reverse("conference_console", args=[code]))
+        page.wait_for_selector("body[data-ws=open]")
+        assert not page.evaluate("window.__csp") and not problems, problems
+    finally:
+        context.close()
+
+
+def test_moved_inline_handlers_still_work(stack, browser):
+    base, code = stack["base"], stack["code"]
+    context, page, problems = _page(browser, base, "vanthu.tinh")
+    try:
+        _visit(page, problems, base + reverse("conference_agenda", args=[code]))
+        items = page.locator("form[data-confirm]").count()
+        assert items >= 3
+        asked = []
+        page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+        page.locator("form[data-confirm] button[type=submit]").first.click()
+        page.wait_for_timeout(500)
+        assert (
+            asked and page.locator("form[data-confirm]").count() == items
+        )  # dismissed: nothing deleted
+        page.select_option("#lang", "en")
+        page.wait_for_selector("html[lang=en]")
+        assert not page.evaluate("window.__csp") and not problems, problems
+    finally:
+        context.close()
+
+
+def test_static_files_carry_the_security_headers(stack):
+    with urllib.request.urlopen(stack["base"] + "/static/portal/app.css", timeout=30) as response:  # noqa: S310
+        headers = response.headers
+    assert "default-src 'self'" in headers["Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert "camera=()" in headers["Permissions-Policy"]
+    assert headers["Referrer-Policy"] == "same-origin"
