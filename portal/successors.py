@@ -37,35 +37,86 @@ class SuccessorResult:
     unknown: list[str] = field(default_factory=list)
 
 
+def _code(value: Any, limit: int) -> str | None:
+    """``value`` as a plain code (an int is read as digits), or None when it is not one."""
+    from portal.importer import CODE_PATTERN
+
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or len(value) > limit or not CODE_PATTERN.match(value):
+        return None
+    return value
+
+
 def _validate(data: Any) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Types, lengths and codes of every entry (the same rules as ``portal.importer``)."""
     if not isinstance(data, dict) or not isinstance(data.get("map"), dict) or not data["map"]:
         raise DomainError("bad_file", "Tệp không đúng định dạng: cần đối tượng JSON có 'map'.")
-    province = (data.get("meta") or {}).get("new_province")
-    if not isinstance(province, dict) or not province.get("code") or not province.get("name"):
-        raise DomainError("bad_file", "Thiếu meta.new_province {code, name}.")
-    errors = [
-        f"{old}: cần 'code' và 'name'"
-        for old, new in data["map"].items()
-        if not isinstance(new, dict) or not new.get("code") or not new.get("name")
-    ]
+    meta = data.get("meta")
+    province = meta.get("new_province") if isinstance(meta, dict) else None
+    if (
+        not isinstance(province, dict)
+        or not _code(province.get("code"), 20)
+        or not isinstance(province.get("name"), str)
+        or not province["name"].strip()
+        or len(province["name"]) > 200
+    ):
+        raise DomainError("bad_file", "Thiếu hoặc sai meta.new_province {code, name}.")
+    province = {"code": _code(province["code"], 20), "name": province["name"].strip()}
+    errors: list[str] = []
+    mapping: dict[str, dict[str, Any]] = {}
+    for old, new in data["map"].items():
+        label = str(old)[:40]
+        if not _code(old, 20):
+            errors.append(f"{label}: mã cũ không hợp lệ")
+            continue
+        if not isinstance(new, dict):
+            errors.append(f"{label}: cần đối tượng có 'code' và 'name'")
+            continue
+        code = _code(new.get("code"), 30)  # namespaced by era ("2025-"): at most 35 of 40
+        name, division = new.get("name"), new.get("division_type")
+        problems = []
+        if not code:
+            problems.append("'code' thiếu hoặc không hợp lệ")
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            problems.append("'name' thiếu, không phải chuỗi hoặc dài quá 200 ký tự")
+        if division is not None and (not isinstance(division, str) or len(division) > 20):
+            problems.append("'division_type' phải là chuỗi tối đa 20 ký tự")
+        if problems:
+            errors.append(f"{label}: " + "; ".join(problems))
+            continue
+        mapping[str(old)] = {**new, "code": code, "name": name.strip()}
     if errors:
-        raise DomainError("bad_rows", f"Tệp có {len(errors)} dòng lỗi; không nhập gì.", details=errors)
-    return province, data["map"]
+        raise DomainError(
+            "bad_rows", f"Tệp có {len(errors)} dòng lỗi; không nhập gì.", details=errors[:200]
+        )
+    return province, mapping
 
 
 @transaction.atomic
-def successors_import(*, data: Any, era: str = "2025", valid_from: dt.date = REFORM_DAY) -> SuccessorResult:
+def successors_import(
+    *, data: Any, era: str = "2025", valid_from: dt.date = REFORM_DAY
+) -> SuccessorResult:
     province, mapping = _validate(data)
     result = SuccessorResult()
     closing_day = valid_from - dt.timedelta(days=1)
 
-    old_by_code = {u.code: u for u in Unit.objects.filter(kind__in=[UnitKind.COMMUNE, UnitKind.DISTRICT, UnitKind.PROVINCE])}
+    old_by_code = {
+        u.code: u
+        for u in Unit.objects.filter(
+            kind__in=[UnitKind.COMMUNE, UnitKind.DISTRICT, UnitKind.PROVINCE]
+        )
+    }
     new_code = f"{era}-{province['code']}"
     root, created = Unit.objects.get_or_create(
         code=new_code,
         defaults={
-            "kind": UnitKind.PROVINCE, "name": str(province["name"]), "official_code": str(province["code"]),
-            "path": f"/{new_code}/", "depth": 0, "valid_from": valid_from,
+            "kind": UnitKind.PROVINCE,
+            "name": str(province["name"]),
+            "official_code": str(province["code"]),
+            "path": f"/{new_code}/",
+            "depth": 0,
+            "valid_from": valid_from,
             "search_text": fold(f"{province['name']} {new_code}"),
         },
     )
@@ -90,12 +141,20 @@ def successors_import(*, data: Any, era: str = "2025", valid_from: dt.date = REF
         unit, created = Unit.objects.get_or_create(
             code=namespaced,
             defaults={
-                "kind": UnitKind.COMMUNE, "official_code": code, "name": str(spec["name"]),
-                "division_type": str(spec.get("division_type") or ""), "parent": root,
-                "path": f"{root.path}{namespaced}/", "depth": 1, "valid_from": valid_from,
-                "distance_km": distance, "distance_is_estimate": True,
+                "kind": UnitKind.COMMUNE,
+                "official_code": code,
+                "name": str(spec["name"]),
+                "division_type": str(spec.get("division_type") or ""),
+                "parent": root,
+                "path": f"{root.path}{namespaced}/",
+                "depth": 1,
+                "valid_from": valid_from,
+                "distance_km": distance,
+                "distance_is_estimate": True,
                 "aliases": [u.name for u in olds],
-                "search_text": fold(" ".join([str(spec["name"]), namespaced, *(u.name for u in olds)])),
+                "search_text": fold(
+                    " ".join([str(spec["name"]), namespaced, *(u.name for u in olds)])
+                ),
             },
         )
         result.created += int(created)
@@ -110,7 +169,11 @@ def successors_import(*, data: Any, era: str = "2025", valid_from: dt.date = REF
 
     mapped = {u.pk for olds in predecessors.values() for u in olds}
     for unit in old_by_code.values():
-        if unit.pk in mapped or unit.code.startswith(f"{era}-") or (unit.valid_from and unit.valid_from >= valid_from):
+        if (
+            unit.pk in mapped
+            or unit.code.startswith(f"{era}-")
+            or (unit.valid_from and unit.valid_from >= valid_from)
+        ):
             continue
         if unit.kind == UnitKind.COMMUNE:
             result.unmapped.append(unit.code)
@@ -119,7 +182,11 @@ def successors_import(*, data: Any, era: str = "2025", valid_from: dt.date = REF
         if unit.valid_to != closing_day:
             unit.valid_to = closing_day
             changes.append("valid_to")
-        if unit.kind == UnitKind.PROVINCE and unit.official_code == str(province["code"]) and unit.successor_id != root.pk:
+        if (
+            unit.kind == UnitKind.PROVINCE
+            and unit.official_code == str(province["code"])
+            and unit.successor_id != root.pk
+        ):
             unit.successor = root
             changes.append("successor")
         if changes:

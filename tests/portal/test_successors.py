@@ -21,7 +21,11 @@ def test_load_successors_links_old_communes_to_namespaced_new_units(org):
     assert yen_ninh.successor.name == "Phường Yên Bái"
     assert yen_ninh.successor.valid_from == dt.date(2025, 7, 1)
     # Several old wards merged into the same new ward.
-    assert set(Unit.objects.get(code="2025-04252").predecessors.values_list("code", flat=True)) >= {"04252", "04255", "04258"}
+    assert set(Unit.objects.get(code="2025-04252").predecessors.values_list("code", flat=True)) >= {
+        "04252",
+        "04255",
+        "04258",
+    }
     new_root = Unit.objects.get(code="2025-15")
     assert new_root.name == "Tỉnh Lào Cai"
     assert Unit.objects.get(code="2025-04252").path == "/2025-15/2025-04252/"
@@ -43,9 +47,57 @@ def test_load_successors_twice_changes_nothing(org):
 
 def test_load_successors_rejects_a_bad_file_and_changes_nothing(org, tmp_path):
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"meta": {"new_province": {"code": 15, "name": "X"}}, "map": {"4252": {"name": "no code"}}}))
+    bad.write_text(
+        json.dumps(
+            {
+                "meta": {"new_province": {"code": 15, "name": "X"}},
+                "map": {"4252": {"name": "no code"}},
+            }
+        )
+    )
     before = Unit.objects.count()
     with pytest.raises(CommandError, match="dòng lỗi"):
         call_command("load_successors", str(bad), verbosity=0)
     assert Unit.objects.count() == before
     assert Unit.objects.get(code="04252").successor is None
+
+
+@pytest.mark.parametrize(
+    "entry, expected",
+    [
+        ({"code": "a/b", "name": "x"}, "'code'"),
+        ({"code": ["04252"], "name": "x"}, "'code'"),
+        ({"code": "04252", "name": ["x"]}, "'name'"),
+        ({"code": "04252", "name": "N" * 201}, "'name'"),
+        ({"code": "04252", "name": "x", "division_type": 5}, "division_type"),
+        ("04252", "cần đối tượng"),
+    ],
+)
+def test_load_successors_refuses_bad_types_and_codes_per_row(org, tmp_path, entry, expected):
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps(
+            {"meta": {"new_province": {"code": 15, "name": "Tỉnh Lào Cai"}}, "map": {"4252": entry}}
+        ),
+        encoding="utf-8",
+    )
+    before = Unit.objects.count()
+    with pytest.raises(CommandError) as info:
+        call_command("load_successors", str(bad))
+    assert "4252" in str(info.value) and expected in str(info.value)
+    assert Unit.objects.count() == before
+
+
+def test_load_successors_refuses_a_province_code_with_a_path_in_it(org, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps(
+            {
+                "meta": {"new_province": {"code": "15/../x", "name": "x"}},
+                "map": {"4252": {"code": "04252", "name": "x"}},
+            }
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(CommandError, match="new_province"):
+        call_command("load_successors", str(bad))
