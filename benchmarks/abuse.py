@@ -695,9 +695,13 @@ def main() -> int:
         default=os.environ.get("DATABASE_URL", ""),
         help="PostgreSQL for the import-scale run (default: a fresh SQLite file)",
     )
+    parser.add_argument(
+        "--only", default="pairs,ws,bodies,uploads,imports", help="comma-separated sets to run"
+    )
     args = parser.parse_args()
     # SIGTERM ends the run through the finally blocks, so Daphne is always stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    only = set(args.only.split(","))
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="giaoban-abuse-"))
     env = {
@@ -772,10 +776,14 @@ def main() -> int:
         sampler.start()
         time.sleep(1)
         baseline = sampler.mark()
-        pairs(port, setup, tally)
-        asyncio.run(ws_phase(port, setup, tally))
-        bodies(port, setup, tally, sampler, memory)
-        uploads(port, setup, tally)
+        if "pairs" in only:
+            pairs(port, setup, tally)
+        if "ws" in only:
+            asyncio.run(ws_phase(port, setup, tally))
+        if "bodies" in only:
+            bodies(port, setup, tally, sampler, memory)
+        if "uploads" in only:
+            uploads(port, setup, tally)
         sampler.running = False
         result["daphne_rss_mb"] = {
             "baseline": round(baseline / MB),
@@ -787,7 +795,8 @@ def main() -> int:
     finally:
         stop(proc)
         log.close()
-    result["import_refusal_seconds"] = imports(env, tally, workdir)
+    if "imports" in only:
+        result["import_refusal_seconds"] = imports(env, tally, workdir)
     if args.import_units:
         scale_env = dict(env)
         if args.database_url:
