@@ -85,7 +85,7 @@ def _validate(data: Any) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         if problems:
             errors.append(f"{label}: " + "; ".join(problems))
             continue
-        mapping[str(old)] = {**new, "code": code, "name": name.strip()}
+        mapping[str(old)] = {**new, "code": code, "name": str(name).strip()}
     if errors:
         raise DomainError(
             "bad_rows", f"Tệp có {len(errors)} dòng lỗi; không nhập gì.", details=errors[:200]
