@@ -39,6 +39,9 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 50k conferences / 5M rows")
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--regenerate", action="store_true")
+    parser.add_argument(
+        "--generate-only", action="store_true", help="make the data set, measure nothing"
+    )
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         print(
@@ -63,6 +66,10 @@ def main() -> int:
         **generated,
         "generation_s": generation_s,
     }
+    if args.generate_only:
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    result["refresh_one_month"] = measure_refresh()
     result["endpoints"] = measure(args.requests)
     print(json.dumps(result, ensure_ascii=False))
     return 0
@@ -139,9 +146,8 @@ def _copy(want_conf: int, want_rows: int) -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from conferences.models import Conference, Invitation, Level, Topic
+    from conferences.models import Conference, Invitation, Level
     from portal.models import Site, UnitKind
-    from portal.text import fold
 
     rng = random.Random(10)
     tz = timezone.get_default_timezone()
@@ -158,23 +164,21 @@ def _copy(want_conf: int, want_rows: int) -> None:
         if s.unit.kind == UnitKind.COMMUNE:
             communes_of.setdefault(s.unit.parent_id, []).append((s.id, s.unit_id, s.unit.kind))
     ubnd = next(s for s in sites if s.key == "15-UBND")
-    topics = [
-        Topic.objects.get_or_create(slug=slug, defaults={"name": name})[0].id
-        for slug, name in [
-            ("covid-19", "Phòng, chống dịch COVID-19"),
-            ("kinh-te-xa-hoi", "Phát triển kinh tế – xã hội"),
-            ("chuyen-doi-so", "Chuyển đổi số"),
-            ("cai-cach-hanh-chinh", "Cải cách hành chính"),
-            ("nong-thon-moi", "Nông nghiệp, nông thôn mới"),
-        ]
-    ]
+    from conferences.demo_history import TITLES, TOPICS
+    from conferences.services.topics import topics_for_names
+
+    topic_ids = {code: topics_for_names([name])[0].id for code, name in TOPICS}
+    topic_codes = list(topic_ids)
     # Share of province conferences inviting every site, so that the average number of sites per
     # conference (2% × 210 four-level, 38% × ~20 district, 60% × (w × 210 + (1 − w) × 20)) gives
     # want_rows rows, with 3% to spare.
     average = 1.03 * want_rows / max(want_conf, 1)
     wide_share = max(0.0, min(1.0, (average - 23.8) / 114))
 
-    conf_fields = [f for f in Conference._meta.concrete_fields if f.name != "id"]
+    # Generated columns (title_words) are computed by PostgreSQL during the COPY.
+    conf_fields = [
+        f for f in Conference._meta.concrete_fields if f.name != "id" and not f.generated
+    ]
     conf_cols = [f.column for f in conf_fields]
     plan = []
     per_year = want_conf // len(YEARS) + 1
@@ -205,11 +209,18 @@ def _copy(want_conf: int, want_rows: int) -> None:
             for i, (day, level, host) in enumerate(plan):
                 start = dt.datetime.combine(day, dt.time(8 if i % 3 else 14, 0), tzinfo=tz)
                 minutes = 90 + (i % 5) * 30
-                title = f"Hội nghị giao ban {'tỉnh – huyện' if level != 'district_to_commune' else host.unit.name} số {i} tháng {day.month}/{day.year}"
+                # Titles like the demo history's (word search over ten years has real words to
+                # match); the topic follows from the title, as in the demo.
+                what = TITLES[topic_codes[i % len(topic_codes)]]
+                if level == "district_to_commune":
+                    title = f"Giao ban {host.unit.name} với các xã, thị trấn: {what} (số {i})"
+                elif level == "four_level":
+                    title = f"Hội nghị trực tuyến toàn quốc 4 cấp: {what} (số {i})"
+                else:
+                    title = f"Hội nghị trực tuyến tỉnh – huyện: {what} (số {i})"
                 values = {
                     "code": uuid.UUID(int=rng.getrandbits(128), version=4),
                     "title": title,
-                    "title_folded": fold(title),
                     "level": level,
                     "host_unit": host.unit_id,
                     "chair_site": host.id,
@@ -231,6 +242,7 @@ def _copy(want_conf: int, want_rows: int) -> None:
             "SELECT id, level, host_unit_id, chair_site_id, planned_start FROM conferences_conference ORDER BY id"
         )
         confs = cur.fetchall()
+        first_id = confs[0][0]
         with (
             raw.cursor() as pc,
             pc.copy(
@@ -238,7 +250,9 @@ def _copy(want_conf: int, want_rows: int) -> None:
             ) as copy,
         ):
             for conf_id, *_rest in confs:
-                copy.write_row((conf_id, topics[conf_id % len(topics)]))
+                copy.write_row(
+                    (conf_id, topic_ids[topic_codes[(conf_id - first_id) % len(topic_codes)]])
+                )
         inv_fields = [f for f in Invitation._meta.concrete_fields if f.name != "id"]
         inv_cols = [f.column for f in inv_fields]
         defaults = {f.name: f.get_default() for f in inv_fields}
@@ -288,6 +302,26 @@ def _copy(want_conf: int, want_rows: int) -> None:
 # --- measurement --------------------------------------------------------------------------------
 
 
+def measure_refresh(n: int = 7) -> dict:
+    """Recompute one dirty month (about 430 conferences / 43,000 invitations at scale 1) as the
+    beat task does: mark it, then ``history_refresh_dirty``; p50/p95 over ``n`` runs."""
+    from conferences.services.history import history_refresh_dirty, mark_months_dirty
+
+    times = []
+    for i in range(n):
+        month = dt.date(2024, 1 + i % 12, 1)
+        mark_months_dirty([month])
+        t0 = time.perf_counter()
+        assert history_refresh_dirty() == [month]
+        times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return {
+        "n": n,
+        "p50_ms": round(statistics.median(times), 1),
+        "p95_ms": round(times[min(n - 1, round(0.95 * (n - 1)))], 1),
+    }
+
+
 def measure(n: int) -> dict:
     from django.conf import settings
     from django.contrib.auth import get_user_model
@@ -313,6 +347,15 @@ def measure(n: int) -> dict:
         "api_dashboard_year_cold": (f"/api/v1/dashboard/?{year}", n),
         "search_year": (f"/history/search/?{year}", n),
         "search_text_all": ("/history/search/?q=van+chan", n),
+        "search_words_ten_years": (
+            "/history/search/?q=ph%C3%B2ng%2C+ch%E1%BB%91ng+d%E1%BB%8Bch",
+            n,
+        ),
+        "search_words_prefix_ten_years": ("/history/search/?q=chuyen+doi", n),
+        "search_words_rare_ten_years": ("/history/search/?q=covid+phong+chong+so+4999", n),
+        "api_search_words": ("/api/v1/conferences/?q=covid+phong+chong", n),
+        "search_unit_by_name": ("/history/search/?unit=V%C4%83n+Ch%E1%BA%A5n&" + year, n),
+        "unit_autocomplete": ("/history/units/?q=van+chan", n),
         "search_unit_all": ("/history/search/?unit=04630", n),
         "api_conferences_year": (f"/api/v1/conferences/?{year}&page_size=200", n),
         "export_xlsx_year": (f"/history/export/search.xlsx?{year}", 3),

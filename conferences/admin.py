@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from conferences import models
+from conferences.folding import fold_words
 from conferences.reports.expressions import month_of
 from conferences.services.history import history_mark_dirty
 
@@ -56,9 +59,29 @@ class ConferenceAdmin(admin.ModelAdmin):
         super().delete_queryset(request, queryset)
 
 
+class TopicForm(forms.ModelForm):
+    class Meta:
+        model = models.Topic
+        fields = ["name", "slug"]
+
+    def clean_name(self) -> str:
+        """One topic per folded name (the database refuses a second one; say so here)."""
+        name = " ".join(self.cleaned_data["name"].split())
+        key = fold_words(name)
+        if not key:
+            raise forms.ValidationError(_("Tên chủ đề cần có chữ hoặc số."))
+        clash = models.Topic.objects.filter(key=key).exclude(pk=self.instance.pk).first()
+        if clash is not None:
+            raise forms.ValidationError(_("Trùng với chủ đề “%(name)s” (không phân biệt dấu, hoa thường).") % {"name": clash.name})
+        return name
+
+
 @admin.register(models.Topic)
 class TopicAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug"]
+    form = TopicForm
+    list_display = ["name", "slug", "key"]
+    readonly_fields = ["key"]
+    search_fields = ["name", "key"]
     prepopulated_fields = {"slug": ["name"]}
 
 

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from conferences import permissions, selectors
 from conferences.errors import DomainError
+from conferences.forms_topics import TopicsField
 from conferences.models import AgendaItem, Conference, Level, Status
 from conferences.services import site_selection
 from conferences.services.site_selection import SelectionSpec
@@ -56,10 +57,8 @@ class ConferenceForm(forms.Form):
     chair_name = forms.CharField(label=_("Người chủ trì"), max_length=200, required=False)
     planned_start = forms.DateTimeField(label=_("Bắt đầu"), widget=DATETIME_WIDGET)
     planned_end = forms.DateTimeField(label=_("Kết thúc"), widget=DATETIME_WIDGET)
-    topics = forms.CharField(
+    topics = TopicsField(
         label=_("Chủ đề"),
-        required=False,
-        max_length=500,
         help_text=_("Cách nhau bằng dấu phẩy, ví dụ: COVID-19, Nông thôn mới"),
     )
     confidential = forms.BooleanField(
@@ -119,9 +118,6 @@ class ConferenceForm(forms.Form):
 
     def host_options_json(self) -> str:
         return json.dumps({code: o.as_dict() for code, o in self.host_options.items()})
-
-    def clean_topics(self) -> list[str]:
-        return [t.strip() for t in self.cleaned_data["topics"].split(",") if t.strip()]
 
     def clean(self):
         data = super().clean()

@@ -17,8 +17,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from conferences.folding import FoldWords
 from portal.models import Site, Unit
-from portal.text import fold
 
 
 class Level(models.TextChoices):
@@ -38,13 +38,20 @@ class Status(models.TextChoices):
 
 
 class Topic(models.Model):
+    """A tag of conferences. Names are matched by ``key`` — the name folded to words
+    (``conferences.folding``: "Chuyển đổi số", "chuyen doi so" and "CHUYỂN ĐỔI SỐ" are one
+    topic); the database computes it, and it is unique. Created through
+    ``conferences.services.topics``."""
+
     slug = models.SlugField(max_length=60, unique=True)
     name = models.CharField(_("chủ đề"), max_length=120)
+    key = models.GeneratedField(expression=FoldWords("name"), output_field=models.CharField(max_length=120), db_persist=True)
 
     class Meta:
         verbose_name = _("chủ đề")
         verbose_name_plural = _("chủ đề")
         ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["key"], name="topic_key_unique")]
 
     def __str__(self) -> str:
         return self.name
@@ -53,8 +60,9 @@ class Topic(models.Model):
 class Conference(models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     title = models.CharField(_("tên hội nghị"), max_length=300)
-    # Diacritic-free lower-case title for history search (portal.text.fold), kept by save().
-    title_folded = models.CharField(max_length=300, blank=True, editable=False, db_index=True)
+    # The title's words, folded (conferences.folding): computed by the database, searched by the
+    # history (a full-text GIN index on PostgreSQL, migration 0010).
+    title_words = models.GeneratedField(expression=FoldWords("title"), output_field=models.TextField(), db_persist=True)
     description = models.TextField(_("nội dung"), blank=True)
     level = models.CharField(_("cấp hội nghị"), max_length=30, choices=Level.choices)
     host_unit = models.ForeignKey(Unit, verbose_name=_("đơn vị chủ trì"), on_delete=models.PROTECT, related_name="hosted_conferences")
@@ -90,12 +98,6 @@ class Conference(models.Model):
 
     def __str__(self) -> str:
         return self.title
-
-    def save(self, *args, **kwargs) -> None:
-        self.title_folded = fold(self.title)[:300]
-        if kwargs.get("update_fields") is not None and "title" in kwargs["update_fields"]:
-            kwargs["update_fields"] = {*kwargs["update_fields"], "title_folded"}
-        super().save(*args, **kwargs)
 
 
 class AttendanceStatus(models.TextChoices):

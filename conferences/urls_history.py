@@ -12,9 +12,11 @@ urlpatterns = [
     path("history/savings/", history.history_savings, name="history_savings"),
     path("history/conferences/<uuid:code>/", history.history_conference, name="history_conference"),
     re_path(
-        r"^history/export/(?P<what>dashboard|search)\.(?P<fmt>xlsx|pdf)$",
+        r"^history/export/(?P<what>dashboard|search|savings)\.(?P<fmt>xlsx|pdf)$",
         history.history_export,
         name="history_export",
     ),
+    path("history/units/", history.history_unit_suggest, name="history_unit_suggest"),
+    path("topics/suggest/", history.topic_suggest, name="topic_suggest"),
     path("api/", include("conferences.api.urls")),
 ]

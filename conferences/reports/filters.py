@@ -14,7 +14,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from conferences.folding import fold_words
 from conferences.models import Level, Topic
+from conferences.reports.units import Ambiguous, resolve_unit
 from portal import permissions as org
 from portal.models import Unit
 
@@ -65,6 +67,15 @@ class HistoryFilter:
         return out
 
 
+class UnitInput(forms.TextInput):
+    """The unit field: type a name or a code; units within reach are offered as you type."""
+
+    template_name = "conferences/widgets/unit_input.html"
+
+    def __init__(self, attrs=None):
+        super().__init__({"autocomplete": "off", **(attrs or {})})
+
+
 def units_within_reach(user):
     """Units a user may filter history by: inside the subtrees where they hold a role (or succeeding one)."""
     if org.is_superuser(user):
@@ -87,13 +98,16 @@ class HistoryFilterForm(forms.Form):
         label=_("Đến ngày"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
     unit = forms.CharField(
-        label=_("Đơn vị (mã, gồm cả đơn vị cấp dưới)"), required=False, max_length=40
+        label=_("Đơn vị (tên hoặc mã, gồm cả đơn vị cấp dưới)"),
+        required=False,
+        max_length=200,
+        widget=UnitInput,
     )
     level = forms.ChoiceField(
         label=_("Cấp hội nghị"), required=False, choices=[("", _("Tất cả")), *Level.choices]
     )
-    topic = forms.CharField(label=_("Chủ đề"), required=False, max_length=60)
-    q = forms.CharField(label=_("Tìm theo tên"), required=False, max_length=200)
+    topic = forms.CharField(label=_("Chủ đề"), required=False, max_length=120)
+    q = forms.CharField(label=_("Tìm theo từ trong tên"), required=False, max_length=200)
     successors = forms.BooleanField(label=_("Quy về đơn vị kế thừa (sau 07/2025)"), required=False)
 
     def __init__(self, data=None, *, user, **kwargs):
@@ -116,12 +130,19 @@ class HistoryFilterForm(forms.Form):
         return value
 
     def clean_unit(self):
-        code = (self.cleaned_data.get("unit") or "").strip()
-        if not code:
+        text = (self.cleaned_data.get("unit") or "").strip()
+        if not text:
             return None
-        unit = units_within_reach(self.user).filter(code=code).first()
+        try:
+            unit = resolve_unit(units_within_reach(self.user), text)
+        except Ambiguous as exc:
+            names = "; ".join(choice.value for choice in exc.choices[:5])
+            raise forms.ValidationError(
+                _("Có nhiều đơn vị tên này: %(names)s. Hãy chọn trong danh sách gợi ý.")
+                % {"names": names}
+            ) from None
         if unit is None:
-            # One message for "unknown" and "outside your subtrees": codes do not leak existence.
+            # One message for "unknown" and "outside your subtrees": names do not leak existence.
             raise forms.ValidationError(_("Không có đơn vị này trong phạm vi của bạn."))
         return unit
 
@@ -129,7 +150,8 @@ class HistoryFilterForm(forms.Form):
         slug = (self.cleaned_data.get("topic") or "").strip()
         if not slug:
             return None
-        topic = Topic.objects.filter(slug=slug).first()
+        # The slug, or the name typed in any case and with or without diacritics.
+        topic = Topic.objects.filter(Q(slug=slug) | Q(key=fold_words(slug) or "-")).first()
         if topic is None:
             raise forms.ValidationError(_("Không có chủ đề này."))
         return topic

@@ -16,9 +16,9 @@ from conferences.permissions import ALL_ROLES, ORGANISERS, visible_conferences
 from conferences.reports.expressions import ABSENT, ATTENDED  # noqa: F401 (re-exported)
 from conferences.reports.filters import HistoryFilter
 from conferences.reports.successors import subtree_q
+from conferences.reports.words import search_titles
 from portal import permissions as org
 from portal.models import Unit
-from portal.text import fold
 
 MAX_PAGE_SIZE = 200
 MIN_START = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
@@ -72,8 +72,15 @@ def history_conferences(user, f: HistoryFilter) -> QuerySet[Conference]:
                 )
             qs = qs.filter(pk__in=hosted.union(invited_ids, all=True))
     if f.q:
-        qs = qs.filter(title_folded__contains=fold(f.q))
+        qs = search_titles(qs, f.q)  # words, any order, prefixes; annotated with search_rank
     return qs
+
+
+def newest_or_best_first(qs: QuerySet[Conference], f: HistoryFilter) -> QuerySet[Conference]:
+    """Order of every history list: best match first when searching by words, then newest."""
+    if f.q:
+        return qs.order_by("-search_rank", "-planned_start", "-id")
+    return qs.order_by("-planned_start", "-id")
 
 
 def _unit_subtree_q(unit: Unit, *, mapped: bool) -> Q:
@@ -103,14 +110,15 @@ def history_invitations(
 def history_page(
     user, f: HistoryFilter, *, page: int, page_size: int
 ) -> tuple[list[Conference], int]:
-    """One page of matching conferences (newest first) with their site counts, and the total.
+    """One page of matching conferences (newest first, or best match first for a word search)
+    with their site counts, and the total.
 
     Counts are computed for the page's ids only, so the cost does not grow with the history.
     """
     qs = history_conferences(user, f)
     total = qs.count()
     rows = list(
-        qs.select_related("host_unit").order_by("-planned_start", "-id")[
+        newest_or_best_first(qs.select_related("host_unit"), f)[
             (page - 1) * page_size : page * page_size
         ]
     )

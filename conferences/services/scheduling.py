@@ -20,13 +20,13 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.text import slugify
 
 from conferences import permissions
 from conferences.audit import audit_log
 from conferences.errors import ConferenceError, PermissionDeniedError
 from conferences.models import Conference, Invitation, Level, Status, Topic
 from conferences.services import site_selection
+from conferences.services.topics import topics_for_names
 from portal.models import Site, Unit
 
 logger = logging.getLogger(__name__)
@@ -121,18 +121,8 @@ def _check_scope(
 
 
 def topics_from_names(names: Iterable[str]) -> list[Topic]:
-    """Topic tags by name; a new name creates a Topic keyed by its slug ("COVID-19" → covid-19)."""
-    out: dict[int, Topic] = {}
-    for name in names:
-        name = name.strip()
-        if not name:
-            continue
-        slug = slugify(name, allow_unicode=False)[:60] or slugify(name, allow_unicode=True)[:60]
-        if not slug:
-            continue
-        topic, _ = Topic.objects.get_or_create(slug=slug, defaults={"name": name[:120]})
-        out[topic.pk] = topic
-    return list(out.values())
+    """Topic tags by name, matched case- and diacritic-insensitively (``services.topics``)."""
+    return topics_for_names(names)
 
 
 def _set_invitations(conference: Conference, sites: Iterable[Site]) -> dict[str, list[str]]:

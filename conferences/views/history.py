@@ -10,24 +10,27 @@ import datetime as dt
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from conferences import history_exports
-from conferences.models import AttendanceStatus, Level
+from conferences.folding import fold_words
+from conferences.models import AttendanceStatus, Level, Topic
 from conferences.permissions import can_view_minutes, visible_conferences
 from conferences.reports.dashboard import dashboard_figures
-from conferences.reports.filters import HistoryFilter, parse_filter
+from conferences.reports.filters import HistoryFilter, parse_filter, units_within_reach
+from conferences.reports.formats import vn_money_short, vn_number, vn_percent
 from conferences.reports.savings import (
     SavingsMethod,
     conference_savings,
     savings_by_conference,
-    savings_total,
 )
 from conferences.reports.search import MAX_PAGE_SIZE, history_invitations, history_page
 from conferences.reports.successors import successors_loaded
+from conferences.reports.units import Ambiguous, resolve_unit, suggest_units
+from conferences.services.topics import NAME_MAX, topic_suggestions
 from conferences.timeline import HISTORY_ACTIONS, timeline_rows
 
 DEFAULT_PAGE_SIZE = 50
@@ -81,11 +84,10 @@ def history_dashboard(request):
 
 def vn_int(value: int | float) -> str:
     """12345 → "12.345" (Vietnamese thousands separator)."""
-    return f"{round(value):,}".replace(",", ".")
+    return vn_number(value)
 
 
-def pct(value: float) -> str:
-    return f"{value * 100:.1f}".replace(".", ",") + "%"
+pct = vn_percent
 
 
 def _formatted(fig: dict) -> dict:
@@ -105,12 +107,7 @@ def _formatted(fig: dict) -> dict:
     }
 
 
-def _money_short(value: int) -> str:
-    if value >= 1_000_000_000:
-        return f"{value / 1_000_000_000:.2f}".replace(".", ",") + " " + _("tỷ đồng")
-    if value >= 1_000_000:
-        return f"{value / 1_000_000:.1f}".replace(".", ",") + " " + _("triệu đồng")
-    return vn_int(value) + " đ"
+_money_short = vn_money_short
 
 
 def _charts(fig: dict) -> dict:
@@ -246,7 +243,9 @@ def history_savings(request):
     for conf in rows:
         conf.saving = per_conf.get(conf.pk, 0)
         conf.saving_fmt = vn_int(conf.saving)
-    totals = savings_total(invitations, method)
+    # Totals from the dashboard's figures (the summaries where exact): the same method and sums
+    # as over the invitations, without reading a year of them on every page.
+    totals = dashboard_figures(request.user, f)["savings"]
     pages = max(1, (total + size - 1) // size)
     return render(
         request,
@@ -254,6 +253,11 @@ def history_savings(request):
         {
             "form": form,
             "method": method,
+            "method_rows": [
+                (label, history_exports._text(value, ""))
+                for label, value in history_exports.method_rows(method)
+            ],
+            "method_note": history_exports.METHOD_NOTE,
             "totals": totals,
             "totals_fmt": {k: vn_int(v) for k, v in totals.items()},
             "method_fmt": {
@@ -294,20 +298,68 @@ def history_export(request, what: str, fmt: str):
             "; ".join(form.error_list()), status=400, content_type="text/plain; charset=utf-8"
         )
     stamp = dt.date.today().isoformat()
+    xlsx = fmt == "xlsx"
     if what == "dashboard":
         figures = dashboard_figures(request.user, f)
         body = (
-            history_exports.dashboard_xlsx(figures)
-            if fmt == "xlsx"
-            else history_exports.dashboard_pdf(figures)
+            history_exports.dashboard_xlsx(figures, f)
+            if xlsx
+            else history_exports.dashboard_pdf(figures, f)
         )
+    elif what == "savings":
+        figures, method = dashboard_figures(request.user, f), SavingsMethod.from_settings()
+        export = history_exports.savings_xlsx if xlsx else history_exports.savings_pdf
+        body = export(request.user, f, figures, method)
     else:
         body = (
             history_exports.search_xlsx(request.user, f)
-            if fmt == "xlsx"
+            if xlsx
             else history_exports.search_pdf(request.user, f)
         )
     content_type = history_exports.CONTENT_TYPES[fmt]
     response = HttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="giaoban-{what}-{stamp}.{fmt}"'
     return response
+
+
+@login_required
+@require_GET
+def topic_suggest(request):
+    """Existing topics for the word being typed (the conference form's topics field)."""
+    text = (request.GET.get("q") or "")[:NAME_MAX]
+    key = fold_words(text)
+    exact = Topic.objects.filter(key=key).first() if key else None
+    results = [_topic_row(t) for t in topic_suggestions(text)] if key else []
+    return JsonResponse({"results": results, "exact": _topic_row(exact) if exact else None})
+
+
+def _topic_row(topic: Topic) -> dict[str, str]:
+    return {"label": topic.name, "value": topic.name, "slug": topic.slug}
+
+
+@login_required
+@require_GET
+def history_unit_suggest(request):
+    """Units within the user's reach whose name starts with the typed words (the unit filter)."""
+    text = (request.GET.get("q") or "")[:200]
+    units = units_within_reach(request.user)
+    results = [
+        {"label": c.label, "value": c.value, "code": c.unit.code}
+        for c in suggest_units(units, text)
+    ]
+    try:
+        exact = resolve_unit(units, text)
+    except Ambiguous:
+        exact = None
+    return JsonResponse(
+        {
+            "results": results,
+            "exact": {
+                "label": exact.name,
+                "value": f"{exact.name} ({exact.code})",
+                "code": exact.code,
+            }
+            if exact
+            else None,
+        }
+    )

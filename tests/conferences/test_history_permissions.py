@@ -86,18 +86,17 @@ def test_exports_are_scoped_like_the_pages(history, vanchan_clerk, client_for):
     client = client_for(vanchan_clerk)
     xlsx = client.get("/history/export/search.xlsx")
     assert xlsx.status_code == 200
+    sheet = load_workbook(io.BytesIO(xlsx.content)).active
     titles = [
-        row[1]
-        for row in load_workbook(io.BytesIO(xlsx.content)).active.iter_rows(
-            min_row=2, values_only=True
-        )
+        row[1] for row in sheet.iter_rows(min_row=int(sheet.freeze_panes[1:]), values_only=True)
     ]
     assert sorted(titles) == ["Giao ban Văn Chấn với các xã", "Giao ban tỉnh với các huyện quý I"]
     pdf = client.get("/history/export/dashboard.pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     dash = load_workbook(io.BytesIO(client.get("/history/export/dashboard.xlsx").content))
+    ranking = dash["Chuyên cần theo đơn vị"]
     units = [
-        row[1] for row in dash["Chuyên cần theo đơn vị"].iter_rows(min_row=2, values_only=True)
+        row[2] for row in ranking.iter_rows(min_row=int(ranking.freeze_panes[1:]), values_only=True)
     ]
     assert "Huyện Trấn Yên" not in units and "Huyện Văn Chấn" in units
 
