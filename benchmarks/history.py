@@ -356,6 +356,8 @@ def measure(n: int) -> dict:
         "api_search_words": ("/api/v1/conferences/?q=covid+phong+chong", n),
         "search_unit_by_name": ("/history/search/?unit=V%C4%83n+Ch%E1%BA%A5n&" + year, n),
         "unit_autocomplete": ("/history/units/?q=van+chan", n),
+        "overview": ("/history/overview/", n),
+        "export_savings_xlsx_year": (f"/history/export/savings.xlsx?{year}", 3),
         "search_unit_all": ("/history/search/?unit=04630", n),
         "api_conferences_year": (f"/api/v1/conferences/?{year}&page_size=200", n),
         "export_xlsx_year": (f"/history/export/search.xlsx?{year}", 3),

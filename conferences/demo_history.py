@@ -1,4 +1,4 @@
-"""Demo history for ``seed_demo``: 2021–2022 as the province reported it, plus 2023 – mid-2025.
+"""Demo history for ``seed_demo``: 2021–2022 as the province reported it, plus 2023 up to yesterday.
 
 2021–2022 reproduces the seed's figures exactly: 409 ended conferences — 9 across four levels,
 248 from the province to its districts, 152 from a district to its communes — 19 of them tagged
@@ -103,10 +103,29 @@ def _keep_given_times():
             field.auto_now_add = value
 
 
-def _workdays(rng: random.Random, year: int, count: int) -> list[dt.date]:
-    last = dt.date(2025, 6, 27) if year == 2025 else dt.date(year, 12, 30)
+# After mid-2025 the demo goes on up to yesterday at this rate a year (the leader's overview
+# compares this month and year with last year), so it depends on the day it is seeded.
+RECENT_PER_YEAR = {Level.FOUR_LEVEL: 2, Level.PROVINCE_TO_DISTRICT: 60, Level.DISTRICT_TO_COMMUNE: 40}
+RECENT_FROM = dt.date(2025, 7, 1)
+
+
+def _windows(today: dt.date) -> list[tuple[dt.date, dt.date, dict[str, int]]]:
+    """(first day, last day, conferences per level) of each stretch of the demo history."""
+    out = [(dt.date(year, 1, 4), dt.date(2025, 6, 27) if year == 2025 else dt.date(year, 12, 30), plan) for year, plan in PLAN.items()]
+    first, yesterday = RECENT_FROM, today - dt.timedelta(days=1)
+    while first <= yesterday:
+        last = min(dt.date(first.year, 12, 30), yesterday)
+        share = ((last - first).days + 1) / 365
+        plan = {level: round(n * share) for level, n in RECENT_PER_YEAR.items()}
+        if sum(plan.values()):
+            out.append((first, last, plan))
+        first = dt.date(first.year + 1, 1, 2)
+    return out
+
+
+def _workdays(rng: random.Random, first: dt.date, last: dt.date, count: int) -> list[dt.date]:
     days = []
-    day = dt.date(year, 1, 4)
+    day = first
     while day <= last:
         if day.weekday() < 5:
             days.append(day)
@@ -161,11 +180,12 @@ def generate() -> dict[str, int]:
     invited: list[list[Site]] = []
     conf_topics: list[str] = []
     index = 0
-    for year, plan in PLAN.items():
+    for first_day, last_day, plan in _windows(timezone.localdate()):
+        year = first_day.year
         specs = [level for level, n in plan.items() for _ in range(n)]
         rng.shuffle(specs)
-        covid = set(rng.sample(range(len(specs)), COVID_PER_YEAR.get(year, 0)))
-        for i, (day, level) in enumerate(zip(_workdays(rng, year, len(specs)), specs, strict=True)):
+        covid = set(rng.sample(range(len(specs)), COVID_PER_YEAR.get(year, 0) if first_day < RECENT_FROM else 0))
+        for i, (day, level) in enumerate(zip(_workdays(rng, first_day, last_day, len(specs)), specs, strict=True)):
             topic = "covid-19" if i in covid else rng.choice(other_topics)
             if level == Level.FOUR_LEVEL:
                 host_site = tu if rng.random() < 0.3 else ubnd

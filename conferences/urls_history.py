@@ -8,6 +8,7 @@ from conferences.views import history
 
 urlpatterns = [
     path("history/", history.history_dashboard, name="history_dashboard"),
+    path("history/overview/", history.history_overview, name="history_overview"),
     path("history/search/", history.history_search, name="history_search"),
     path("history/savings/", history.history_savings, name="history_savings"),
     path("history/conferences/<uuid:code>/", history.history_conference, name="history_conference"),

@@ -21,7 +21,8 @@ from conferences.models import AttendanceStatus, Level, Topic
 from conferences.permissions import can_view_minutes, visible_conferences
 from conferences.reports.dashboard import dashboard_figures
 from conferences.reports.filters import HistoryFilter, parse_filter, units_within_reach
-from conferences.reports.formats import vn_money_short, vn_number, vn_percent
+from conferences.reports.formats import vn_money_short, vn_number, vn_percent, vn_period
+from conferences.reports.overview import overview_figures
 from conferences.reports.savings import (
     SavingsMethod,
     conference_savings,
@@ -117,6 +118,90 @@ def _charts(fig: dict) -> dict:
         "host": [{"label": r["name"], "value": r["count"]} for r in fig["by_host"]],
         "topic": [{"label": r["name"], "value": r["count"]} for r in fig["by_topic"]],
         "reasons": [{"label": r["reason"], "value": r["count"]} for r in fig["absence_reasons"]],
+    }
+
+
+@login_required
+@require_GET
+def history_overview(request):
+    """The leader's one-page overview (``reports.overview``)."""
+    fig = overview_figures(request.user)
+    cards = []
+    for key, compare, title in (
+        (
+            "month",
+            "month_last_year",
+            _("Tháng %(m)s đến nay") % {"m": fig["month"]["first"].strftime("%m/%Y")},
+        ),
+        (
+            "year",
+            "year_last_year",
+            _("Năm %(y)s đến nay") % {"y": fig["years"][0]},
+        ),
+    ):
+        now, before = fig[key], fig[compare]
+        cards.append(
+            {
+                "key": key,
+                "title": title,
+                "period": vn_period(now["first"], now["last"]),
+                "compare_period": vn_period(before["first"], before["last"]),
+                "now": now,
+                "before": before,
+                "conferences": vn_number(now["conferences"]),
+                "conferences_delta": _delta(now["conferences"], before["conferences"]),
+                "levels": [
+                    {**lvl, "before": prev["count"], "count_fmt": vn_number(lvl["count"])}
+                    for lvl, prev in zip(now["by_level"], before["by_level"], strict=True)
+                ],
+                "attended": vn_number(now["attended"]),
+                "attended_delta": _delta(now["attended"], before["attended"]),
+                "rate": vn_percent(now["attendance_rate"]),
+                "rate_before": vn_percent(before["attendance_rate"]),
+                "rate_delta": _points(now["attendance_rate"], before["attendance_rate"]),
+                "savings": vn_money_short(now["savings"]),
+                "savings_before": vn_money_short(before["savings"]),
+                "savings_delta": _delta(now["savings"], before["savings"]),
+            }
+        )
+    for row in fig["lowest_units"]:
+        row["rate_fmt"] = vn_percent(row["rate"])
+        row["query"] = {
+            "unit": row["code"],
+            "date_from": row["first"].isoformat(),
+            "date_to": row["last"].isoformat(),
+        }
+    return render(
+        request,
+        "conferences/history/overview.html",
+        {
+            "fig": fig,
+            "cards": cards,
+            "this_year": fig["years"][0],
+            "last_year": fig["years"][1],
+            "last_year_total": vn_number(fig["last_year"]["conferences"]),
+        },
+    )
+
+
+def _delta(now: float, before: float) -> dict | None:
+    """Change against last year as a percentage ("▲ 12 %"), None when last year had nothing."""
+    if not before:
+        return None
+    change = (now - before) / before
+    return {
+        "up": change >= 0,
+        "text": f"{'▲' if change >= 0 else '▼'} {vn_percent(abs(change), 0)}",
+    }
+
+
+def _points(now: float | None, before: float | None) -> dict | None:
+    if now is None or before is None:
+        return None
+    change = (now - before) * 100
+    return {
+        "up": change >= 0,
+        "text": f"{'▲' if change >= 0 else '▼'} {vn_number(abs(change), 1)} " + _("điểm %"),
     }
 
 
