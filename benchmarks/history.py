@@ -42,6 +42,7 @@ def main() -> int:
     parser.add_argument(
         "--generate-only", action="store_true", help="make the data set, measure nothing"
     )
+    parser.add_argument("--only", default="", help="comma-separated endpoint names (default: all)")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         print(
@@ -69,8 +70,10 @@ def main() -> int:
     if args.generate_only:
         print(json.dumps(result, ensure_ascii=False))
         return 0
-    result["refresh_one_month"] = measure_refresh()
-    result["endpoints"] = measure(args.requests)
+    only = {name for name in args.only.split(",") if name}
+    if not only or "refresh_one_month" in only:
+        result["refresh_one_month"] = measure_refresh()
+    result["endpoints"] = measure(args.requests, only=only)
     print(json.dumps(result, ensure_ascii=False))
     return 0
 
@@ -322,7 +325,7 @@ def measure_refresh(n: int = 7) -> dict:
     }
 
 
-def measure(n: int) -> dict:
+def measure(n: int, *, only: set[str] | frozenset[str] = frozenset()) -> dict:
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.test import Client, override_settings
@@ -365,6 +368,8 @@ def measure(n: int) -> dict:
     }
     out = {}
     for name, (url, count) in endpoints.items():
+        if only and name not in only:
+            continue
         cache_seconds = 0 if name.endswith("_cold") else settings.HISTORY_CACHE_SECONDS
         times = []
         size = 0

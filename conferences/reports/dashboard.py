@@ -22,7 +22,7 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Cast, TruncMonth
+from django.db.models.functions import TruncMonth
 from django.utils.translation import get_language
 
 from conferences.models import AttendanceEntry, Conference, Invitation, Level
@@ -310,43 +310,72 @@ def _attendance_from_invitations(
 def _attendance_from_summary(
     user, f: HistoryFilter, method: SavingsMethod
 ) -> tuple[list[dict], list[dict]]:
-    """The same figures from the pre-aggregated summary (``reports.summary``)."""
+    """The same figures from the pre-aggregated summary (``reports.summary``).
+
+    Rows are summed per (reported unit, invited unit, host) in SQL — a saving depends on the row
+    only through those two units' distances and linearly on the sums — and the savings method
+    is applied to those few thousand groups here (``reports.savings`` documents it), instead of
+    evaluating it on every summary row of ten years.
+    """
     rows = summary.summary_rows(user, f)
-    # Annotations named apart from the summary's columns, which the expressions below read.
-    sums = {
-        "invited": "invited",
-        "attended": "attended",
-        "excused": "excused",
-        "absent": "absent",
-        "late": "late",
-        "recorded_people": "headcount",
-    }
-    grouped = (
+    columns = (
+        "invited",
+        "attended",
+        "excused",
+        "absent",
+        "late",
+        "headcount",
+        "attended_without_headcount",
+    )
+    grouped = list(
         rows.annotate(k=unit_key("unit", mapped=f.successors))
-        .values("k")
-        .annotate(
-            **{f"s_{name}": Sum(column) for name, column in sums.items()},
-            s_attendees=Sum(summary.summary_attendees(method)),
-            s_saving=Sum(summary.summary_saving(method), output_field=FloatField()),
-            s_km=Sum(
-                Cast("attended", FloatField()) * summary.summary_distance() * Value(2.0),
-                output_field=FloatField(),
-            ),
-        )
+        .values("k", "unit_id", "host_unit_id")
+        .annotate(**{f"s_{name}": Sum(name) for name in columns})
         .order_by()
     )
-    unit_rows = [
-        {"k": row["k"], **{key[2:]: value for key, value in row.items() if key.startswith("s_")}}
-        for row in grouped
-    ]
+    distance_of = dict(
+        Unit.objects.filter(
+            pk__in={g["unit_id"] for g in grouped} | {g["host_unit_id"] for g in grouped}
+        ).values_list("pk", "distance_km")
+    )
+    per_unit: dict[int, dict[str, float | int]] = {}
+    for g in grouped:
+        distance = abs(float(distance_of[g["unit_id"]]) - float(distance_of[g["host_unit_id"]]))
+        attended = g["s_attended"] or 0
+        attendees = (g["s_headcount"] or 0) + (
+            g["s_attended_without_headcount"] or 0
+        ) * method.default_attendees
+        per_diem = float(attendees * method.per_diem) if distance >= method.per_diem_min_km else 0.0
+        row = per_unit.setdefault(
+            g["k"],
+            {
+                "k": g["k"],
+                "invited": 0,
+                "attended": 0,
+                "excused": 0,
+                "absent": 0,
+                "late": 0,
+                "recorded_people": 0,
+                "attendees": 0,
+                "saving": 0.0,
+                "km": 0.0,
+            },
+        )
+        for name in ("invited", "attended", "excused", "absent", "late"):
+            row[name] += g[f"s_{name}"] or 0
+        row["recorded_people"] += g["s_headcount"] or 0
+        row["attendees"] += attendees
+        row["saving"] += attended * distance * 2.0 * method.cost_per_km + per_diem
+        row["km"] += attended * distance * 2.0
     reasons = list(
-        rows.values("absence_reason")
+        rows.filter(Q(absent__gt=0) | Q(excused__gt=0))
+        .values("absence_reason")
         .annotate(n=Sum(F("absent") + F("excused")))
         .order_by()
         .filter(n__gt=0)
         .order_by("-n", "absence_reason")[:TOP_REASONS]
     )
-    return unit_rows, reasons
+    return list(per_unit.values()), reasons
 
 
 _MAIN_LEVELS = {Level.FOUR_LEVEL, Level.PROVINCE_TO_DISTRICT, Level.DISTRICT_TO_COMMUNE}
