@@ -151,6 +151,7 @@ def test_live_pages_connect_and_only_they_may_use_the_camera(stack, browser):
         problems.clear()  # Chromium logs the refusal we just provoked
         _visit(page, problems, base + reverse("conference_join", args=[code]))
         page.wait_for_selector("body[data-devices=ok]")
+        page.click("[data-action=join]")  # the pre-join check passed: enter the room
         page.wait_for_selector("body[data-ws=open]")
         assert page.evaluate(GUM) == "ok"
         assert not page.evaluate("window.__csp") and not problems, problems
