@@ -12,7 +12,9 @@ import datetime as dt
 
 import pytest
 import schemathesis
+from django.core import signals
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.specs.openapi.checks import positive_data_acceptance
@@ -34,7 +36,18 @@ def api_token(org, leader):
 
 
 @pytest.fixture
-def api_schema(api_token):
+def keep_test_connection():
+    """Requests through the plain WSGI handler must not close the test's database connection
+    (request_started/finished → close_old_connections), as Django's own test client ensures."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def api_schema(api_token, keep_test_connection):
     return schemathesis.openapi.from_wsgi(
         "/api/schema/?format=json",
         get_wsgi_application(),

@@ -218,7 +218,9 @@ def test_picker_shows_counts_and_overlaps_live_in_the_browser(
             executable_path=chromium_path, args=["--headless=new", "--no-sandbox", "--disable-gpu"]
         )
         try:
-            context = browser.new_context()
+            # Playwright's wait_for_function evaluates strings, which the pages' CSP refuses
+            # ('unsafe-eval'); the policy itself is tested in tests/browser/test_csp_pages.py.
+            context = browser.new_context(bypass_csp=True)
             context.add_cookies(
                 [
                     {
