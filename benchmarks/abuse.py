@@ -30,6 +30,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -809,6 +810,7 @@ def main() -> int:
     result["by_set"] = tally.sets
     result["failures"] = tally.failures[:40]
     result["seconds"] = round(time.monotonic() - started)
+    shutil.rmtree(workdir, ignore_errors=True)
     result["load_average"] = [round(x, 1) for x in os.getloadavg()]
     print(json.dumps(result, ensure_ascii=False))
     return 0
