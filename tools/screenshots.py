@@ -74,6 +74,12 @@ def _tick_communes(page, context) -> None:
     page.wait_for_timeout(700)
 
 
+def _issue_all(page, context) -> None:
+    """The clerk gives every site without one a link (nothing is issued twice)."""
+    page.click('form:has(input[value="issue_missing"]) button[type="submit"]')
+    page.wait_for_load_state("networkidle")
+
+
 SHOTS: list[Shot] = [
     Shot("login", None, lambda c: "/login/"),
     Shot("home-clerk", "vanthu.tinh", lambda c: "/"),
@@ -94,6 +100,13 @@ SHOTS: list[Shot] = [
         "links",
         "vanthu.tinh",
         lambda c: f"/conferences/{c['p2d']}/links/",
+        ready="#join-links[data-ready]",
+    ),
+    Shot(
+        "links-issued",
+        "vanthu.tinh",
+        lambda c: f"/conferences/{c['p2d']}/links/",
+        act=_issue_all,
         ready="#join-links[data-ready]",
     ),
     Shot(

@@ -78,6 +78,48 @@ def _check_manager(actor, conference: Conference) -> None:
         raise PermissionDeniedError("Bạn không quản lý hội nghị này.")
 
 
+def _check_open(conference: Conference) -> None:
+    if conference.status in CLOSED:
+        raise ConferenceError(
+            "conference_closed", "Hội nghị đã kết thúc hoặc đã hủy: không cấp liên kết tham dự."
+        )
+
+
+def _check_expiry(conference: Conference, expires_at: dt.datetime | None) -> dt.datetime:
+    expires = expires_at or joinlinks.default_expiry(conference)
+    if expires <= timezone.now():
+        raise ConferenceError("bad_expiry", "Thời hạn của liên kết phải ở tương lai.")
+    if expires > conference.planned_end + MAX_AFTER_END:
+        raise ConferenceError(
+            "bad_expiry", "Liên kết chỉ có hạn tối đa 7 ngày sau giờ kết thúc dự kiến của hội nghị."
+        )
+    return expires
+
+
+def _issue(
+    *, actor, conference: Conference, invitation: Invitation, user, expires
+) -> PersonalJoinLink:
+    link = joinlinks.join_link_create(
+        conference=conference,
+        user=user,
+        site=invitation.site,
+        expires_at=expires,
+        created_by=actor,
+    )
+    audit(
+        conference=conference,
+        actor=actor,
+        action="join_link.issued",
+        data={
+            "link": link.pk,
+            "site": invitation.site.key,
+            "user": user.get_username(),
+            "expires_at": expires.isoformat(),
+        },
+    )
+    return link
+
+
 @transaction.atomic
 def join_link_issue(
     *, actor, conference: Conference, site: Site, user, expires_at: dt.datetime | None = None
@@ -85,10 +127,7 @@ def join_link_issue(
     """A new personal link for ``user`` to join as ``site`` (default expiry: planned end + 12 h)."""
     conference = Conference.objects.select_for_update(of=("self",)).get(pk=conference.pk)
     _check_manager(actor, conference)
-    if conference.status in CLOSED:
-        raise ConferenceError(
-            "conference_closed", "Hội nghị đã kết thúc hoặc đã hủy: không cấp liên kết tham dự."
-        )
+    _check_open(conference)
     invitation = conference.invitations.select_related("site", "unit").filter(site=site).first()
     if invitation is None:
         raise ConferenceError("not_invited", "Điểm cầu này không được mời dự hội nghị.")
@@ -97,29 +136,47 @@ def join_link_issue(
             "bad_holder",
             "Người nhận liên kết phải là cán bộ kỹ thuật hoặc người có vai trò tại đơn vị của điểm cầu.",
         )
+    expires = _check_expiry(conference, expires_at)
+    return _issue(
+        actor=actor, conference=conference, invitation=invitation, user=user, expires=expires
+    )
+
+
+@transaction.atomic
+def join_links_issue_missing(
+    *, actor, conference: Conference, expires_at: dt.datetime | None = None
+) -> tuple[list[PersonalJoinLink], list[str]]:
+    """A link for every invited site (but the chair's own) that has no active one, made for its
+    first usual holder (``holder_choices``: its operator first). Returns the new links and the
+    names of the sites nobody could be given one for (no operator account)."""
+    conference = Conference.objects.select_for_update(of=("self",)).get(pk=conference.pk)
+    _check_manager(actor, conference)
+    _check_open(conference)
+    expires = _check_expiry(conference, expires_at)
     now = timezone.now()
-    expires = expires_at or joinlinks.default_expiry(conference)
-    if expires <= now:
-        raise ConferenceError("bad_expiry", "Thời hạn của liên kết phải ở tương lai.")
-    if expires > conference.planned_end + MAX_AFTER_END:
-        raise ConferenceError(
-            "bad_expiry", "Liên kết chỉ có hạn tối đa 7 ngày sau giờ kết thúc dự kiến của hội nghị."
+    covered = set(
+        conference.join_links.filter(revoked_at__isnull=True, expires_at__gt=now).values_list(
+            "site_id", flat=True
         )
-    link = joinlinks.join_link_create(
-        conference=conference, user=user, site=site, expires_at=expires, created_by=actor
     )
-    audit(
-        conference=conference,
-        actor=actor,
-        action="join_link.issued",
-        data={
-            "link": link.pk,
-            "site": site.key,
-            "user": user.get_username(),
-            "expires_at": expires.isoformat(),
-        },
-    )
-    return link
+    invitations = [
+        inv
+        for inv in conference.invitations.select_related("site", "unit").order_by(
+            "unit__path", "site__key"
+        )
+        if inv.site_id not in covered and inv.site_id != conference.chair_site_id
+    ]
+    holders = holder_choices(invitations)
+    issued, nobody = [], []
+    for inv in invitations:
+        user = next((u for u in holders.get(inv.site_id, []) if may_hold(u, conference, inv)), None)
+        if user is None:
+            nobody.append(inv.site.name)
+            continue
+        issued.append(
+            _issue(actor=actor, conference=conference, invitation=inv, user=user, expires=expires)
+        )
+    return issued, nobody
 
 
 def _locked(link: PersonalJoinLink) -> PersonalJoinLink:
@@ -153,6 +210,27 @@ def link_recipients(link: PersonalJoinLink) -> list[str]:
     """E-mail addresses a link is sent to: the site's operators and the person it is for."""
     users = [*site_operators([link.site]).get(link.site_id, []), link.user]
     return sorted({u.email for u in users if u.is_active and u.email})
+
+
+@transaction.atomic
+def join_links_send_unsent(*, actor, conference: Conference) -> tuple[int, list[str]]:
+    """E-mail every active link not sent yet; returns how many were sent and the sites whose
+    people have no e-mail address (their links stay to be copied by hand)."""
+    _check_manager(actor, conference)
+    links = conference.join_links.filter(
+        revoked_at__isnull=True, expires_at__gt=timezone.now(), sent_at__isnull=True
+    ).select_related("site")
+    sent, unreachable = 0, []
+    for link in links.order_by("site__unit__path", "site__key", "id"):
+        try:
+            join_link_send(actor=actor, link=link)
+        except ConferenceError as exc:
+            if exc.code != "no_recipient":
+                raise
+            unreachable.append(link.site.name)
+        else:
+            sent += 1
+    return sent, unreachable
 
 
 @transaction.atomic

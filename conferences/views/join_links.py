@@ -44,6 +44,7 @@ def _rows(conference: Conference) -> list[dict[str, object]]:
         for link in links.get(inv.site_id, []):
             link.state = services.link_state(link, now)
             link.url = joinlinks.link_url(link)
+            link.remaining = _remaining(link.expires_at - now)
             (active if link.state == "active" else past).append(link)
         rows.append(
             {
@@ -55,6 +56,18 @@ def _rows(conference: Conference) -> list[dict[str, object]]:
             }
         )
     return rows
+
+
+def _remaining(delta) -> str:
+    """“còn 2 ngày 5 giờ” / “còn 40 phút” (Django's timeuntil has no Vietnamese)."""
+    minutes = max(0, int(delta.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return _("còn %(d)d ngày %(h)d giờ") % {"d": days, "h": hours}
+    if hours:
+        return _("còn %(h)d giờ %(m)d phút") % {"h": hours, "m": minutes}
+    return _("còn %(m)d phút") % {"m": minutes}
 
 
 def _page(request: HttpRequest, conference: Conference, *, status: int = 200) -> HttpResponse:
@@ -77,6 +90,7 @@ def _page(request: HttpRequest, conference: Conference, *, status: int = 200) ->
                 "with_link": sum(1 for r in rows if r["active"]),
                 "active": sum(len(r["active"]) for r in rows),
                 "without_holder": sum(1 for r in rows if not r["holders"]),
+                "unsent": sum(1 for r in rows for link in r["active"] if link.sent_at is None),
             },
         },
         status=status,
@@ -145,6 +159,7 @@ def conference_join_links(request: HttpRequest, code) -> HttpResponse:
     if request.method == "GET":
         return _page(request, conference)
     action = request.POST.get("action", "")
+    warnings: list[str] = []
     try:
         if action == "issue":
             done = _issue(request, conference)
@@ -156,6 +171,30 @@ def conference_join_links(request: HttpRequest, code) -> HttpResponse:
                 "user": link.user.get_full_name() or link.user.get_username(),
                 "site": link.site.name,
             }
+        elif action == "issue_missing":
+            issued, nobody = services.join_links_issue_missing(
+                actor=request.user,
+                conference=conference,
+                expires_at=_parse_expiry(request.POST.get("expires_at", "")),
+            )
+            done = _("Đã cấp %(n)d liên kết.") % {"n": len(issued)}
+            if nobody:
+                warnings.append(
+                    _(
+                        "%(n)d điểm cầu chưa có tài khoản cán bộ kỹ thuật nên chưa cấp được: %(names)s."
+                    )
+                    % {"n": len(nobody), "names": ", ".join(nobody)},
+                )
+        elif action == "send_unsent":
+            sent, unreachable = services.join_links_send_unsent(
+                actor=request.user, conference=conference
+            )
+            done = _("Đã gửi %(n)d liên kết qua e-mail.") % {"n": sent}
+            if unreachable:
+                warnings.append(
+                    _("Chưa gửi được cho %(n)d điểm cầu vì chưa có địa chỉ e-mail: %(names)s.")
+                    % {"n": len(unreachable), "names": ", ".join(unreachable)},
+                )
         elif action == "send":
             recipients = services.join_link_send(
                 actor=request.user, link=_link(conference, request.POST.get("link", ""))
@@ -169,4 +208,6 @@ def conference_join_links(request: HttpRequest, code) -> HttpResponse:
         messages.error(request, exc.message)
         return _page(request, conference, status=400)
     messages.success(request, done)
+    for warning in warnings:
+        messages.warning(request, warning)
     return redirect("conference_join_links", code=conference.code)

@@ -212,3 +212,26 @@ async def test_socket_admits_an_issued_link_and_refuses_it_once_revoked_or_expir
     for token, reason in ((revoked, "join_link_revoked"), (expired, "join_link_expired")):
         _comm, frame = await open_socket(conference, None, token=token)
         assert (frame["type"], frame["code"], frame["reason"]) == ("close", 4403, reason)
+
+
+def test_links_for_every_site_at_once_and_all_unsent_ones_mailed(
+    client_for, province_clerk, vanchan_operator, conf, django_capture_on_commit_callbacks
+):
+    client = client_for(province_clerk)
+    response = client.post(links_url(conf), {"action": "issue_missing"}, follow=True)
+    said = [str(m) for m in response.context["messages"]]
+    assert "Đã cấp 1 liên kết." in said
+    nobody = [m for m in said if "chưa có tài khoản cán bộ kỹ thuật" in m]
+    assert nobody and site("138").name in nobody[0] and site("04630").name in nobody[0]
+    assert site("15-UBND").name not in nobody[0]  # the chair's own site gets none
+    (link,) = PersonalJoinLink.objects.filter(conference=conf)
+    assert (link.site.key, link.user) == ("140", vanchan_operator)
+    client.post(links_url(conf), {"action": "issue_missing"})
+    assert PersonalJoinLink.objects.filter(conference=conf).count() == 1  # nothing twice
+    assert "Gửi qua e-mail 1 liên kết chưa gửi" in client.get(links_url(conf)).content.decode()
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(links_url(conf), {"action": "send_unsent"}, follow=True)
+    assert "Đã gửi 1 liên kết qua e-mail." in [str(m) for m in response.context["messages"]]
+    assert [m.to for m in mail.outbox] == [[vanchan_operator.email]]
+    assert "liên kết chưa gửi" not in client.get(links_url(conf)).content.decode()
