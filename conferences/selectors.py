@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from conferences import permissions
 from conferences.models import Conference, Invitation, Status
@@ -54,7 +55,7 @@ def conference_for_user(*, user, code) -> Conference:
         .first()
     )
     if conference is None or not permissions.can_view(user, conference):
-        raise Http404("Không tìm thấy hội nghị.")
+        raise Http404(_("Không tìm thấy hội nghị."))
     return conference
 
 

@@ -5,6 +5,8 @@ Views turn it into a 4xx response or a form error, consumers into an error frame
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 
 class DomainError(Exception):
     status = 400
@@ -27,5 +29,5 @@ class DomainError(Exception):
 class PermissionDeniedError(DomainError):
     status = 403
 
-    def __init__(self, message: str = "Bạn không có quyền thực hiện thao tác này."):
-        super().__init__("forbidden", message)
+    def __init__(self, message: str | None = None):
+        super().__init__("forbidden", message or _("Bạn không có quyền thực hiện thao tác này."))

@@ -10,6 +10,7 @@ import logging
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from portal.errors import DomainError
 from portal.importer import ImportResult, org_tree_import
@@ -23,7 +24,7 @@ __all__ = ["ImportResult", "membership_grant", "org_tree_import", "site_update"]
 @transaction.atomic
 def membership_grant(*, user: AbstractBaseUser, unit: Unit, role: str) -> Membership:
     if role not in Role.values:
-        raise DomainError("bad_role", f"Vai trò không hợp lệ: {role}")
+        raise DomainError("bad_role", _("Vai trò không hợp lệ: %(role)s") % {"role": role})
     membership, _created = Membership.objects.get_or_create(user=user, unit=unit, role=role)
     return membership
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from conferences import permissions
 from conferences.errors import ConferenceError, PermissionDeniedError
@@ -24,10 +25,10 @@ def _lock(*, actor, conference: Conference) -> Conference:
         .get(pk=conference.pk)
     )
     if not permissions.can_manage(actor, conference):
-        raise PermissionDeniedError("Bạn không quản lý hội nghị này.")
+        raise PermissionDeniedError(_("Bạn không quản lý hội nghị này."))
     if conference.status in CLOSED:
         raise ConferenceError(
-            "agenda_closed", "Hội nghị đã kết thúc hoặc đã hủy: không thể sửa chương trình."
+            "agenda_closed", _("Hội nghị đã kết thúc hoặc đã hủy: không thể sửa chương trình.")
         )
     return conference
 
@@ -41,21 +42,21 @@ def _check(
     presenter_unit: Unit | None,
 ) -> None:
     if not title or not title.strip():
-        raise ConferenceError("missing_title", "Cần nhập nội dung mục chương trình.")
+        raise ConferenceError("missing_title", _("Cần nhập nội dung mục chương trình."))
     if planned_minutes is None or planned_minutes < 1 or planned_minutes > 600:
-        raise ConferenceError("bad_minutes", "Thời lượng phải từ 1 đến 600 phút.")
+        raise ConferenceError("bad_minutes", _("Thời lượng phải từ 1 đến 600 phút."))
     if (
         presenter_site is not None
         and not conference.invitations.filter(site=presenter_site).exists()
     ):
         raise ConferenceError(
-            "presenter_not_invited", "Điểm cầu trình bày phải là điểm cầu được mời."
+            "presenter_not_invited", _("Điểm cầu trình bày phải là điểm cầu được mời.")
         )
     if presenter_unit is not None and not presenter_unit.is_valid_on(
         timezone.localdate(conference.planned_start)
     ):
         raise ConferenceError(
-            "presenter_unit_invalid", "Đơn vị trình bày không thuộc cây tổ chức ngày họp."
+            "presenter_unit_invalid", _("Đơn vị trình bày không thuộc cây tổ chức ngày họp.")
         )
 
 
@@ -167,12 +168,12 @@ def agenda_item_delete(*, actor, item: AgendaItem) -> None:
 def agenda_item_move(*, actor, item: AgendaItem, direction: str) -> list[AgendaItem]:
     """Move an item one place ``"up"`` or ``"down"``; at either end nothing changes."""
     if direction not in ("up", "down"):
-        raise ConferenceError("bad_direction", "Hướng di chuyển không hợp lệ.")
+        raise ConferenceError("bad_direction", _("Hướng di chuyển không hợp lệ."))
     conference = _lock(actor=actor, conference=item.conference)
     items = _renumber(conference)
     index = next((i for i, it in enumerate(items) if it.pk == item.pk), None)
     if index is None:
-        raise ConferenceError("unknown_item", "Mục chương trình không thuộc hội nghị này.")
+        raise ConferenceError("unknown_item", _("Mục chương trình không thuộc hội nghị này."))
     other = index - 1 if direction == "up" else index + 1
     if 0 <= other < len(items):
         items[index], items[other] = items[other], items[index]
@@ -187,7 +188,7 @@ def agenda_reorder(*, actor, conference: Conference, order: list[int]) -> list[A
     items = {it.pk: it for it in conference.agenda_items.all()}
     if len(order) != len(set(order)) or set(order) != set(items):
         raise ConferenceError(
-            "bad_order", "Thứ tự mới phải gồm đúng các mục của chương trình, mỗi mục một lần."
+            "bad_order", _("Thứ tự mới phải gồm đúng các mục của chương trình, mỗi mục một lần.")
         )
     return _apply_order(conference=conference, actor=actor, items=[items[pk] for pk in order])
 

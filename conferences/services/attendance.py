@@ -20,6 +20,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from conferences import events
 from conferences import permissions as perms
@@ -59,8 +60,10 @@ def check_started(conference: Conference, status: str) -> None:
     if status in ATTENDED and not has_started(conference):
         raise ConferenceError(
             "not_started",
-            "Hội nghị chưa bắt đầu: chưa ghi được có mặt hoặc vắng (trước giờ họp chỉ ghi được "
-            "“vắng có lý do”).",
+            _(
+                "Hội nghị chưa bắt đầu: chưa ghi được có mặt hoặc vắng (trước giờ họp chỉ ghi được "
+                "“vắng có lý do”)."
+            ),
         )
 
 
@@ -73,13 +76,15 @@ def _lock(invitation: Invitation) -> Invitation:
 
 def _check_values(*, status: str, headcount: int | None, absence_reason: str) -> None:
     if status not in AttendanceStatus.values:
-        raise ConferenceError("bad_status", "Trạng thái điểm danh không hợp lệ.")
+        raise ConferenceError("bad_status", _("Trạng thái điểm danh không hợp lệ."))
     if headcount is not None and not 0 <= headcount <= MAX_HEADCOUNT:
-        raise ConferenceError("bad_headcount", f"Số người dự phải từ 0 đến {MAX_HEADCOUNT}.")
+        raise ConferenceError(
+            "bad_headcount", _("Số người dự phải từ 0 đến %(max)d.") % {"max": MAX_HEADCOUNT}
+        )
     if status in ABSENT and headcount:
-        raise ConferenceError("headcount_for_absent", "Điểm cầu vắng không thể có số người dự.")
+        raise ConferenceError("headcount_for_absent", _("Điểm cầu vắng không thể có số người dự."))
     if status == AttendanceStatus.ABSENT_EXCUSED and not absence_reason.strip():
-        raise ConferenceError("reason_required", "Cần ghi lý do vắng.")
+        raise ConferenceError("reason_required", _("Cần ghi lý do vắng."))
 
 
 def _may_record(actor, invitation: Invitation, status: str, source: str) -> bool:
@@ -184,11 +189,11 @@ def attendance_record(
 ) -> AttendanceEntry:
     invitation = _lock(invitation)
     if source not in AttendanceSource.values or source == AttendanceSource.CORRECTION:
-        raise ConferenceError("bad_source", "Nguồn ghi nhận không hợp lệ.")
+        raise ConferenceError("bad_source", _("Nguồn ghi nhận không hợp lệ."))
     if not _may_record(actor, invitation, status, source):
         raise PermissionDeniedError()
     if invitation.conference.status not in OPEN_STATUSES:
-        raise ConferenceError("conference_closed", "Hội nghị chưa lên lịch hoặc đã hủy: không ghi nhận điểm danh.")
+        raise ConferenceError("conference_closed", _("Hội nghị chưa lên lịch hoặc đã hủy: không ghi nhận điểm danh."))
     _check_values(status=status, headcount=headcount, absence_reason=absence_reason)
     if source in (AttendanceSource.CLERK, AttendanceSource.SITE):
         check_started(invitation.conference, status)
@@ -230,9 +235,9 @@ def attendance_correct(
     if not perms.can_manage(actor, invitation.conference):
         raise PermissionDeniedError()
     if invitation.conference.status == Status.CANCELLED:
-        raise ConferenceError("conference_closed", "Hội nghị đã hủy.")
+        raise ConferenceError("conference_closed", _("Hội nghị đã hủy."))
     if not (reason or "").strip():
-        raise ConferenceError("reason_required", "Cần ghi lý do đính chính.")
+        raise ConferenceError("reason_required", _("Cần ghi lý do đính chính."))
     values = {
         "status": status or entry.status,
         "headcount": entry.headcount if headcount is _KEEP else headcount,
@@ -254,7 +259,7 @@ def _may_log_presence(actor, invitation: Invitation) -> None:
     if actor is not None and not perms.can_manage(actor, invitation.conference):
         raise PermissionDeniedError()
     if invitation.conference.status not in {Status.LIVE, Status.ENDED, Status.SCHEDULED}:
-        raise ConferenceError("conference_closed", "Hội nghị chưa lên lịch hoặc đã hủy.")
+        raise ConferenceError("conference_closed", _("Hội nghị chưa lên lịch hoặc đã hủy."))
 
 
 @transaction.atomic
@@ -267,9 +272,9 @@ def presence_join(*, invitation: Invitation, at: dt.datetime, source: str, actor
     invitation = _lock(invitation)
     _may_log_presence(actor, invitation)
     if invitation.presence.filter(left_at__isnull=True).exists():
-        raise ConferenceError("already_joined", "Điểm cầu đang kết nối: cần ghi giờ rời trước.")
+        raise ConferenceError("already_joined", _("Điểm cầu đang kết nối: cần ghi giờ rời trước."))
     if invitation.presence.filter(joined_at__lte=at, left_at__gt=at).exists():
-        raise ConferenceError("presence_overlap", "Giờ vào trùng với một lần kết nối đã ghi.")
+        raise ConferenceError("presence_overlap", _("Giờ vào trùng với một lần kết nối đã ghi."))
     interval = PresenceInterval.objects.create(
         invitation=invitation, joined_at=at, source=source,
         recorded_by=actor if getattr(actor, "is_authenticated", False) else None,
@@ -293,11 +298,11 @@ def presence_leave(*, invitation: Invitation, at: dt.datetime, source: str, acto
     _may_log_presence(actor, invitation)
     interval = invitation.presence.filter(left_at__isnull=True).order_by("-joined_at").first()
     if interval is None:
-        raise ConferenceError("not_joined", "Điểm cầu chưa kết nối: không thể ghi giờ rời.")
+        raise ConferenceError("not_joined", _("Điểm cầu chưa kết nối: không thể ghi giờ rời."))
     if at < interval.joined_at:
-        raise ConferenceError("leave_before_join", "Giờ rời phải sau giờ vào.")
+        raise ConferenceError("leave_before_join", _("Giờ rời phải sau giờ vào."))
     if invitation.presence.filter(joined_at__gt=interval.joined_at, joined_at__lt=at).exists():
-        raise ConferenceError("presence_overlap", "Giờ rời trùng với một lần kết nối đã ghi.")
+        raise ConferenceError("presence_overlap", _("Giờ rời trùng với một lần kết nối đã ghi."))
     interval.left_at = at
     interval.save(update_fields=["left_at"])
     audit_log(conference=invitation.conference, actor=actor, site=invitation.site, action="presence.leave",
@@ -310,9 +315,9 @@ def presence_leave(*, invitation: Invitation, at: dt.datetime, source: str, acto
 def presence_record(*, actor, invitation: Invitation, joined_at: dt.datetime, left_at: dt.datetime | None = None) -> PresenceInterval:
     """A clerk writes one connection by hand (join, and leave if known) — all or nothing."""
     if left_at is not None and left_at < joined_at:
-        raise ConferenceError("leave_before_join", "Giờ rời phải sau giờ vào.")
+        raise ConferenceError("leave_before_join", _("Giờ rời phải sau giờ vào."))
     if left_at is not None and invitation.presence.filter(joined_at__lt=left_at, joined_at__gt=joined_at).exists():
-        raise ConferenceError("presence_overlap", "Khoảng thời gian trùng với một lần kết nối đã ghi.")
+        raise ConferenceError("presence_overlap", _("Khoảng thời gian trùng với một lần kết nối đã ghi."))
     interval = presence_join(invitation=invitation, at=joined_at, source=AttendanceSource.CLERK, actor=actor)
     if left_at is not None:
         interval = presence_leave(invitation=invitation, at=left_at, source=AttendanceSource.CLERK, actor=actor)

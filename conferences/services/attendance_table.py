@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from conferences import permissions as perms
 from conferences.errors import ConferenceError, PermissionDeniedError
@@ -50,7 +51,8 @@ class AttendanceRowsError(ConferenceError):
     def __init__(self, rows: dict[int, str], names: dict[int, str]):
         super().__init__(
             "bad_rows",
-            f"{len(rows)} dòng chưa đúng, chưa lưu dòng nào: hãy sửa các dòng được đánh dấu.",
+            _("%(n)d dòng chưa đúng, chưa lưu dòng nào: hãy sửa các dòng được đánh dấu.")
+            % {"n": len(rows)},
             details=[f"{names.get(pk, pk)}: {msg}" for pk, msg in rows.items()],
         )
         self.rows = rows
@@ -68,7 +70,7 @@ def _changes(invitation: Invitation, row: AttendanceRow) -> bool:
 
 def _row_error(conference: Conference, invitation: Invitation, row: AttendanceRow) -> str | None:
     if row.status != invitation.status and row.status not in TABLE_STATUSES:
-        return "Trạng thái này không ghi bằng tay được."
+        return _("Trạng thái này không ghi bằng tay được.")
     try:
         attendance._check_values(
             status=row.status, headcount=row.headcount, absence_reason=row.absence_reason
@@ -84,7 +86,7 @@ def _checked(actor, conference: Conference, rows: list[AttendanceRow]):
         raise PermissionDeniedError()
     if conference.status not in attendance.OPEN_STATUSES:
         raise ConferenceError(
-            "conference_closed", "Hội nghị chưa lên lịch hoặc đã hủy: không ghi nhận điểm danh."
+            "conference_closed", _("Hội nghị chưa lên lịch hoặc đã hủy: không ghi nhận điểm danh.")
         )
     invitations = {
         inv.pk: inv
@@ -98,7 +100,7 @@ def _checked(actor, conference: Conference, rows: list[AttendanceRow]):
     for row in rows:
         invitation = invitations.get(row.invitation_id)
         if invitation is None:
-            errors[row.invitation_id] = "Điểm cầu không được mời dự hội nghị này."
+            errors[row.invitation_id] = _("Điểm cầu không được mời dự hội nghị này.")
             continue
         if not _changes(invitation, row):
             unchanged += 1

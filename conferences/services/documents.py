@@ -30,6 +30,7 @@ import filetype
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from conferences import permissions
 from conferences.audit import audit_log
@@ -90,13 +91,13 @@ def document_check(*, upload: UploadedFile) -> FileType:
     name = os.path.basename(upload.name or "")
     expected = ACCEPTED.get(_extension(name))
     if expected is None:
-        raise ConferenceError("bad_file_type", "Chỉ nhận tệp PDF, DOCX, XLSX, PPTX, PNG hoặc JPEG.")
+        raise ConferenceError("bad_file_type", _("Chỉ nhận tệp PDF, DOCX, XLSX, PPTX, PNG hoặc JPEG."))
     if not upload.size:
-        raise ConferenceError("empty_file", "Tệp rỗng.")
+        raise ConferenceError("empty_file", _("Tệp rỗng."))
     limit = max_bytes()
     if upload.size > limit:
         raise ConferenceError(
-            "file_too_large", f"Tệp quá lớn: tối đa {limit // (1024 * 1024) or 1} MB."
+            "file_too_large", _("Tệp quá lớn: tối đa %(mb)d MB.") % {"mb": limit // (1024 * 1024) or 1}
         )
     upload.seek(0)
     head = upload.read(8192)
@@ -105,7 +106,8 @@ def document_check(*, upload: UploadedFile) -> FileType:
     if kind is None or kind.extension not in expected.magic:
         raise ConferenceError(
             "disguised_file",
-            f"Nội dung tệp “{name}” không đúng định dạng {_extension(name)[1:].upper()}.",
+            _("Nội dung tệp “%(name)s” không đúng định dạng %(ext)s.")
+            % {"name": name, "ext": _extension(name)[1:].upper()},
         )
     if expected.ooxml_part:
         _check_ooxml(upload, expected, name)
@@ -127,7 +129,8 @@ def max_inflated_bytes() -> int:
 def _polyglot(name: str) -> ConferenceError:
     return ConferenceError(
         "disguised_file",
-        f"Tệp “{name}” chứa nội dung khác loại (mã HTML/SVG hoặc dữ liệu thừa); không nhận.",
+        _("Tệp “%(name)s” chứa nội dung khác loại (mã HTML/SVG hoặc dữ liệu thừa); không nhận.")
+        % {"name": name},
     )
 
 
@@ -158,7 +161,8 @@ def _check_pdf(upload: UploadedFile, name: str) -> None:
     if _scan(upload, _PDF_ACTIVE):
         raise ConferenceError(
             "active_content",
-            f"Tệp PDF “{name}” chứa mã chạy được (JavaScript, tệp đính kèm); không nhận.",
+            _("Tệp PDF “%(name)s” chứa mã chạy được (JavaScript, tệp đính kèm); không nhận.")
+            % {"name": name},
         )
 
 
@@ -202,10 +206,10 @@ def _check_jpeg(upload: UploadedFile, name: str) -> None:
 
 def _check_ooxml(upload: UploadedFile, expected: FileType, name: str) -> None:
     error = ConferenceError(
-        "disguised_file", f"Nội dung tệp “{name}” không phải tài liệu Office hợp lệ."
+        "disguised_file", _("Nội dung tệp “%(name)s” không phải tài liệu Office hợp lệ.") % {"name": name}
     )
     macros = ConferenceError(
-        "macro_file", f"Tệp “{name}” chứa macro (VBA/ActiveX); không nhận tệp có macro."
+        "macro_file", _("Tệp “%(name)s” chứa macro (VBA/ActiveX); không nhận tệp có macro.") % {"name": name}
     )
     try:
         with zipfile.ZipFile(upload) as archive:
@@ -247,7 +251,8 @@ def _inflate_within_budget(
     budget = max_inflated_bytes()
     too_big = ConferenceError(
         "inflates_too_much",
-        f"Tệp “{name}” giải nén ra quá {budget // (1024 * 1024)} MB; không nhận.",
+        _("Tệp “%(name)s” giải nén ra quá %(mb)d MB; không nhận.")
+        % {"name": name, "mb": budget // (1024 * 1024)},
     )
     if sum(info.file_size for info in infos) > budget:
         raise too_big
@@ -271,11 +276,11 @@ def document_upload(
 ) -> Document:
     """Store ``upload`` for the conference (or one of its agenda items) after checking it."""
     if not permissions.can_manage(actor, conference):
-        raise PermissionDeniedError("Bạn không quản lý hội nghị này.")
+        raise PermissionDeniedError(_("Bạn không quản lý hội nghị này."))
     if agenda_item is not None and agenda_item.conference_id != conference.pk:
-        raise ConferenceError("unknown_item", "Mục chương trình không thuộc hội nghị này.")
+        raise ConferenceError("unknown_item", _("Mục chương trình không thuộc hội nghị này."))
     if kind not in DocumentKind.values:
-        raise ConferenceError("bad_kind", "Loại tài liệu không hợp lệ.")
+        raise ConferenceError("bad_kind", _("Loại tài liệu không hợp lệ."))
     filetype_ = document_check(upload=upload)
     original = os.path.basename(upload.name)[:255]
     document = Document(
@@ -312,7 +317,7 @@ def document_upload(
 def document_delete(*, actor, document: Document) -> None:
     conference = document.conference
     if not permissions.can_manage(actor, conference):
-        raise PermissionDeniedError("Bạn không quản lý hội nghị này.")
+        raise PermissionDeniedError(_("Bạn không quản lý hội nghị này."))
     storage, name = document.file.storage, document.file.name
     audit_log(
         conference=conference,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from conferences import permissions as perms
 from conferences.audit import audit_log
@@ -44,7 +45,7 @@ def invitation_confirm(*, actor, invitation: Invitation) -> AttendanceEntry | No
     invitation = _lock(invitation)
     source = _source_for(actor, invitation)
     if invitation.conference.status not in {Status.SCHEDULED, Status.LIVE}:
-        raise ConferenceError("not_running", "Hội nghị không còn nhận xác nhận tham dự.")
+        raise ConferenceError("not_running", _("Hội nghị không còn nhận xác nhận tham dự."))
     if invitation.confirmed_at is not None:
         return None
     invitation.confirmed_at = timezone.now()
@@ -61,7 +62,7 @@ def invitation_mark_ready(*, actor, invitation: Invitation) -> AttendanceEntry:
     invitation = _lock(invitation)
     source = _source_for(actor, invitation)
     if invitation.conference.status != Status.SCHEDULED:
-        raise ConferenceError("not_before_start", "Chỉ kiểm tra kỹ thuật trước khi hội nghị bắt đầu.")
+        raise ConferenceError("not_before_start", _("Chỉ kiểm tra kỹ thuật trước khi hội nghị bắt đầu."))
     invitation.ready_at = timezone.now()
     invitation.ready_by = actor
     if invitation.confirmed_at is None:

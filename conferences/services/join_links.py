@@ -19,6 +19,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from conferences import joinlinks
 from conferences import permissions as perms
@@ -75,23 +76,24 @@ def holder_choices(invitations: list[Invitation]) -> dict[int, list]:
 
 def _check_manager(actor, conference: Conference) -> None:
     if not perms.can_manage(actor, conference):
-        raise PermissionDeniedError("Bạn không quản lý hội nghị này.")
+        raise PermissionDeniedError(_("Bạn không quản lý hội nghị này."))
 
 
 def _check_open(conference: Conference) -> None:
     if conference.status in CLOSED:
         raise ConferenceError(
-            "conference_closed", "Hội nghị đã kết thúc hoặc đã hủy: không cấp liên kết tham dự."
+            "conference_closed", _("Hội nghị đã kết thúc hoặc đã hủy: không cấp liên kết tham dự.")
         )
 
 
 def _check_expiry(conference: Conference, expires_at: dt.datetime | None) -> dt.datetime:
     expires = expires_at or joinlinks.default_expiry(conference)
     if expires <= timezone.now():
-        raise ConferenceError("bad_expiry", "Thời hạn của liên kết phải ở tương lai.")
+        raise ConferenceError("bad_expiry", _("Thời hạn của liên kết phải ở tương lai."))
     if expires > conference.planned_end + MAX_AFTER_END:
         raise ConferenceError(
-            "bad_expiry", "Liên kết chỉ có hạn tối đa 7 ngày sau giờ kết thúc dự kiến của hội nghị."
+            "bad_expiry",
+            _("Liên kết chỉ có hạn tối đa 7 ngày sau giờ kết thúc dự kiến của hội nghị."),
         )
     return expires
 
@@ -130,11 +132,13 @@ def join_link_issue(
     _check_open(conference)
     invitation = conference.invitations.select_related("site", "unit").filter(site=site).first()
     if invitation is None:
-        raise ConferenceError("not_invited", "Điểm cầu này không được mời dự hội nghị.")
+        raise ConferenceError("not_invited", _("Điểm cầu này không được mời dự hội nghị."))
     if user is None or not may_hold(user, conference, invitation):
         raise ConferenceError(
             "bad_holder",
-            "Người nhận liên kết phải là cán bộ kỹ thuật hoặc người có vai trò tại đơn vị của điểm cầu.",
+            _(
+                "Người nhận liên kết phải là cán bộ kỹ thuật hoặc người có vai trò tại đơn vị của điểm cầu."
+            ),
         )
     expires = _check_expiry(conference, expires_at)
     return _issue(
@@ -193,7 +197,7 @@ def join_link_revoke(*, actor, link: PersonalJoinLink) -> PersonalJoinLink:
     link = _locked(link)
     _check_manager(actor, link.conference)
     if link.revoked_at is not None:
-        raise ConferenceError("already_revoked", "Liên kết này đã bị thu hồi.")
+        raise ConferenceError("already_revoked", _("Liên kết này đã bị thu hồi."))
     link.revoked_at = timezone.now()
     link.revoked_by = actor if getattr(actor, "pk", None) else None
     link.save(update_fields=["revoked_at", "revoked_by"])
@@ -243,13 +247,15 @@ def join_link_send(*, actor, link: PersonalJoinLink) -> list[str]:
     if state != "active":
         raise ConferenceError(
             f"join_link_{state}",
-            "Liên kết đã bị thu hồi." if state == "revoked" else "Liên kết đã hết hạn.",
+            _("Liên kết đã bị thu hồi.") if state == "revoked" else _("Liên kết đã hết hạn."),
         )
     recipients = link_recipients(link)
     if not recipients:
         raise ConferenceError(
             "no_recipient",
-            "Cán bộ kỹ thuật của điểm cầu chưa có địa chỉ e-mail: hãy sao chép liên kết và gửi bằng cách khác.",
+            _(
+                "Cán bộ kỹ thuật của điểm cầu chưa có địa chỉ e-mail: hãy sao chép liên kết và gửi bằng cách khác."
+            ),
         )
     link.sent_at = timezone.now()
     link.save(update_fields=["sent_at"])

@@ -13,6 +13,7 @@ import io
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from docx import Document as DocxDocument
 from docx.enum.table import WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH
@@ -37,10 +38,10 @@ def minutes_set_conclusions(*, actor, conference: Conference, conclusions: str) 
     if not perms.can_manage(actor, conference):
         raise PermissionDeniedError()
     if conference.status in {Status.DRAFT, Status.CANCELLED}:
-        raise ConferenceError("not_held", "Hội nghị chưa diễn ra hoặc đã hủy: chưa thể ghi kết luận.")
+        raise ConferenceError("not_held", _("Hội nghị chưa diễn ra hoặc đã hủy: chưa thể ghi kết luận."))
     text = (conclusions or "").strip()
     if len(text) > MAX_CONCLUSIONS:
-        raise ConferenceError("too_long", "Kết luận quá dài.")
+        raise ConferenceError("too_long", _("Kết luận quá dài."))
     if text != conference.conclusions:
         conference.conclusions = text
         conference.save(update_fields=["conclusions", "updated_at"])
@@ -53,7 +54,7 @@ def minutes_attach(*, actor, conference: Conference, upload: UploadedFile) -> Do
     from conferences.services.documents import document_upload
 
     if conference.status in {Status.DRAFT, Status.CANCELLED}:
-        raise ConferenceError("not_held", "Hội nghị chưa diễn ra hoặc đã hủy.")
+        raise ConferenceError("not_held", _("Hội nghị chưa diễn ra hoặc đã hủy."))
     return document_upload(actor=actor, conference=conference, upload=upload, kind=DocumentKind.MINUTES)
 
 
@@ -211,7 +212,7 @@ def minutes_docx(conference: Conference) -> bytes:
         _run(cell.paragraphs[0], role, bold=True)
         _para(cell, "(Ký, ghi rõ họ tên)", align=WD_ALIGN_PARAGRAPH.CENTER, italic=True)
     chair_cell = signatures.rows[0].cells[1]
-    for _ in range(3):
+    for _row in range(3):
         _para(chair_cell, "")
     _para(chair_cell, conference.chair_name, align=WD_ALIGN_PARAGRAPH.CENTER, bold=True)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from conferences import events
 from conferences import permissions as perms
@@ -39,9 +40,9 @@ def rollcall_start(*, actor, conference: Conference) -> RollCall:
     if not perms.can_chair(actor, conference):
         raise PermissionDeniedError()
     if conference.status not in RUNNING:
-        raise ConferenceError("not_running", "Chỉ điểm danh khi hội nghị đã lên lịch hoặc đang diễn ra.")
+        raise ConferenceError("not_running", _("Chỉ điểm danh khi hội nghị đã lên lịch hoặc đang diễn ra."))
     if open_roll_call(conference) is not None:
-        raise ConferenceError("roll_call_open", "Đang có một lượt điểm danh chưa kết thúc.")
+        raise ConferenceError("roll_call_open", _("Đang có một lượt điểm danh chưa kết thúc."))
     roll_call = RollCall.objects.create(conference=conference, started_by=actor)
     audit_log(conference=conference, actor=actor, action="rollcall.start", data={"roll_call": roll_call.pk})
     events.broadcast(conference, {"type": "roll_call_started", "roll_call": roll_call.pk, "started_at": roll_call.started_at.isoformat()})
@@ -62,29 +63,29 @@ def rollcall_answer(
     roll_call = RollCall.objects.select_for_update().select_related("conference").get(pk=roll_call.pk)
     conference = roll_call.conference
     if invitation.conference_id != conference.pk:
-        raise ConferenceError("not_invited", "Điểm cầu không được mời dự hội nghị này.", status=404)
+        raise ConferenceError("not_invited", _("Điểm cầu không được mời dự hội nghị này."), status=404)
     invitation = _lock(invitation)
     if source == AttendanceSource.SITE:
         allowed = perms.can_operate(actor, conference, invitation.site)
     elif source == AttendanceSource.CLERK:
         allowed = perms.can_chair(actor, conference)
     else:
-        raise ConferenceError("bad_source", "Nguồn trả lời điểm danh không hợp lệ.")
+        raise ConferenceError("bad_source", _("Nguồn trả lời điểm danh không hợp lệ."))
     if not allowed:
         raise PermissionDeniedError()
     if roll_call.ended_at is not None or conference.status not in RUNNING:
-        raise ConferenceError("roll_call_closed", "Lượt điểm danh đã kết thúc.")
+        raise ConferenceError("roll_call_closed", _("Lượt điểm danh đã kết thúc."))
     if headcount is None or not 1 <= headcount <= MAX_HEADCOUNT:
-        raise ConferenceError("bad_headcount", f"Số người dự phải từ 1 đến {MAX_HEADCOUNT}.")
+        raise ConferenceError("bad_headcount", _("Số người dự phải từ 1 đến %(max)d.") % {"max": MAX_HEADCOUNT})
     if roll_call.answers.filter(invitation=invitation).exists():
-        raise ConferenceError("duplicate_answer", "Điểm cầu này đã trả lời lượt điểm danh.")
+        raise ConferenceError("duplicate_answer", _("Điểm cầu này đã trả lời lượt điểm danh."))
     try:
         with transaction.atomic():
             answer = RollCallAnswer.objects.create(
                 roll_call=roll_call, invitation=invitation, headcount=headcount, source=source, answered_by=actor
             )
     except IntegrityError as exc:  # a concurrent answer won the race
-        raise ConferenceError("duplicate_answer", "Điểm cầu này đã trả lời lượt điểm danh.") from exc
+        raise ConferenceError("duplicate_answer", _("Điểm cầu này đã trả lời lượt điểm danh.")) from exc
     audit_log(conference=conference, actor=actor, site=invitation.site, action="rollcall.answer",
               data={"roll_call": roll_call.pk, "site": invitation.site.key, "headcount": headcount, "source": source})
     _append(
@@ -105,7 +106,7 @@ def rollcall_end(*, actor, roll_call: RollCall) -> RollCall:
     if not perms.can_chair(actor, conference):
         raise PermissionDeniedError()
     if roll_call.ended_at is not None:
-        raise ConferenceError("roll_call_closed", "Lượt điểm danh đã kết thúc.")
+        raise ConferenceError("roll_call_closed", _("Lượt điểm danh đã kết thúc."))
     roll_call.ended_at = timezone.now()
     roll_call.save(update_fields=["ended_at"])
     answered = roll_call.answers.count()

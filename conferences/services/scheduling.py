@@ -20,6 +20,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from conferences import permissions
 from conferences.audit import audit_log
@@ -69,9 +70,11 @@ def notify_after_commit(conference: Conference, kind: str):
 
 def _check_times(planned_start: dt.datetime, planned_end: dt.datetime) -> None:
     if planned_start is None or planned_end is None:
-        raise ConferenceError("missing_time", "Cần nhập thời gian bắt đầu và kết thúc.")
+        raise ConferenceError("missing_time", _("Cần nhập thời gian bắt đầu và kết thúc."))
     if planned_end <= planned_start:
-        raise ConferenceError("end_before_start", "Thời gian kết thúc phải sau thời gian bắt đầu.")
+        raise ConferenceError(
+            "end_before_start", _("Thời gian kết thúc phải sau thời gian bắt đầu.")
+        )
 
 
 def conference_day(conference_or_start: Conference | dt.datetime) -> dt.date:
@@ -93,21 +96,24 @@ def _check_fields(
     sites: list[Site],
 ) -> None:
     if not title or not title.strip():
-        raise ConferenceError("missing_title", "Cần nhập tên hội nghị.")
+        raise ConferenceError("missing_title", _("Cần nhập tên hội nghị."))
     if level not in Level.values:
-        raise ConferenceError("bad_level", "Cấp hội nghị không hợp lệ.")
+        raise ConferenceError("bad_level", _("Cấp hội nghị không hợp lệ."))
     if not host_unit.is_valid_on(day):
         raise ConferenceError(
-            "host_not_valid", f"Đơn vị chủ trì không còn hiệu lực ngày {day:%d/%m/%Y}."
+            "host_not_valid",
+            _("Đơn vị chủ trì không còn hiệu lực ngày %(day)s.") % {"day": f"{day:%d/%m/%Y}"},
         )
     if chair_site is not None and not chair_site.unit.is_valid_on(day):
         raise ConferenceError(
-            "chair_not_valid", f"Điểm cầu chủ trì không thuộc cây tổ chức ngày {day:%d/%m/%Y}."
+            "chair_not_valid",
+            _("Điểm cầu chủ trì không thuộc cây tổ chức ngày %(day)s.")
+            % {"day": f"{day:%d/%m/%Y}"},
         )
     stale = [s.name for s in sites if not s.unit.is_valid_on(day)]
     if stale:
         raise ConferenceError(
-            "bad_selection", "Có điểm cầu không thuộc cây tổ chức ngày họp.", details=stale
+            "bad_selection", _("Có điểm cầu không thuộc cây tổ chức ngày họp."), details=stale
         )
 
 
@@ -149,7 +155,9 @@ def _set_invitations(conference: Conference, sites: Iterable[Site]) -> dict[str,
         if used:
             raise ConferenceError(
                 "invitation_in_use",
-                "Không thể bỏ mời điểm cầu đã xác nhận hoặc đã có ghi nhận tham dự; hãy ghi vắng thay vì bỏ mời.",
+                _(
+                    "Không thể bỏ mời điểm cầu đã xác nhận hoặc đã có ghi nhận tham dự; hãy ghi vắng thay vì bỏ mời."
+                ),
                 details=[inv.site.name for inv in used],
             )
         conference.invitations.filter(site_id__in=removed).delete()
@@ -178,7 +186,7 @@ def conference_create(
     """A new conference in ``draft`` hosted by ``host_unit``, with one invitation per site
     (the chair site is always invited)."""
     if not permissions.can_create_for(actor, host_unit):
-        raise PermissionDeniedError("Bạn không có quyền tạo hội nghị cho đơn vị này.")
+        raise PermissionDeniedError(_("Bạn không có quyền tạo hội nghị cho đơn vị này."))
     _check_times(planned_start, planned_end)
     day = conference_day(planned_start)
     sites = list(sites)
@@ -247,14 +255,16 @@ def conference_update(
         .get(pk=conference.pk)
     )
     if not permissions.can_manage(actor, conference):
-        raise PermissionDeniedError("Bạn không quản lý hội nghị này.")
+        raise PermissionDeniedError(_("Bạn không quản lý hội nghị này."))
     if conference.status not in EDITABLE:
         raise ConferenceError(
-            "not_editable", "Chỉ sửa được hội nghị ở trạng thái nháp hoặc đã lên lịch."
+            "not_editable", _("Chỉ sửa được hội nghị ở trạng thái nháp hoặc đã lên lịch.")
         )
     new_host = fields.get("host_unit", conference.host_unit)
     if new_host != conference.host_unit and not permissions.can_create_for(actor, new_host):
-        raise PermissionDeniedError("Bạn không có quyền chuyển hội nghị sang đơn vị chủ trì này.")
+        raise PermissionDeniedError(
+            _("Bạn không có quyền chuyển hội nghị sang đơn vị chủ trì này.")
+        )
     start = fields.get("planned_start", conference.planned_start)
     end = fields.get("planned_end", conference.planned_end)
     _check_times(start, end)
@@ -347,19 +357,20 @@ def conference_transition(*, actor, conference: Conference, to: str) -> Conferen
         .get(pk=conference.pk)
     )
     if to not in Status.values:
-        raise ConferenceError("bad_status", "Trạng thái không hợp lệ.")
+        raise ConferenceError("bad_status", _("Trạng thái không hợp lệ."))
     allowed = (
         permissions.can_chair(actor, conference)
         if to in (Status.LIVE, Status.ENDED)
         else permissions.can_manage(actor, conference)
     )
     if not allowed:
-        raise PermissionDeniedError("Bạn không quản lý hội nghị này.")
+        raise PermissionDeniedError(_("Bạn không quản lý hội nghị này."))
     current = conference.status
     if to not in TRANSITIONS[current]:
         raise ConferenceError(
             "bad_transition",
-            f"Không thể chuyển hội nghị từ “{Status(current).label}” sang “{Status(to).label}”.",
+            _("Không thể chuyển hội nghị từ “%(old)s” sang “%(new)s”.")
+            % {"old": Status(current).label, "new": Status(to).label},
         )
     now = timezone.now()
     conference.status = to

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Count, Q
+from django.utils.translation import gettext as _
 
 from conferences import permissions
 from conferences.errors import ConferenceError
@@ -100,17 +101,18 @@ def site_selection_resolve(
 
     for kind in spec.kinds:
         if kind not in kinds:
-            errors.append(f"Loại đơn vị không hợp lệ: {kind!r}")
+            errors.append(_("Loại đơn vị không hợp lệ: %(kind)r") % {"kind": kind})
+    unknown_unit = _("Đơn vị không có trong cây tổ chức ngày %(day)s: %(code)r")
     unit_codes = set(spec.subtrees) | {u for _k, u in spec.groups}
     by_code = {u.code: u for u in units.filter(code__in=unit_codes)}
     for code in spec.subtrees:
         if code not in by_code:
-            errors.append(f"Đơn vị không có trong cây tổ chức ngày {day:%d/%m/%Y}: {code!r}")
+            errors.append(unknown_unit % {"day": f"{day:%d/%m/%Y}", "code": code})
     for kind, code in spec.groups:
         if kind not in kinds:
-            errors.append(f"Loại đơn vị không hợp lệ: {kind!r}")
+            errors.append(_("Loại đơn vị không hợp lệ: %(kind)r") % {"kind": kind})
         if code not in by_code:
-            errors.append(f"Đơn vị không có trong cây tổ chức ngày {day:%d/%m/%Y}: {code!r}")
+            errors.append(unknown_unit % {"day": f"{day:%d/%m/%Y}", "code": code})
 
     single: dict[str, Site] = {}
     valid_codes = []
@@ -118,16 +120,17 @@ def site_selection_resolve(
         try:
             valid_codes.append(str(_uuid(raw)))
         except ValueError:
-            errors.append(f"Mã điểm cầu không hợp lệ: {raw!r}")
+            errors.append(_("Mã điểm cầu không hợp lệ: %(code)r") % {"code": raw})
     if valid_codes:
         single = {str(s.code): s for s in sites.filter(code__in=valid_codes)}
         errors.extend(
-            f"Điểm cầu không tồn tại hoặc không thuộc cây tổ chức ngày {day:%d/%m/%Y}: {c}"
+            _("Điểm cầu không tồn tại hoặc không thuộc cây tổ chức ngày %(day)s: %(code)s")
+            % {"day": f"{day:%d/%m/%Y}", "code": c}
             for c in valid_codes
             if c not in single
         )
     if errors:
-        raise ConferenceError("bad_selection", "Lựa chọn điểm cầu không hợp lệ.", details=errors)
+        raise ConferenceError("bad_selection", _("Lựa chọn điểm cầu không hợp lệ."), details=errors)
 
     chosen: dict[int, Site] = {s.pk: s for s in single.values()}
     if spec.kinds:
@@ -182,12 +185,15 @@ def host_check(*, level: str, host_unit: Unit) -> None:
     if level in PROVINCE_LEVELS and is_local_unit(host_unit):
         raise ConferenceError(
             "host_not_province",
-            "Hội nghị 4 cấp và hội nghị tỉnh → huyện do cấp tỉnh chủ trì: hãy chọn đơn vị chủ trì "
-            "cấp tỉnh, hoặc chọn cấp “Huyện → xã” cho hội nghị của huyện.",
+            _(
+                "Hội nghị 4 cấp và hội nghị tỉnh → huyện do cấp tỉnh chủ trì: hãy chọn đơn vị chủ "
+                "trì cấp tỉnh, hoặc chọn cấp “Huyện → xã” cho hội nghị của huyện."
+            ),
         )
     if level == Level.DISTRICT_TO_COMMUNE and host_unit.kind != UnitKind.DISTRICT:
         raise ConferenceError(
-            "host_not_district", "Hội nghị huyện → xã do một huyện chủ trì: hãy chọn huyện chủ trì."
+            "host_not_district",
+            _("Hội nghị huyện → xã do một huyện chủ trì: hãy chọn huyện chủ trì."),
         )
 
 
@@ -207,7 +213,7 @@ def managed_scope(actor) -> InvitationScope:
     """Everything the actor manages (clerk/admin roles); the whole tree for a superuser."""
     paths = permissions.managed_paths(actor)
     if paths is None:
-        return InvitationScope(None, "toàn tỉnh")
+        return InvitationScope(None, _("toàn tỉnh"))
     names = list(
         Unit.objects.filter(path__in=paths).order_by("path").values_list("name", flat=True)
     )
@@ -237,8 +243,16 @@ def scope_check(
     if outside:
         raise ConferenceError(
             "outside_scope",
-            f"Hội nghị “{Level(level).label}” do {host_unit.name} chủ trì chỉ mời được điểm cầu "
-            f"thuộc {scope.label}; {len(outside)} điểm cầu ngoài phạm vi:",
+            _(
+                "Hội nghị “%(level)s” do %(host)s chủ trì chỉ mời được điểm cầu thuộc %(scope)s; "
+                "%(n)d điểm cầu ngoài phạm vi:"
+            )
+            % {
+                "level": Level(level).label,
+                "host": host_unit.name,
+                "scope": scope.label,
+                "n": len(outside),
+            },
             details=outside,
         )
 
