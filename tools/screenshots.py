@@ -183,6 +183,12 @@ def take(browser, base: str, out: Path, shot: Shot, context: dict[str, Any]) -> 
             if shot.ready:
                 page.wait_for_selector(shot.ready, state="attached", timeout=15_000)
             page.wait_for_timeout(300)
+            wider = page.evaluate("document.documentElement.scrollWidth - innerWidth")
+            if wider > 0:
+                print(
+                    f"  {shot.name}/{label}: the page is {wider} px wider than the screen",
+                    file=sys.stderr,
+                )
             path = out / f"{shot.name}-{label}.png"
             page.screenshot(path=str(path), full_page=shot.full_page)
             saved.append(path)
