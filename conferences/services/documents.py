@@ -36,6 +36,7 @@ from conferences import permissions
 from conferences.audit import audit_log
 from conferences.errors import ConferenceError, PermissionDeniedError
 from conferences.models import AgendaItem, Conference, Document, DocumentKind
+from conferences.services import document_pages
 
 logger = logging.getLogger(__name__)
 
@@ -319,6 +320,7 @@ def document_delete(*, actor, document: Document) -> None:
     if not permissions.can_manage(actor, conference):
         raise PermissionDeniedError(_("Bạn không quản lý hội nghị này."))
     storage, name = document.file.storage, document.file.name
+    pages = document_pages.cache_dir(document)
     audit_log(
         conference=conference,
         actor=actor,
@@ -327,3 +329,4 @@ def document_delete(*, actor, document: Document) -> None:
     )
     document.delete()
     transaction.on_commit(lambda: storage.delete(name))
+    transaction.on_commit(lambda: document_pages.page_cache_drop(pages))
