@@ -1,7 +1,9 @@
 """The live conference WebSocket (docs/protocol.md): transport only.
 
-Parse and validate a frame, call a service of ``conferences.services.live`` through
-``database_sync_to_async``, reply; the media room is reached only through
+Parse and validate a frame, call a command of ``conferences.live.commands`` through
+``database_sync_to_async``, reply. Who the connection speaks for is decided by
+``conferences.live.participants``; the commands themselves tell the media room after commit, so
+nothing here syncs the room. Signalling (offer/leave) goes to the room through
 ``media_worker.dispatch``. Whatever ends the connection (close, replacement, Daphne cancelling
 the consumer at shutdown), ``_cleanup`` leaves the media room.
 """
@@ -16,12 +18,12 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
-from conferences.errors import DomainError, PermissionDeniedError
-from conferences.joinlinks import JoinLinkError, join_link_read, join_link_user
+from conferences.errors import DomainError
+from conferences.live import commands, selectors
+from conferences.live.participants import JoinRefused, Participant, participant_for_socket
 from conferences.models import Conference, Status
-from conferences.services import live
 from media_worker import dispatch
 
 logger = logging.getLogger(__name__)
@@ -43,48 +45,11 @@ CHAIR_TYPES = frozenset(
         "absent.call",
     }
 )
-ROOM_STATE_TYPES = frozenset({"floor.give", "floor.clear", "broadcast.set", "mute.set", "mute.all"})
-
-
-class Rejected(Exception):
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-
-
-def _authorise(
-    user, code: str, token: str | None, site: str | None
-) -> tuple[Conference, live.Participant]:
-    try:
-        conference = Conference.objects.select_related("chair_site", "host_unit").get(code=code)
-    except (Conference.DoesNotExist, ValidationError, ValueError):
-        raise Rejected(4404, "not_found") from None
-    if token is not None:
-        try:
-            link = join_link_read(token, conference_code=str(conference.code))
-            user = join_link_user(link)
-        except JoinLinkError as exc:
-            raise Rejected(4403, exc.code) from None
-        try:
-            return conference, live.participant_resolve(
-                user=user, conference=conference, site_code=link.site_code
-            )
-        except PermissionDeniedError:
-            raise Rejected(4403, "join_link_invalid") from None
-    if not getattr(user, "is_authenticated", False):
-        raise Rejected(4401, "unauthenticated")
-    try:
-        return conference, live.participant_resolve(
-            user=user, conference=conference, site_code=site
-        )
-    except PermissionDeniedError:
-        raise Rejected(4403, "forbidden") from None
 
 
 class ConferenceConsumer(AsyncWebsocketConsumer):
     conference: Conference | None = None
-    participant: live.Participant | None = None
+    participant: Participant | None = None
 
     async def __call__(self, scope, receive, send):
         try:
@@ -104,10 +69,10 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         token = query.get("t", [None])[0]
         site = query.get("site", [None])[0]
         try:
-            self.conference, self.participant = await database_sync_to_async(_authorise)(
-                self.scope.get("user"), code, token, site
-            )
-        except Rejected as exc:
+            self.conference, self.participant = await database_sync_to_async(
+                participant_for_socket
+            )(user=self.scope.get("user"), code=code, token=token, site=site)
+        except JoinRefused as exc:
             # Accept first: a close before the handshake completes reaches the browser as 1006
             # with no code or reason.
             await self.accept()
@@ -121,7 +86,7 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         await layer.group_add(self.site_group, self.channel_name)
         await layer.group_add(self.group, self.channel_name)
         await self.accept()
-        snapshot = await database_sync_to_async(live.live_snapshot)(
+        snapshot = await database_sync_to_async(selectors.live_snapshot)(
             conference=self.conference, participant=self.participant
         )
         await self.send_json(snapshot)
@@ -180,19 +145,21 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         if self.participant is None or self.replaced:
             return
         if not self._within_rate():
-            await self.error("rate_limited", "Quá nhiều thông điệp.")
+            await self.error("rate_limited", _("Quá nhiều thông điệp."))
             return
         raw = text_data if text_data is not None else bytes_data or b""
         size = len(raw.encode("utf-8")) if isinstance(raw, str) else len(raw)
         if size > MAX_FRAME:
-            await self.error("too_large", f"Thông điệp lớn hơn {MAX_FRAME} byte.")
+            await self.error("too_large", _("Thông điệp lớn hơn %(n)s byte.") % {"n": MAX_FRAME})
             return
         try:
             message = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             message = None
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-            await self.error("bad_json", "Thông điệp phải là một đối tượng JSON có trường “type”.")
+            await self.error(
+                "bad_json", _("Thông điệp phải là một đối tượng JSON có trường “type”.")
+            )
             return
         ident = message.get("id")
         if not (
@@ -203,15 +170,19 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
                 and len(str(ident)) <= 64
             )
         ):
-            await self.error("invalid", "Trường “id” không hợp lệ.")
+            await self.error("invalid", _("Trường “id” không hợp lệ."))
             return
         kind = message["type"]
         handler = HANDLERS.get(kind)
         if handler is None:
-            await self.error("unknown_type", f"Không biết loại thông điệp “{kind[:40]}”.", ident)
+            await self.error(
+                "unknown_type",
+                _("Không biết loại thông điệp “%(type)s”.") % {"type": kind[:40]},
+                ident,
+            )
             return
         if kind in CHAIR_TYPES and not self.participant.chair:
-            await self.error("forbidden", "Chỉ chủ trì mới được điều khiển hội nghị.", ident)
+            await self.error("forbidden", _("Chỉ chủ trì mới được điều khiển hội nghị."), ident)
             return
         try:
             reply = await handler(self, message)
@@ -221,13 +192,13 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         except dispatch.MediaUnavailable:
             await self.error(
                 "media_unavailable",
-                "Phòng họp đang khởi động, vui lòng gửi lại sau giây lát.",
+                _("Phòng họp đang khởi động, vui lòng gửi lại sau giây lát."),
                 ident,
             )
             return
         except Exception:
             logger.exception("live message %s failed in %s", kind, self.code)
-            await self.error("server_error", "Lỗi máy chủ; thao tác chưa được thực hiện.", ident)
+            await self.error("server_error", _("Lỗi máy chủ; thao tác chưa được thực hiện."), ident)
             return
         if reply is not None:
             reply.setdefault("id", ident)
@@ -249,10 +220,6 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
             actor=self.participant.user, conference=self.conference, **kwargs
         )
 
-    async def _sync_room(self) -> None:
-        state = await database_sync_to_async(live.room_state)(self.conference)
-        await dispatch.room_command(self.code, state)
-
     # --- handlers: each returns a reply frame or None (→ ack) ------------------------------
 
     async def on_ping(self, message):
@@ -264,12 +231,12 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
     async def on_offer(self, message):
         sdp = message.get("sdp")
         if not isinstance(sdp, str) or not sdp:
-            raise DomainError("invalid", "Thiếu “sdp”.")
+            raise DomainError("invalid", _("Thiếu “sdp”."))
         status = await database_sync_to_async(
             lambda: Conference.objects.values_list("status", flat=True).get(pk=self.conference.pk)
         )()
         if status != Status.LIVE:
-            raise DomainError("not_live", "Hội nghị chưa diễn ra hoặc đã kết thúc.")
+            raise DomainError("not_live", _("Hội nghị chưa diễn ra hoặc đã kết thúc."))
         self.in_room = True
         reply = await dispatch.room_signal(
             self.code,
@@ -301,67 +268,62 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         return None
 
     async def on_start(self, message):
-        self.conference = await self._call(live.live_start)
+        self.conference = await self._call(commands.conference_start)
 
     async def on_end(self, message):
-        self.conference = await self._call(live.live_end)
+        self.conference = await self._call(commands.conference_end)
 
     async def on_floor_give(self, message):
-        await self._call(live.floor_give, site=_site(message))
-        await self._sync_room()
+        await self._call(commands.floor_give, site=_site(message))
 
     async def on_floor_clear(self, message):
-        await self._call(live.floor_give, site=None)
-        await self._sync_room()
+        await self._call(commands.floor_clear)
 
     async def on_broadcast_set(self, message):
-        await self._call(live.broadcast_set, site=_site(message, allow_none=True))
-        await self._sync_room()
+        await self._call(commands.broadcast_set, site=_site(message, allow_none=True))
 
     async def on_mute_set(self, message):
         muted = message.get("muted")
         if not isinstance(muted, bool):
-            raise DomainError("invalid", "Trường “muted” phải là true/false.")
-        await self._call(live.mute_set, site=_site(message), muted=muted)
-        await self._sync_room()
+            raise DomainError("invalid", _("Trường “muted” phải là true/false."))
+        await self._call(commands.mute_set, site=_site(message), muted=muted)
 
     async def on_mute_all(self, message):
         muted = message.get("muted", True)
         if not isinstance(muted, bool):
-            raise DomainError("invalid", "Trường “muted” phải là true/false.")
-        await self._call(live.mute_all, muted=muted)
-        await self._sync_room()
+            raise DomainError("invalid", _("Trường “muted” phải là true/false."))
+        await self._call(commands.mute_all, muted=muted)
 
     async def on_agenda_goto(self, message):
         item = message.get("item")
         if item is not None and (not isinstance(item, int) or isinstance(item, bool)):
-            raise DomainError("invalid", "Trường “item” phải là mã nội dung.")
-        await self._call(live.agenda_goto, item=item)
+            raise DomainError("invalid", _("Trường “item” phải là mã nội dung."))
+        await self._call(commands.agenda_goto, item=item)
 
     async def on_hand_raise(self, message):
-        await self._call(live.hand_raise, participant=self.participant)
+        await self._call(commands.hand_raise, participant=self.participant)
 
     async def on_hand_lower(self, message):
         await self._call(
-            live.hand_lower, participant=self.participant, site=_site(message, allow_none=True)
+            commands.hand_lower, participant=self.participant, site=_site(message, allow_none=True)
         )
 
     async def on_rollcall_start(self, message):
-        await self._call(live.rollcall_start)
+        await self._call(commands.rollcall_start)
 
     async def on_rollcall_answer(self, message):
         await self._call(
-            live.rollcall_answer,
+            commands.rollcall_answer,
             participant=self.participant,
             headcount=message.get("headcount"),
             site=_site(message, allow_none=True),
         )
 
     async def on_rollcall_end(self, message):
-        await self._call(live.rollcall_end)
+        await self._call(commands.rollcall_end)
 
     async def on_absent_call(self, message):
-        await self._call(live.absent_call)
+        await self._call(commands.absent_call)
 
 
 def _site(message: dict[str, Any], *, allow_none: bool = False) -> str | None:
@@ -369,7 +331,7 @@ def _site(message: dict[str, Any], *, allow_none: bool = False) -> str | None:
     if site is None and allow_none:
         return None
     if not isinstance(site, str) or not 0 < len(site) <= 64:
-        raise DomainError("invalid", "Trường “site” phải là mã điểm cầu.")
+        raise DomainError("invalid", _("Trường “site” phải là mã điểm cầu."))
     return site
 
 

@@ -68,35 +68,19 @@ def _db(fn, /, **kwargs: Any) -> Any:
 
 
 def _room_state(code: str) -> dict[str, Any] | None:
+    from conferences.live.selectors import room_state
     from conferences.models import Conference, Status
-    from conferences.services import live
 
     conference = Conference.objects.filter(code=code).first()
     if conference is None or conference.status != Status.LIVE:
         return None
-    return live.room_state(conference)
+    return room_state(conference)
 
 
 def _media_event(code: str, event: dict[str, Any]) -> None:
-    from conferences import events
-    from conferences.models import Conference
-    from conferences.services import live
+    from conferences.live import media_sink
 
-    conference = Conference.objects.filter(code=code).first()
-    if conference is None:
-        return
-    kind = event.get("type")
-    site = event.get("participant")
-    if kind == "participant_connection" and event.get("state") == "connected":
-        live.media_connected(conference=conference, site_code=site)
-    elif kind == "participant_left":
-        live.media_left(conference=conference, site_code=site)
-    elif kind == "participant_media":
-        live.media_published(
-            conference=conference, site_code=site, video=event["video"], audio=event["audio"]
-        )
-    elif kind == "speaking":
-        events.broadcast(conference, {"type": "speaking", "site": site})
+    media_sink.report(code, event)
 
 
 def _live_codes() -> list[str]:

@@ -41,8 +41,11 @@ def live_state(conference: Conference) -> LiveState:
 
 
 def live_snapshot(*, conference: Conference, participant: Any = None) -> dict[str, Any]:
-    conference = Conference.objects.select_related("chair_site").get(pk=conference.pk)
+    """The snapshot at ``version``: read the version (with the rest of ``LiveState``) FIRST, so
+    every change at or below it is already committed and seen by the reads that follow; a
+    change committed meanwhile has a higher version and its event is applied on top."""
     state = live_state(conference)
+    conference = Conference.objects.select_related("chair_site").get(pk=conference.pk)
     invitations = list(
         conference.invitations.select_related("site", "unit").order_by("unit__path", "site__key")
     )
@@ -79,6 +82,7 @@ def live_snapshot(*, conference: Conference, participant: Any = None) -> dict[st
     open_call = rollcall.open_roll_call(conference)
     snapshot = {
         "type": "snapshot",
+        "version": state.version,
         "conference": conference_data(conference),
         "agenda": [
             {

@@ -93,7 +93,8 @@ def rollcall_answer(
         headcount=headcount, leader_name=leader_name.strip(), leader_title=leader_title.strip(),
     )
     events.broadcast(conference, {
-        "type": "roll_call_answer", "roll_call": roll_call.pk, "site": str(invitation.site.code),
+        "type": "roll_call_answer", "roll_call": roll_call.pk, "started_at": roll_call.started_at.isoformat(),
+        "site": str(invitation.site.code),
         "site_key": invitation.site.key, "headcount": headcount, "source": source,
     })
     return answer

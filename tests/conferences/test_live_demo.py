@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conferences import demo_live, joinlinks
+from conferences.live import participants as live
 from conferences.models import Conference, Status
-from conferences.services import live
 from portal import demo as portal_demo
 
 

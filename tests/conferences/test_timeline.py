@@ -20,8 +20,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conferences.audit import ACTIONS, audit_log
+from conferences.live import commands as live
 from conferences.models import AuditEntry, PresenceInterval, Status
-from conferences.services import attendance, live
+from conferences.services import attendance
 from conferences.timeline import timeline_rows
 from media_worker import dispatch
 from portal.models import Site
@@ -56,7 +57,7 @@ def test_every_live_control_appears_once_worded_with_its_site(chair, org):
     vc_name, ty_name = (Site.objects.get(key=k).name for k in ("140", "138"))
     item = conf.agenda_items.create(position=1, title="Khai mạc")
     live.floor_give(actor=chair, conference=conf, site=vc)
-    live.floor_give(actor=chair, conference=conf, site=None)
+    live.floor_clear(actor=chair, conference=conf)
     live.broadcast_set(actor=chair, conference=conf, site=ty)
     live.broadcast_set(actor=chair, conference=conf, site=None)
     live.mute_set(actor=chair, conference=conf, site=vc, muted=True)
@@ -86,7 +87,7 @@ def test_history_page_shows_the_same_wording(client_for, chair, leader, org):
     live.broadcast_set(actor=chair, conference=conf, site=vc)
     live.broadcast_set(actor=chair, conference=conf, site=None)
     live.mute_all(actor=chair, conference=conf, muted=False)
-    live.live_end(actor=chair, conference=conf)
+    live.conference_end(actor=chair, conference=conf)
     html = client_for(leader).get(reverse("history_conference", args=[conf.code])).content.decode()
     assert "Dừng phát hình điểm cầu: <strong>Điểm cầu Huyện Văn Chấn</strong>" in html
     assert "Bật tiếng tất cả" in html and "Tắt tiếng tất cả" not in html

@@ -6,28 +6,91 @@ import { _ } from './i18n.js';
 
 const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404, 4409]);
 
-export function applyEvent(state, event) {
-  // Mirror of conferences.services.live.apply_event: mutates and returns `state`.
-  if (!state) return state;
-  const site = state.sites[event.site || ''];
+// Mirror of conferences.live.reducer.LiveView (docs/protocol.md §3): the snapshot kept current
+// by events. Each event carries `version`; the view remembers the version each piece of state
+// was last set at (the snapshot's version for all of them) and drops an older event, so events
+// delivered out of order by two servers never put back a stale value.
+const TRANSIENT = new Set(['speaking', 'media.restart']);
+const KNOWN = new Set(['conference', 'agenda', 'floor', 'broadcast', 'muted', 'hands', 'media', 'presence',
+  'attendance', 'roll_call_started', 'roll_call_answer', 'roll_call_ended', 'absent.called']);
+
+function pieceOf(event) {
   switch (event.type) {
-    case 'conference': state.conference = event.conference; break;
-    case 'agenda': state.current_item = event.current_item; break;
-    case 'floor': case 'broadcast': case 'muted': case 'hands': state[event.type] = event[event.type]; break;
-    case 'media': if (site) { site.video = !!event.video; site.audio = !!event.audio; } break;
-    case 'presence': if (site) site.connected = 'joined_at' in event; break;
-    case 'attendance': if (site) { site.status = event.status; site.headcount = event.headcount; } break;
-    case 'roll_call_started': state.rollcall = { id: event.roll_call, started_at: event.started_at, answers: {} }; break;
-    case 'roll_call_answer':
-      if (state.rollcall && state.rollcall.id === event.roll_call) state.rollcall.answers[event.site] = event.headcount;
-      break;
-    case 'roll_call_ended':
-      if (state.rollcall && state.rollcall.id === event.roll_call) state.rollcall = null;
-      break;
-    case 'speaking': state.speaking = event.site || null; break;
-    default: break;
+    case 'floor': case 'broadcast': case 'muted': case 'hands': case 'conference': return event.type;
+    case 'agenda': return 'current_item';
+    case 'media': case 'presence': case 'attendance': return `${event.type}:${event.site}`;
+    default: return null;
   }
-  return state;
+}
+
+export class LiveView {
+  constructor(snapshot) {
+    this.state = structuredClone(snapshot);
+    this.base = Number(snapshot.version || 0);
+    this.versions = {};
+  }
+
+  seen(key) { return key in this.versions ? this.versions[key] : this.base; }
+
+  // Apply one event; false when it was dropped (older than what it sets, or unknown).
+  apply(event) {
+    if (TRANSIENT.has(event.type)) {
+      if (event.type === 'speaking') this.state.speaking = event.site || null;
+      return false;
+    }
+    if (!KNOWN.has(event.type) || typeof event.version !== 'number') return false;
+    const applied = event.type.startsWith('roll_call') ? this._rollcall(event) : this._set(event);
+    if (applied) this.state.version = Math.max(Number(this.state.version || 0), event.version);
+    return applied;
+  }
+
+  _set(event) {
+    const state = this.state;
+    const key = pieceOf(event);
+    if (key === null) return true; // informational (absent.called): only the version counts
+    if (event.version <= this.seen(key)) return false;
+    const site = state.sites[event.site || ''];
+    switch (event.type) {
+      case 'conference': state.conference = event.conference; break;
+      case 'agenda': state.current_item = event.current_item; break;
+      case 'floor': case 'broadcast': case 'muted': case 'hands': state[event.type] = event[event.type]; break;
+      case 'media': if (site) { site.video = !!event.video; site.audio = !!event.audio; } break;
+      case 'presence': if (site) site.connected = 'joined_at' in event; break;
+      case 'attendance': if (site) { site.status = event.status; site.headcount = event.headcount; } break;
+      default: break;
+    }
+    this.versions[key] = event.version;
+    return true;
+  }
+
+  _rollcall(event) {
+    const current = this.state.rollcall;
+    const v = event.version;
+    if (event.type === 'roll_call_answer') {
+      const answerKey = `answer:${event.site}`;
+      if (current && current.id === event.roll_call) {
+        if (v <= this.seen(answerKey)) return false;
+        current.answers[event.site] = event.headcount;
+      } else if (v > this.seen('rollcall')) {
+        // the answer overtook the start of its roll call: open it from the answer
+        this.state.rollcall = { id: event.roll_call, started_at: event.started_at, answers: { [event.site]: event.headcount } };
+        this.versions.rollcall = v;
+      } else {
+        return false;
+      }
+      this.versions[answerKey] = v;
+      return true;
+    }
+    if (v <= this.seen('rollcall')) return false;
+    if (event.type === 'roll_call_started') {
+      const kept = current && current.id === event.roll_call ? current.answers : {};
+      this.state.rollcall = { id: event.roll_call, started_at: event.started_at, answers: kept };
+    } else if (!current || current.id === event.roll_call) {
+      this.state.rollcall = null;
+    }
+    this.versions.rollcall = v;
+    return true;
+  }
 }
 
 export class LiveSocket {
@@ -43,6 +106,7 @@ export class LiveSocket {
     this.ws = null;
     this.final = null; // {code, reason} once we must not reconnect
     this.state = null;
+    this.view = null;
     this.pingTimer = null;
   }
 
@@ -61,7 +125,8 @@ export class LiveSocket {
     try { msg = JSON.parse(data); } catch { return; }
     if (msg.type === 'snapshot') {
       this.attempt = 0;
-      this.state = msg;
+      this.view = new LiveView(msg);
+      this.state = this.view.state;
       this.state.speaking = null;
       this.onStatus('open');
       this._startPing();
@@ -77,7 +142,7 @@ export class LiveSocket {
       return;
     }
     if (msg.type === 'replaced') return; // the close (4409) follows
-    if (this.state) applyEvent(this.state, msg);
+    if (this.view && !this.view.apply(msg) && !TRANSIENT.has(msg.type)) return; // stale or unknown
     this.onEvent(msg, this.state);
   }
 

@@ -1,0 +1,145 @@
+"""Who joins a live conference as whom — the one place that decides it (docs/protocol.md §1).
+
+Contract:
+- ``participant_for_socket(user=, code=, token=, site=)`` turns a WebSocket's credentials (the
+  session user, a personal join link ``?t=``, a chosen ``?site=``) into the conference and the
+  ``Participant`` the connection speaks for, or raises ``JoinRefused`` with the close code and
+  reason the socket closes with;
+- ``participant_resolve(user=, conference=, site_code=)`` decides the (user, site) pair for a
+  known user, or raises ``PermissionDeniedError``.
+A participant is a (user, site) pair: the site is the identity in the room, on the floor, in the
+hand queue and in the attendance log. Join links are verified by ``conferences.joinlinks``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+from conferences import permissions as perms
+from conferences.errors import PermissionDeniedError
+from conferences.joinlinks import JoinLinkError, join_link_read, join_link_user
+from conferences.models import Conference, Invitation
+from portal import permissions as org
+from portal.models import Site
+
+
+class JoinRefused(Exception):
+    """The socket must close with ``code`` (4401/4403/4404) and ``reason``."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Participant:
+    """Who a connection speaks for: a user, as a site."""
+
+    user: Any
+    site: Site
+    invitation: Invitation | None
+    chair: bool
+    organiser: bool
+
+    @property
+    def site_code(self) -> str:
+        return str(self.site.code)
+
+
+def participant_resolve(
+    *, user, conference: Conference, site_code: str | None = None
+) -> Participant:
+    """The participant ``user`` is in ``conference`` (see docs/protocol.md §1)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        raise PermissionDeniedError()
+    organiser = perms.is_organiser(user, conference)
+    chair = perms.can_chair(user, conference)
+    invitations = conference.invitations.select_related("site", "unit")
+    chair_site = conference.chair_site
+
+    def as_site(site: Site, invitation: Invitation | None) -> Participant:
+        return Participant(
+            user=user, site=site, invitation=invitation, chair=chair, organiser=organiser
+        )
+
+    def chair_participant() -> Participant:
+        if chair_site is None:
+            raise PermissionDeniedError(_("Hội nghị chưa có điểm cầu chủ trì."))
+        return as_site(chair_site, invitations.filter(site=chair_site).first())
+
+    if site_code:
+        invitation = invitations.filter(site__code=site_code).first()
+        if invitation is not None and _speaks_for(user, conference, invitation):
+            return as_site(invitation.site, invitation)
+        if chair and chair_site is not None and str(chair_site.code) == str(site_code):
+            return chair_participant()
+        raise PermissionDeniedError(_("Bạn không tham dự với điểm cầu này."))
+    if chair:
+        return chair_participant()
+    if organiser and not perms.operated_invitations(user, conference).exists():
+        # A leader without chair rights must not take over the chair site's one connection
+        # (that would cut the chair off mid-conference), nor silently speak for a site.
+        raise PermissionDeniedError(
+            _(
+                "Lãnh đạo không có quyền chủ trì theo dõi hội nghị tại điểm cầu chủ trì "
+                "hoặc một điểm cầu được mời; không thể kết nối thay điểm cầu chủ trì."
+            )
+        )
+    invitation = (
+        perms.operated_invitations(user, conference)
+        .select_related("site", "unit")
+        .order_by("unit__path", "site__key")
+        .first()
+    )
+    if invitation is None:
+        invitation = (
+            invitations.filter(org.units_q(user, perms.ALL_ROLES, prefix="unit__"))
+            .order_by("unit__path", "site__key")
+            .first()
+        )
+    if invitation is None:
+        raise PermissionDeniedError(_("Bạn không được mời dự hội nghị này."))
+    return as_site(invitation.site, invitation)
+
+
+def _speaks_for(user, conference: Conference, invitation: Invitation) -> bool:
+    return perms.can_operate(user, conference, invitation.site) or org.has_role_over(
+        user, perms.ALL_ROLES, invitation.unit
+    )
+
+
+def participant_for_socket(
+    *, user: Any, code: str, token: str | None, site: str | None
+) -> tuple[Conference, Participant]:
+    """The conference and participant of a connection, or ``JoinRefused``.
+
+    A join-link token fixes both user and site and is used even when a session exists; a bad
+    token is never silently replaced by the session.
+    """
+    try:
+        conference = Conference.objects.select_related("chair_site", "host_unit").get(code=code)
+    except (Conference.DoesNotExist, ValidationError, ValueError):
+        raise JoinRefused(4404, "not_found") from None
+    if token is not None:
+        try:
+            link = join_link_read(token, conference_code=str(conference.code))
+            user = join_link_user(link)
+        except JoinLinkError as exc:
+            raise JoinRefused(4403, exc.code) from None
+        try:
+            return conference, participant_resolve(
+                user=user, conference=conference, site_code=link.site_code
+            )
+        except PermissionDeniedError:
+            raise JoinRefused(4403, "join_link_invalid") from None
+    if not getattr(user, "is_authenticated", False):
+        raise JoinRefused(4401, "unauthenticated")
+    try:
+        return conference, participant_resolve(user=user, conference=conference, site_code=site)
+    except PermissionDeniedError:
+        raise JoinRefused(4403, "forbidden") from None
