@@ -52,14 +52,16 @@ dev: install
 serve: install $(SECRET_FILE)
 	$(RUN_ENV) exec $(VENV)/bin/daphne -b $(HOST) -p $(PORT) portal.asgi:application
 
-## make test: lint, then the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
+## make test: ruff, mypy (pyproject [tool.mypy]), then the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
 test: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -10,6 +10,7 @@ the consumer at shutdown), ``_cleanup`` leaves the media room.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -61,6 +62,8 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.in_room = False
+        self._offers: set[asyncio.Task[None]] = set()
+        self._offer_lock = asyncio.Lock()
         self.replaced = False
         self.cleaned = False
         self.window = (0.0, 0)
@@ -103,6 +106,9 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(self.site_group, self.channel_name)
         except Exception:
             logger.exception("could not leave the groups of %s", self.code)
+        if self._offers:
+            # not cancelled: a negotiation cut half-way would leave its peer open in the room
+            await asyncio.wait(set(self._offers), timeout=15)
         if self.in_room and not self.replaced:
             self.in_room = False
             try:
@@ -113,7 +119,6 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
                         "participant": self.participant.site_code,
                         "conn": self.channel_name,
                     },
-                    reply_to=self.channel_name,
                 )
             except Exception:
                 logger.exception("could not leave the media room of %s", self.code)
@@ -122,9 +127,6 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
 
     async def conference_event(self, message: dict[str, Any]) -> None:
         await self.send_json(message["event"])
-
-    async def media_reply(self, message: dict[str, Any]) -> None:
-        await self.send_json(message["reply"])
 
     async def live_replace(self, message: dict[str, Any]) -> None:
         if message.get("by") == self.channel_name or self.replaced:
@@ -238,20 +240,45 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         if status != Status.LIVE:
             raise DomainError("not_live", _("Hội nghị chưa diễn ra hoặc đã kết thúc."))
         self.in_room = True
-        reply = await dispatch.room_signal(
-            self.code,
-            {
-                "type": "offer",
-                "sdp": sdp,
-                "participant": self.participant.site_code,
-                "conn": self.channel_name,
-                "id": message.get("id"),
-            },
-            reply_to=self.channel_name,
-        )
-        if reply is not None:
-            await self.send_json(reply)
+        # Negotiation takes a while (and, on a media worker, a round trip): run it beside the
+        # socket so events and other messages keep flowing; a newer offer replaces it.
+        if len(self._offers) >= 2:
+            raise DomainError("rate_limited", _("Đang xử lý một yêu cầu kết nối hình ảnh."))
+        task = asyncio.create_task(self._offer(sdp, message.get("id")))
+        self._offers.add(task)
+        task.add_done_callback(self._offers.discard)
         return None
+
+    async def _offer(self, sdp: str, ident: Any) -> None:
+        async with self._offer_lock:  # one negotiation at a time per socket, in order
+            await self._offer_now(sdp, ident)
+
+    async def _offer_now(self, sdp: str, ident: Any) -> None:
+        try:
+            reply = await dispatch.room_signal(
+                self.code,
+                {
+                    "type": "offer",
+                    "sdp": sdp,
+                    "participant": self.participant.site_code,
+                    "conn": self.channel_name,
+                    "id": ident,
+                },
+            )
+        except dispatch.MediaUnavailable:
+            await self.error(
+                "media_unavailable",
+                _("Phòng họp đang khởi động, vui lòng gửi lại sau giây lát."),
+                ident,
+            )
+            return
+        except Exception:
+            logger.exception("offer failed in %s", self.code)
+            await self.error("server_error", _("Lỗi máy chủ; thao tác chưa được thực hiện."), ident)
+            return
+        if reply is not None:
+            reply.setdefault("id", ident)
+            await self.send_json(reply)
 
     async def on_leave(self, message):
         if self.in_room:
@@ -263,7 +290,6 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
                     "participant": self.participant.site_code,
                     "conn": self.channel_name,
                 },
-                reply_to=self.channel_name,
             )
         return None
 

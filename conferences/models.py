@@ -180,6 +180,7 @@ class PresenceInterval(models.Model):
     left_at = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=20, choices=AttendanceSource.choices, default=AttendanceSource.MEDIA)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    room_epoch = models.PositiveBigIntegerField(null=True, blank=True)  # the media room's lease epoch that opened it
 
     class Meta:
         ordering = ["joined_at", "id"]
@@ -349,7 +350,10 @@ class LiveState(models.Model):
     hands = models.JSONField(default=list, blank=True)
     media = models.JSONField(default=dict, blank=True, help_text="site code → {video, audio}")
     current_item = models.ForeignKey(AgendaItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    version = models.PositiveBigIntegerField(default=0, help_text="raised on every control change; rooms ignore older commands")
+    version = models.PositiveBigIntegerField(default=0, help_text="raised with every event; rooms and pages ignore older ones")
+    # Generation of the media room's lease: a host reports with the epoch it was given and the
+    # media sink drops reports of an older one (a worker frozen past its lease writes nothing).
+    room_epoch = models.PositiveBigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -1,13 +1,21 @@
-"""Hosting media rooms on one asyncio loop.
+"""Many rooms on one asyncio loop of a Celery media worker, each under a fenced Redis lease.
 
-- :class:`RoomHost` wraps one SFU :class:`~media_worker.sfu.Room` for a conference: restores the
-  live state from the database, applies commands, turns the room's events into attendance and
-  conference events (through ``conferences.services.live``), and knows which connection owns
-  each site's peer so a replaced socket cannot remove its successor's peer.
-- :class:`MediaRunner` (celery mode) hosts many rooms in one process: each room holds a lease
-  (Redis key ``giaoban:media:lease:<code>``, TTL 6 s, renewed every 2 s); a watchdog takes over
-  rooms of live conferences whose lease has expired; signalling and commands arrive over the
-  channel layer (group ``media.room.<code>``), answers go back to the consumer's channel.
+- A room is hosted while its lease key ``giaoban:media:lease:<code>`` holds this worker's id
+  (TTL ``LEASE_TTL``, renewed every ``HEARTBEAT``). Each renewal also stamps
+  ``giaoban:media:seen:<code>`` with the time, so whoever takes the room over knows when the
+  previous lease ran out.
+- Taking a room opens it through the domain port, which gives the acquisition an epoch (higher
+  than any before); every event the room reports carries it and the domain drops events of an
+  older epoch — a worker that was frozen (SIGSTOP) and comes back writes nothing. The takeover
+  closes presence opened under the old epoch at the moment the old lease expired: an outage
+  shows as a gap.
+- The renewal time is stamped *before* the Redis call; a room whose last renewal is older than
+  the TTL is treated as lost before any await (no offer is answered, no command applied), so a
+  worker resumed after a freeze gives the room up instead of serving it next to its successor.
+- A watchdog takes over rooms of live conferences whose lease expired; Redis calls time out in
+  1 s, so after a Redis outage rooms come back within a watchdog pass.
+- Channel messages are handled by at most ``MAX_INFLIGHT`` tasks; beyond that a message is
+  dropped and counted (``dropped``), and an offer among them is answered ``media_unavailable``.
 
 Every loop here is bounded by the runner's stop event; every room is closed in a ``finally``.
 """
@@ -15,31 +23,42 @@ Every loop here is bounded by the runner's stop event; every room is closed in a
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import os
 import random
 import socket
 import threading
+import time
 import uuid
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import close_old_connections
 
-from media_worker.settings_policy import network_policy
-from media_worker.sfu import Room, SignallingError
+from media_worker import ports
+from media_worker.host import RoomHost, _db
+from media_worker.router import lease_key, room_group, seen_key
 
 logger = logging.getLogger(__name__)
 
 LEASE_TTL = 6.0
 HEARTBEAT = 2.0
 WATCHDOG = 2.0
-THUMBNAILS = 4
-LEASE_PREFIX = "giaoban:media:lease:"
+MAX_INFLIGHT = 256
+SEEN_TTL_MS = 3_600_000
+ACQUIRE = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return redis.call('get', KEYS[2]) or ''
+end
+return false
+"""
 RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  redis.call('set', KEYS[2], ARGV[3], 'PX', ARGV[4])
+  return redis.call('pexpire', KEYS[1], ARGV[2])
+end
 return 0
 """
 RELEASE = """
@@ -47,151 +66,7 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) 
 return 0
 """
 
-
-def room_group(code: str) -> str:
-    return f"media.room.{code}"
-
-
-def lease_key(code: str) -> str:
-    return f"{LEASE_PREFIX}{code}"
-
-
-# --- database side (sync, run through sync_to_async) ----------------------------------------
-
-
-def _db(fn, /, **kwargs: Any) -> Any:
-    close_old_connections()
-    try:
-        return fn(**kwargs)
-    finally:
-        close_old_connections()
-
-
-def _room_state(code: str) -> dict[str, Any] | None:
-    from conferences.live.selectors import room_state
-    from conferences.models import Conference, Status
-
-    conference = Conference.objects.filter(code=code).first()
-    if conference is None or conference.status != Status.LIVE:
-        return None
-    return room_state(conference)
-
-
-def _media_event(code: str, event: dict[str, Any]) -> None:
-    from conferences.live import media_sink
-
-    media_sink.report(code, event)
-
-
-def _live_codes() -> list[str]:
-    from conferences.models import Conference, Status
-
-    return [
-        str(c) for c in Conference.objects.filter(status=Status.LIVE).values_list("code", flat=True)
-    ]
-
-
-# --- one room ---------------------------------------------------------------------------------
-
-
-class RoomHost:
-    """One conference's room on the current loop. Create with :meth:`open`."""
-
-    def __init__(self, code: str) -> None:
-        self.code = code
-        self.owners: dict[str, str] = {}
-        self.version = -1
-        self.room = Room(
-            code,
-            thumbnails=THUMBNAILS,
-            policy=network_policy(),
-            on_event=self._on_event,
-            start_bitrate_kbps=settings.MEDIA_START_BITRATE_KBPS,
-        )
-        self._events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        self._pump = asyncio.get_running_loop().create_task(self._pump_events())
-
-    @classmethod
-    async def open(cls, code: str) -> RoomHost | None:
-        """Start a room restored from the live state; None when the conference is not live."""
-        state = await sync_to_async(_db)(_room_state, code=code)
-        if state is None:
-            return None
-        host = cls(code)
-        host.apply(state)
-        return host
-
-    @property
-    def empty(self) -> bool:
-        return not self.room.peers
-
-    async def offer(self, *, participant: str, conn: str, offer: dict[str, Any]) -> dict[str, Any]:
-        """The SFU answer for a participant's offer; the connection becomes the site's owner."""
-        self.owners[participant] = conn
-        try:
-            return await self.room.join(participant, {"type": "offer", "sdp": offer.get("sdp")})
-        except SignallingError:
-            if self.owners.get(participant) == conn:
-                self.owners.pop(participant, None)
-            raise
-
-    async def leave(self, *, participant: str, conn: str | None = None) -> None:
-        if conn is not None and self.owners.get(participant) not in (None, conn):
-            return  # a newer connection owns this site's peer
-        self.owners.pop(participant, None)
-        await self.room.leave(participant)
-
-    def apply(self, command: dict[str, Any]) -> None:
-        """A ``state`` command (see ``live.room_state``); older versions are ignored."""
-        if command.get("type") != "state" or command.get("version", 0) < self.version:
-            return
-        self.version = command.get("version", 0)
-        room = self.room
-        if room.chair != command.get("chair"):
-            room.set_chair(command.get("chair"))
-        if room.floor != command.get("floor"):
-            room.set_floor(command.get("floor"))
-        if room.broadcast != command.get("broadcast"):
-            room.set_broadcast(command.get("broadcast"))
-        wanted = set(command.get("muted") or [])
-        for pid in wanted - room.muted:
-            room.set_muted(pid, True)
-        for pid in room.muted - wanted:
-            room.set_muted(pid, False)
-
-    async def close(self) -> None:
-        """Close every peer, then let the pending attendance writes finish. Safe twice."""
-        try:
-            await self.room.close()
-        finally:
-            self._events.put_nowait(None)
-            try:
-                await asyncio.wait_for(asyncio.shield(self._pump), timeout=10)
-            except (TimeoutError, asyncio.CancelledError):
-                self._pump.cancel()
-
-    def _on_event(self, event: dict[str, Any]) -> None:
-        if event.get("type") in (
-            "participant_connection",
-            "participant_left",
-            "participant_media",
-            "speaking",
-        ):
-            self._events.put_nowait(event)
-
-    async def _pump_events(self) -> None:
-        """Write the room's events in order (a leave must not overtake the join before it)."""
-        while True:
-            event = await self._events.get()
-            if event is None:
-                return
-            try:
-                await sync_to_async(_db)(_media_event, code=self.code, event=event)
-            except Exception:
-                logger.exception("room %s: could not record %s", self.code, event.get("type"))
-
-
-# --- many rooms, with leases (celery mode) ---------------------------------------------------
+__all__ = ["LEASE_TTL", "MediaRunner", "RoomHost", "lease_key", "room_group"]
 
 
 class MediaRunner:
@@ -206,14 +81,17 @@ class MediaRunner:
         self._starting: set[str] = set()
         self._renewed: dict[str, float] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.layer = None
+        self.dropped = 0
+        self.layer: Any = None
         self.channel = ""
-        self.redis = None
+        self.redis: Any = None
 
     async def run(self) -> None:
         import redis.asyncio as aioredis
 
-        self.redis = aioredis.from_url(self.redis_url)
+        self.redis = aioredis.from_url(
+            self.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0
+        )
         self.layer = get_channel_layer()
         self.channel = await self.layer.new_channel("media.worker.")
         loops = [
@@ -234,6 +112,10 @@ class MediaRunner:
     def stop(self) -> None:
         self.stopping.set()
 
+    def _lease_valid(self, code: str) -> bool:
+        renewed = self._renewed.get(code)
+        return renewed is not None and asyncio.get_running_loop().time() - renewed < LEASE_TTL
+
     async def host(self, code: str) -> bool:
         """Take the room if its lease is free (or already ours); True if hosted here."""
         if code in self.rooms:
@@ -241,17 +123,23 @@ class MediaRunner:
         if code in self._starting:
             return False
         self._starting.add(code)
+        loop = asyncio.get_running_loop()
         try:
-            got = await self.redis.set(
-                lease_key(code), self.worker_id, nx=True, px=int(LEASE_TTL * 1000)
+            stamped = loop.time()
+            seen = await self.redis.eval(
+                ACQUIRE, 2, lease_key(code), seen_key(code), self.worker_id, int(LEASE_TTL * 1000)
             )
-            if not got:
+            if seen is None:
                 return False
+            expired_at = None
+            if seen:
+                last = float(seen) / 1000
+                expired_at = dt.datetime.fromtimestamp(min(last + LEASE_TTL, time.time()), dt.UTC)
             # Listen before the room exists: an offer sent as soon as the lease is visible is
             # answered "media_unavailable" (retry) instead of being lost.
             await self.layer.group_add(room_group(code), self.channel)
             try:
-                host = await RoomHost.open(code)
+                host = await RoomHost.open(code, worker=self.worker_id, expired_at=expired_at)
             except Exception:
                 host = None
                 logger.exception("room %s could not be opened", code)
@@ -260,47 +148,57 @@ class MediaRunner:
                 await self.redis.eval(RELEASE, 1, lease_key(code), self.worker_id)
                 return False
             self.rooms[code] = host
-            self._renewed[code] = asyncio.get_running_loop().time()
-            logger.info("media runner %s hosts room %s", self.worker_id, code)
-            await self.layer.group_send(
-                f"conference.{code}",
-                {
-                    "type": "conference.event",
-                    "event": {"type": "media.restart", "reason": "room_started"},
-                },
+            self._renewed[code] = stamped
+            logger.info(
+                "media runner %s hosts room %s (epoch %s)", self.worker_id, code, host.epoch
             )
+            await sync_to_async(_db)(ports.domain().room_started, code, host.epoch)
             return True
         finally:
             self._starting.discard(code)
 
     async def _drop(self, code: str, *, release: bool) -> None:
         host = self.rooms.pop(code, None)
+        self._renewed.pop(code, None)
         if host is None:
             return
         try:
             await self.layer.group_discard(room_group(code), self.channel)
+        except Exception:
+            logger.exception("room %s: could not leave its group", code)
         finally:
             await host.close()
             if release:
-                await self.redis.eval(RELEASE, 1, lease_key(code), self.worker_id)
+                try:
+                    await self.redis.eval(RELEASE, 1, lease_key(code), self.worker_id)
+                except Exception:
+                    logger.exception("room %s: could not release its lease", code)
 
     async def _heartbeat(self) -> None:
-        """Renew every lease; give a room up when its lease is lost or cannot be renewed in time
-        (Redis unreachable for a TTL means another worker may already serve it)."""
+        """Renew every lease; give a room up when its lease is lost, or when it could not be
+        renewed for a TTL (another worker may already serve it)."""
         loop = asyncio.get_running_loop()
         while not self.stopping.is_set():
             for code in list(self.rooms):
+                stamped = loop.time()  # before the await: the lease runs from here at best
                 try:
                     ok = await self.redis.eval(
-                        RENEW, 1, lease_key(code), self.worker_id, int(LEASE_TTL * 1000)
+                        RENEW,
+                        2,
+                        lease_key(code),
+                        seen_key(code),
+                        self.worker_id,
+                        int(LEASE_TTL * 1000),
+                        int(time.time() * 1000),
+                        SEEN_TTL_MS,
                     )
-                except Exception:
-                    logger.exception("lease renewal of %s failed", code)
-                    if loop.time() - self._renewed.get(code, loop.time()) < LEASE_TTL:
+                except Exception as exc:
+                    logger.warning("lease renewal of %s failed: %s", code, exc)
+                    if self._lease_valid(code):
                         continue
                     ok = False
-                if ok:
-                    self._renewed[code] = loop.time()
+                if ok and self._lease_valid(code):
+                    self._renewed[code] = stamped
                     continue
                 logger.warning("media runner %s lost the lease of %s", self.worker_id, code)
                 try:
@@ -313,15 +211,15 @@ class MediaRunner:
         while not self.stopping.is_set():
             await asyncio.sleep(WATCHDOG + random.uniform(0, 0.5))
             try:
-                live = set(await sync_to_async(_db)(_live_codes))
+                live = set(await sync_to_async(_db)(ports.domain().live_codes))
                 for code in list(self.rooms):
                     if code not in live:
                         await self._drop(code, release=True)
                 for code in live - set(self.rooms):
                     if not await self.redis.exists(lease_key(code)):
                         await self.host(code)
-            except Exception:
-                logger.exception("media watchdog pass failed")
+            except Exception as exc:
+                logger.warning("media watchdog pass failed: %s", exc)
 
     async def _receive(self) -> None:
         while not self.stopping.is_set():
@@ -331,9 +229,29 @@ class MediaRunner:
                 logger.exception("media runner %s: channel layer receive failed", self.worker_id)
                 await asyncio.sleep(0.5)
                 continue
+            if len(self._tasks) >= MAX_INFLIGHT:
+                self.dropped += 1
+                logger.error(
+                    "media runner %s: %s in flight, message dropped", self.worker_id, MAX_INFLIGHT
+                )
+                await self._unavailable(message)
+                continue
             task = asyncio.create_task(self._handle_safely(message))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    async def _unavailable(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "room.signal" and message.get("reply_to"):
+            reply = {
+                "type": "error",
+                "code": "media_unavailable",
+                "message": "room starting",
+                "id": message["message"].get("id"),
+            }
+            try:
+                await self.layer.send(message["reply_to"], {"type": "media.reply", "reply": reply})
+            except Exception:
+                logger.exception("could not answer %s", message.get("reply_to"))
 
     async def _handle_safely(self, message: dict[str, Any]) -> None:
         try:
@@ -345,40 +263,22 @@ class MediaRunner:
         code = message.get("code", "")
         kind = message.get("type")
         host = self.rooms.get(code)
+        if host is not None and not self._lease_valid(code):
+            # frozen past the lease (SIGSTOP, a stalled loop): someone else may serve it now
+            logger.warning("room %s: lease not renewed in time, giving it up", code)
+            await self._drop(code, release=False)
+            host = None
         if kind == "room.close":
             await self._drop(code, release=True)
         elif host is None:
-            if kind == "room.signal" and code in self._starting and message.get("reply_to"):
-                reply = {
-                    "type": "error",
-                    "code": "media_unavailable",
-                    "message": "room starting",
-                    "id": message["message"].get("id"),
-                }
-                await self.layer.send(message["reply_to"], {"type": "media.reply", "reply": reply})
+            if kind == "room.signal" and code in self._starting:
+                await self._unavailable(message)
         elif kind == "room.command":
             host.apply(message.get("command", {}))
         elif kind == "room.signal":
-            reply = await signal(host, message["message"])
+            reply = await host.signal(message["message"])
             if reply is not None and message.get("reply_to"):
                 await self.layer.send(message["reply_to"], {"type": "media.reply", "reply": reply})
-
-
-async def signal(host: RoomHost, message: dict[str, Any]) -> dict[str, Any] | None:
-    """Apply a signalling message from a consumer; the reply frame for the client, if any."""
-    kind = message.get("type")
-    reply_id = message.get("id")
-    if kind == "offer":
-        try:
-            answer = await host.offer(
-                participant=message["participant"], conn=message["conn"], offer=message
-            )
-        except SignallingError as exc:
-            return {**exc.as_dict(), "id": reply_id}
-        return {**answer, "id": reply_id}
-    if kind == "leave":
-        await host.leave(participant=message["participant"], conn=message.get("conn"))
-    return None
 
 
 # --- the runner of a Celery media worker process --------------------------------------------

@@ -13,7 +13,8 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
-from media_worker import runner
+from media_worker import ports, runner
+from media_worker.router import lease_key
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def rooms_watchdog() -> int:
     from django.conf import settings
 
     client = redis.Redis.from_url(settings.REDIS_URL)
-    codes = [code for code in runner._live_codes() if not client.exists(runner.lease_key(code))]
+    codes = [code for code in ports.domain().live_codes() if not client.exists(lease_key(code))]
     for code in codes:
         host_room.delay(code)
     return len(codes)

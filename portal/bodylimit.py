@@ -79,7 +79,7 @@ def _bounded_request_class(base: type) -> type:
     anonymous_max = int(settings.REQUEST_BODY_ANONYMOUS_MAX_BYTES)
     cookie_name = settings.SESSION_COOKIE_NAME.encode("latin-1")
 
-    class BoundedWebRequest(base):  # type: ignore[misc, valid-type]
+    class BoundedWebRequest(base):
         _giaoban_bounded = True
 
         def gotLength(self, length: int | None) -> None:
@@ -173,7 +173,7 @@ def _bounded_request_class(base: type) -> type:
             channel.rawDataReceived = _drop
             channel.lineReceived = _drop
             transport.resumeProducing()
-            reactor.callLater(LINGER_SECONDS, _close, transport)  # type: ignore[attr-defined]
+            reactor.callLater(LINGER_SECONDS, _close, transport)  # type: ignore[arg-type]  # twisted stubs
 
     return BoundedWebRequest
 

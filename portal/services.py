@@ -25,7 +25,7 @@ __all__ = ["ImportResult", "membership_grant", "org_tree_import", "site_update"]
 def membership_grant(*, user: AbstractBaseUser, unit: Unit, role: str) -> Membership:
     if role not in Role.values:
         raise DomainError("bad_role", _("Vai trò không hợp lệ: %(role)s") % {"role": role})
-    membership, _created = Membership.objects.get_or_create(user=user, unit=unit, role=role)
+    membership, _created = Membership.objects.get_or_create(user=user, unit=unit, role=role)  # type: ignore[misc]  # any user model
     return membership
 
 

@@ -96,7 +96,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "giaoban.sqlite3",
+            "NAME": str(VAR_DIR / "giaoban.sqlite3"),
             # Daphne runs sync code in threads: wait for the write lock instead of failing.
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         }
@@ -149,6 +149,14 @@ MEDIA_TURN_SERVERS = env_list("MEDIA_TURN_SERVERS", [])
 # x-google-start-bitrate hint in the SFU's answers: browsers start near Full HD bitrates at once
 # (measured: 2500 gives 2.0–2.3 Mbit/s at 1080p on a slow encoder, 3500 gives 2.3–2.8).
 MEDIA_START_BITRATE_KBPS = env_int("MEDIA_START_BITRATE_KBPS", 3000, minimum=0)
+# The slot layout (media_worker/layout.py, served to the live pages): thumbnail video slots (0–4)
+# and the cap on what a browser publishes (bit/s).
+MEDIA_THUMBNAILS = env_int("MEDIA_THUMBNAILS", 4, minimum=0)
+if MEDIA_THUMBNAILS > 4:
+    raise ImproperlyConfigured("MEDIA_THUMBNAILS must be between 0 and 4.")
+MEDIA_MAX_BITRATE = env_int("MEDIA_MAX_BITRATE", 2_500_000, minimum=100_000)
+# A site whose peer sends no packet for this many seconds is recorded as left (and removed).
+MEDIA_NO_MEDIA_TIMEOUT = env_int("MEDIA_NO_MEDIA_TIMEOUT", 20, minimum=1)
 # Celery beat re-dispatches rooms of live conferences whose lease expired (each media worker's
 # own watchdog does too; beat covers the case where no media worker is idle-watching).
 CELERY_BEAT_SCHEDULE = {

@@ -16,7 +16,7 @@ from portal.models import Membership, Site, Unit
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    memberships = Membership.objects.filter(user=request.user).select_related("unit").order_by("role")
+    memberships = Membership.objects.filter(user=request.user).select_related("unit").order_by("role")  # type: ignore[misc]  # signed in (login_required)
     return render(
         request,
         "portal/home.html",

@@ -92,7 +92,7 @@ def _require_live(conference: Conference) -> None:
 
 def _member_sites(conference: Conference) -> set[str]:
     codes = {str(c) for c in conference.invitations.values_list("site__code", flat=True)}
-    if conference.chair_site_id:
+    if conference.chair_site is not None:
         codes.add(str(conference.chair_site.code))
     return codes
 
@@ -232,7 +232,7 @@ def mute_all(*, actor: Any, conference: Conference, muted: bool = True) -> LiveS
     conference = _lock(conference)
     _require_chair(actor, conference)
     _require_live(conference)
-    chair = str(conference.chair_site.code) if conference.chair_site_id else None
+    chair = str(conference.chair_site.code) if conference.chair_site else None
     new = sorted(s for s in _member_sites(conference) if s != chair) if muted else []
     return _change(
         conference,

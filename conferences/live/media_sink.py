@@ -1,15 +1,26 @@
 """What the media plane reports about a live conference: presence, published media, speaking.
 
-Contract: ``report(code, event)`` applies one room event (``participant_connection`` with
-``state="connected"``, ``participant_left``, ``participant_media``, ``speaking``) to the
-database and sends the matching events after commit. Every write is idempotent — a join for a
-site that is already connected, or a leave for one that is not, changes nothing — so the room
-host may retry a report until it is written. No actor: these are the system's entries.
+``MediaSink`` implements ``media_worker.ports.RoomDomain`` and is registered at start-up
+(``conferences.apps``): the media worker never imports this package.
+
+Contract:
+- ``report(code, epoch, event)`` applies one room event (``participant_connection`` with
+  ``state="connected"``, ``participant_left``, ``participant_media``, ``speaking``) at the time
+  it happened (``event["at"]``) and sends the matching events after commit — only when ``epoch``
+  is the room's current lease epoch, checked under the conference's row lock in the same
+  transaction; events of an older epoch are dropped (fenced).
+- Every write is idempotent — a join for a site that is already connected, or a leave for one
+  that is not, changes nothing — so the room host retries a report until it is written.
+- ``room_opened`` raises the epoch and closes the presence opened under older epochs at the
+  moment the previous lease expired, so an outage shows as a gap.
+No actor: these are the system's entries.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import time
 from typing import Any
 
 from django.db import transaction
@@ -17,7 +28,15 @@ from django.utils import timezone
 
 from conferences import events
 from conferences.errors import ConferenceError
-from conferences.models import AttendanceSource, Conference, Invitation, LiveState
+from conferences.live.selectors import room_state
+from conferences.models import (
+    AttendanceSource,
+    Conference,
+    Invitation,
+    LiveState,
+    PresenceInterval,
+    Status,
+)
 from conferences.services import attendance
 
 logger = logging.getLogger(__name__)
@@ -28,15 +47,19 @@ def _invitation(conference: Conference, site_code: str) -> Invitation | None:
 
 
 @transaction.atomic
-def media_connected(*, conference: Conference, site_code: str, at: Any = None) -> None:
+def media_connected(
+    *, conference: Conference, site_code: str, at: Any = None, epoch: int | None = None
+) -> None:
     """A site's peer connection came up: open its presence interval (an open one continues)."""
     invitation = _invitation(conference, site_code)
     if invitation is None or invitation.presence.filter(left_at__isnull=True).exists():
         return
     try:
-        attendance.presence_join(
+        interval = attendance.presence_join(
             invitation=invitation, at=at or timezone.now(), source=AttendanceSource.MEDIA
         )
+        if epoch is not None:
+            PresenceInterval.objects.filter(pk=interval.pk).update(room_epoch=epoch)
     except ConferenceError as exc:
         logger.info("presence join of %s ignored: %s", site_code, exc.code)
 
@@ -73,25 +96,100 @@ def media_published(*, conference: Conference, site_code: str, video: bool, audi
     events.broadcast(conference, {"type": "media", "site": site_code, **wanted})
 
 
-def report(code: str, event: dict[str, Any]) -> None:
-    """Apply one event of the room of conference ``code``; raises on a database failure (the
-    room host retries)."""
-    kind = event.get("type")
-    site = event.get("participant")
-    if kind == "speaking":
-        events.transient(code, {"type": "speaking", "site": site})
-        return
-    conference = Conference.objects.filter(code=code).first()
-    if conference is None or not isinstance(site, str):
-        return
-    if kind == "participant_connection" and event.get("state") == "connected":
-        media_connected(conference=conference, site_code=site)
-    elif kind == "participant_left":
-        media_left(conference=conference, site_code=site)
-    elif kind == "participant_media":
-        media_published(
-            conference=conference,
-            site_code=site,
-            video=bool(event.get("video")),
-            audio=bool(event.get("audio")),
-        )
+class MediaSink:
+    """The conferences side of ``media_worker.ports.RoomDomain`` (registered at start-up)."""
+
+    def room_state(self, code: str) -> dict[str, Any] | None:
+        conference = Conference.objects.filter(code=code).first()
+        if conference is None or conference.status != Status.LIVE:
+            return None
+        return room_state(conference)
+
+    def live_codes(self) -> list[str]:
+        return [
+            str(c)
+            for c in Conference.objects.filter(status=Status.LIVE).values_list("code", flat=True)
+        ]
+
+    @transaction.atomic
+    def room_opened(self, code: str, *, worker: str, expired_at: dt.datetime | None) -> int | None:
+        conference = _locked(code)
+        if conference is None or conference.status != Status.LIVE:
+            return None
+        LiveState.objects.get_or_create(conference=conference)
+        state = LiveState.objects.select_for_update().get(conference=conference)
+        state.room_epoch += 1
+        state.save(update_fields=["room_epoch", "updated_at"])
+        at = min(expired_at or timezone.now(), timezone.now())
+        stale = PresenceInterval.objects.filter(
+            invitation__conference=conference, left_at__isnull=True, source=AttendanceSource.MEDIA
+        ).exclude(room_epoch=state.room_epoch)
+        for interval in stale.select_related("invitation"):
+            # the room that opened it is gone: it ended when that room's lease ran out
+            attendance.presence_leave(
+                invitation=interval.invitation,
+                at=max(at, interval.joined_at),
+                source=AttendanceSource.MEDIA,
+            )
+        logger.info("room %s: epoch %s for %s", code, state.room_epoch, worker)
+        return int(state.room_epoch)
+
+    def room_started(self, code: str, epoch: int) -> None:
+        events.transient(code, {"type": "media.restart", "reason": "room_started", "epoch": epoch})
+
+    def report(self, code: str, epoch: int, event: dict[str, Any]) -> bool:
+        kind = event.get("type")
+        site = event.get("participant")
+        if kind == "speaking":
+            events.transient(code, {"type": "speaking", "site": site})
+            return True
+        if not isinstance(site, str):
+            return True
+        at = _when(event.get("at"))
+        with transaction.atomic():
+            conference = _locked(code)
+            if conference is None:
+                return True
+            current = (
+                LiveState.objects.filter(conference=conference)
+                .values_list("room_epoch", flat=True)
+                .first()
+            )
+            if current != epoch:
+                logger.info("room %s: %s of epoch %s dropped (now %s)", code, kind, epoch, current)
+                return False
+            if kind == "participant_connection" and event.get("state") == "connected":
+                media_connected(conference=conference, site_code=site, at=at, epoch=epoch)
+            elif kind == "participant_left":
+                media_left(conference=conference, site_code=site, at=at)
+            elif kind == "participant_media":
+                media_published(
+                    conference=conference,
+                    site_code=site,
+                    video=bool(event.get("video")),
+                    audio=bool(event.get("audio")),
+                )
+        return True
+
+
+def _locked(code: str) -> Conference | None:
+    """The conference under its row lock: room_opened and report serialise on it, so a report
+    checks the epoch that is current when it writes."""
+    return Conference.objects.select_for_update(of=("self",)).filter(code=code).first()
+
+
+def _when(value: Any) -> dt.datetime:
+    if isinstance(value, int | float):
+        return dt.datetime.fromtimestamp(min(float(value), time.time()), dt.UTC)
+    return timezone.now()
+
+
+def report(code: str, event: dict[str, Any]) -> bool:
+    """Apply one room event at the room's current epoch (tests and the in-process room)."""
+    current = (
+        LiveState.objects.filter(conference__code=code).values_list("room_epoch", flat=True).first()
+    )
+    return DOMAIN.report(code, int(current or 0), event)
+
+
+DOMAIN = MediaSink()

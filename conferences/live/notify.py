@@ -88,7 +88,11 @@ def absent_sites_later(*, conference_id: int, invitation_ids: list[int]) -> None
 
     def queue_it() -> None:
         if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
-            _in_background(lambda: send_absent_mail(conference_id, ids))
+
+            def job() -> None:
+                send_absent_mail(conference_id, ids)
+
+            _in_background(job)
             return
         from conferences.tasks import absent_call_notify
 

@@ -222,7 +222,7 @@ def _check(value: Any, tp: Any, where: str) -> None:
         if not isinstance(value, dict):
             raise SchemaError(f"{where}: expected an object, got {value!r}")
         hints = typing.get_type_hints(tp)
-        missing = tp.__required_keys__ - value.keys()  # type: ignore[attr-defined]
+        missing = tp.__required_keys__ - value.keys()
         extra = value.keys() - hints.keys()
         if missing or extra:
             raise SchemaError(f"{where}: missing {sorted(missing)}, unexpected {sorted(extra)}")

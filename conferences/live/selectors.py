@@ -27,7 +27,7 @@ def conference_data(conference: Conference) -> dict[str, Any]:
         "title": conference.title,
         "status": conference.status,
         "chair_name": conference.chair_name,
-        "chair_site": str(conference.chair_site.code) if conference.chair_site_id else None,
+        "chair_site": str(conference.chair_site.code) if conference.chair_site else None,
         "planned_start": _iso(conference.planned_start),
         "planned_end": _iso(conference.planned_end),
         "actual_start": _iso(conference.actual_start),
@@ -49,12 +49,12 @@ def live_snapshot(*, conference: Conference, participant: Any = None) -> dict[st
     invitations = list(
         conference.invitations.select_related("site", "unit").order_by("unit__path", "site__key")
     )
-    connected = set(
-        PresenceInterval.objects.filter(
+    connected: set[str] = set(
+        str(code)
+        for code in PresenceInterval.objects.filter(
             invitation__conference=conference, left_at__isnull=True
         ).values_list("invitation__site__code", flat=True)
     )
-    connected = {str(c) for c in connected}
     sites: dict[str, dict[str, Any]] = {}
     order: list[str] = []
 
@@ -90,7 +90,7 @@ def live_snapshot(*, conference: Conference, participant: Any = None) -> dict[st
                 "position": item.position,
                 "title": item.title,
                 "presenter_name": item.presenter_name,
-                "presenter_site": str(item.presenter_site.code) if item.presenter_site_id else None,
+                "presenter_site": str(item.presenter_site.code) if item.presenter_site else None,
                 "planned_minutes": item.planned_minutes,
             }
             for item in conference.agenda_items.select_related("presenter_site")
@@ -134,6 +134,6 @@ def room_state(conference: Conference) -> dict[str, Any]:
         "version": state.version,
         "floor": state.floor or None,
         "broadcast": state.broadcast or None,
-        "chair": str(conference.chair_site.code) if conference.chair_site_id else None,
+        "chair": str(conference.chair_site.code) if conference.chair_site else None,
         "muted": list(state.muted),
     }

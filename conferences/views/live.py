@@ -20,9 +20,9 @@ from django.views.decorators.http import require_GET
 from conferences import live_links, permissions
 from conferences.joinlinks import JoinLinkError, join_link_read, join_link_user
 from conferences.models import Conference
+from media_worker.dispatch import slot_layout
 from portal.models import Site, UnitKind
 
-THUMBNAILS = 4  # thumbnail video slots the page offers (docs/sfu.md: up to 4)
 
 
 def _conference(code) -> Conference:
@@ -96,12 +96,14 @@ def _site_groups(conference: Conference) -> list[dict[str, object]]:
 def _page_config(conference: Conference, *, token: str | None, site: str | None, console: bool) -> dict:
     query = urlencode([(k, v) for k, v in (("t", token), ("site", site)) if v])
     ws_path = f"/ws/conferences/{conference.code}/" + (f"?{query}" if query else "")
+    layout = slot_layout()  # one setting for the page, the room host and the docs
     return {
         "code": str(conference.code),
         "ws_path": ws_path,
-        "thumbnails": THUMBNAILS,
+        "thumbnails": layout["thumbnails"],
         "console": console,
-        "max_bitrate": 2_500_000,
+        "max_bitrate": layout["max_bitrate"],
+        "slots": layout["slots"],
     }
 
 

@@ -40,6 +40,7 @@ def embedded(settings):
     settings.MEDIA_ROOM_MODE = "inprocess"
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # embedded: notifications on the background thread
 
 
 def _fresh(conf) -> dict:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 
 import pytest
 from channels.db import database_sync_to_async
 from django.core import mail
+from django.core.mail.backends import locmem
 from django.utils import timezone
 
 from conferences import joinlinks
@@ -33,6 +35,7 @@ def embedded(settings):
     settings.MEDIA_ROOM_MODE = "inprocess"
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # embedded: notifications on the background thread
 
 
 @pytest.fixture
@@ -358,3 +361,31 @@ async def test_a_leader_without_chair_rights_cannot_knock_the_chair_off(conf, ch
     assert reply["type"] == "pong"
     assert all(e.get("type") != "replaced" for e in events)
     await close_all(chair_socket, leader_socket)
+
+
+class SlowMailBackend(locmem.EmailBackend):
+    """A mail server that takes 3 s per message (outside this machine, so it is mocked)."""
+
+    def send_messages(self, messages):
+        time.sleep(3)
+        return super().send_messages(messages)
+
+
+async def test_a_slow_mail_server_does_not_freeze_the_live_sockets(
+    conf, chair, vanchan_operator, settings
+):
+    settings.EMAIL_BACKEND = f"{__name__}.SlowMailBackend"
+    ch, _ = await open_socket(conf, chair)
+    op, _ = await open_socket(conf, vanchan_operator)
+    try:
+        mail.outbox.clear()
+        started = time.monotonic()
+        reply, _ = await request(ch, {"type": "absent.call"})
+        assert reply["type"] == "ack"
+        reply, _ = await request(op, {"type": "hand.raise"})  # a database call on the shared thread
+        assert reply["type"] == "ack"
+        assert time.monotonic() - started < 2.5, "the sockets waited for the mail server"
+        assert await asyncio.to_thread(notify.wait_idle, 20)
+        assert any("op138@example.test" in m.to for m in mail.outbox)
+    finally:
+        await close_all(op, ch)

@@ -3,8 +3,10 @@
 The conference is started over the real WebSocket; the room is dispatched through Celery to a
 media worker (its own process group, killed by pid); aiortc clients on 127.0.0.1 get their
 answers over the channel layer. ``kill -9`` of that worker: a second worker takes the room within
-10 s, the sockets get ``media.restart``, the clients re-offer and media flows again; the
-attendance log has no gap.
+the lease TTL (+ a watchdog pass), the sockets get ``media.restart``, the clients re-offer and
+media flows again; the presence log shows the outage as a gap (the dead worker's intervals
+closed when its lease expired, new ones opened when the sites came back). A worker frozen with
+SIGSTOP past its lease and resumed with SIGCONT writes nothing: its epoch is fenced.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from django.db import connection
 from sfu_helpers import Client, wait_for
 
 from conferences.models import PresenceInterval, Status
-from media_worker.runner import lease_key
+from media_worker.router import lease_key
 from portal.models import Site
 from tests.conferences.factories import ConferenceFactory, invite
 from tests.conferences.live_helpers import close_all, drain, open_socket, recv, request, send
@@ -105,6 +107,9 @@ class Worker:
             f"media worker did not start:\n{self.log.read_text(errors='replace')[-3000:]}"
         )
 
+    def signal(self, sig: int) -> None:
+        os.killpg(self.proc.pid, sig)
+
     def kill9(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -119,6 +124,15 @@ class Worker:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
         self.handle.close()
+
+
+def pairs(conf):
+    """Per site, its presence intervals in order (two expected after one outage)."""
+    out = {}
+    for row in PresenceInterval.objects.filter(invitation__conference=conf).order_by("joined_at"):
+        out.setdefault(row.invitation_id, []).append(row)
+    assert all(len(rows) == 2 for rows in out.values()), out
+    return list(out.values())
 
 
 def lease_owner_pid(client: redis.Redis, code: str) -> int | None:
@@ -229,10 +243,87 @@ async def test_room_runs_on_a_media_worker_and_survives_kill_9(
             ),
             timeout=30,
         )
-        # attendance continuous: the intervals opened before the crash are still the open ones
-        assert await database_sync_to_async(presence)() == (2, 0)
+        # the outage is a gap: each site's first interval closed at the lease's expiry, before
+        # the second one opened
+        assert await poll(lambda: database_sync_to_async(lambda: presence() == (2, 2))(), 15)
+        for first_interval, second_interval in await database_sync_to_async(pairs)(conf):
+            assert first_interval.left_at is not None and second_interval.left_at is None
+            assert first_interval.left_at < second_interval.joined_at
         await send(ch, {"type": "end", "id": "end"})
     finally:
+        for client in clients:
+            await client.close()
+        await close_all(*sockets)
+        await asyncio.to_thread(first.stop)
+        if second is not None:
+            await asyncio.to_thread(second.stop)
+        store.delete(lease_key(code))
+        store.close()
+
+
+async def test_a_worker_frozen_past_its_lease_writes_nothing_when_it_comes_back(
+    redis_url, postgres_required, loopback_clients, tmp_path, org, chair, vanchan_operator
+):
+    store = redis.Redis.from_url(redis_url)
+    tranyen = await database_sync_to_async(lambda: UserFactory(username="operator_tranyen"))()
+    await database_sync_to_async(lambda: Site.objects.get(key="138").operators.add(tranyen))()
+    conf = await database_sync_to_async(lambda: ConferenceFactory(status=Status.SCHEDULED))()
+    await database_sync_to_async(lambda: invite(conf, "140", "138"))()
+    code = str(conf.code)
+    first = Worker("frozen", tmp_path)
+    second = None
+    sockets, clients = [], []
+
+    def presence():
+        rows = PresenceInterval.objects.filter(invitation__conference=conf)
+        return rows.filter(left_at__isnull=True).count(), rows.filter(left_at__isnull=False).count()
+
+    try:
+        await asyncio.to_thread(first.wait_ready)
+        ch, _ = await open_socket(conf, chair)
+        a_ws, _ = await open_socket(conf, vanchan_operator)
+        b_ws, _ = await open_socket(conf, tranyen)
+        sockets += [ch, a_ws, b_ws]
+        reply, _ = await request(ch, {"type": "start"})
+        assert reply["type"] == "ack", reply
+        assert (
+            await poll(lambda: asyncio.to_thread(lease_owner_pid, store, code), 20)
+            == first.proc.pid
+        )
+        a = await join(a_ws, BRIGHT, clients)
+        b = await join(b_ws, DARK, clients)
+        assert await poll(lambda: database_sync_to_async(lambda: presence() == (2, 0))(), 15)
+        second = Worker("successor", tmp_path)
+        await asyncio.to_thread(second.wait_ready)
+        first.signal(signal.SIGSTOP)
+
+        async def taken_over():
+            return await asyncio.to_thread(lease_owner_pid, store, code) == second.proc.pid
+
+        assert await poll(taken_over, timeout=20), "the second worker did not take the room"
+        for client in (a, b):
+            await client.close()
+        await drain(a_ws, quiet=0.3)
+        await drain(b_ws, quiet=0.3)
+        a = await join(a_ws, BRIGHT, clients)
+        b = await join(b_ws, DARK, clients)
+        assert await poll(lambda: database_sync_to_async(lambda: presence() == (2, 2))(), 20)
+        first.signal(signal.SIGCONT)
+        # the resumed worker notices it lost the lease, closes its room and reports every peer
+        # as left — with its old epoch, which the media sink drops
+        for _ in range(60):
+            if "lost the lease" in first.log.read_text(
+                errors="replace"
+            ) or "giving it up" in first.log.read_text(errors="replace"):
+                break
+            await asyncio.sleep(0.25)
+        await asyncio.sleep(3)
+        assert await database_sync_to_async(presence)() == (2, 2), "the frozen worker wrote"
+        assert await asyncio.to_thread(lease_owner_pid, store, code) == second.proc.pid
+        await send(ch, {"type": "end", "id": "end"})
+    finally:
+        if first.proc.poll() is None:
+            first.signal(signal.SIGCONT)
         for client in clients:
             await client.close()
         await close_all(*sockets)
