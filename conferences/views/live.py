@@ -24,7 +24,6 @@ from media_worker.dispatch import slot_layout
 from portal.models import Site, UnitKind
 
 
-
 def _conference(code) -> Conference:
     conference = Conference.objects.select_related("host_unit", "chair_site").filter(code=code).first()
     if conference is None:

@@ -118,3 +118,47 @@ async def test_the_in_process_router_keeps_no_lock_per_open_room(org, settings):
         for code in codes:
             await local.close(code)
         await database_sync_to_async(connections.close_all)()
+
+
+@pytest.mark.media
+async def test_a_site_that_stops_sending_is_recorded_as_left_when_its_media_stopped(org, settings):
+    """The browser's network froze (no BYE, no ICE failure yet): after MEDIA_NO_MEDIA_TIMEOUT
+    seconds without a packet the site is recorded as left at the moment its media stopped."""
+    from tests.media_worker.sfu_helpers import Client, wait_for
+
+    settings.MEDIA_ICE_ADDRESSES = ["127.0.0.1"]
+    settings.MEDIA_ICE_ACCEPT_NETWORKS = ["127.0.0.0/8"]
+    settings.MEDIA_NO_MEDIA_TIMEOUT = 2
+    conf, site = await database_sync_to_async(_live)()
+    host = await RoomHost.open(str(conf.code), worker="test")
+    assert host is not None
+    client = Client(luma=120, tone=8000)
+    try:
+        answer = await host.offer(participant=site, conn="c1", offer=await client.offer())
+        await client.accept(answer)
+        await wait_for(
+            lambda: host.room.peers.get(site) is not None and host.room.peers[site].rtp_in > 20, 20
+        )
+        for _ in range(100):
+            if await database_sync_to_async(_open_intervals)(conf) == 1:
+                break
+            await asyncio.sleep(0.1)
+        assert await database_sync_to_async(_open_intervals)(conf) == 1
+        ice = client.pc.getTransceivers()[0].receiver.transport.transport._connection
+        for protocol in ice._protocols:  # drop everything the client sends, as a dead link would
+            protocol.transport.sendto = lambda *args, **kwargs: None
+        frozen = timezone.now()
+        for _ in range(80):
+            if await database_sync_to_async(_open_intervals)(conf) == 0:
+                break
+            await asyncio.sleep(0.1)
+        interval = await database_sync_to_async(
+            lambda: PresenceInterval.objects.get(invitation__conference=conf)
+        )()
+        assert interval.left_at is not None, "a silent site stayed connected"
+        assert abs((interval.left_at - frozen).total_seconds()) < 1.5
+        assert site not in host.room.peers
+    finally:
+        await client.close()
+        await host.close()
+        await database_sync_to_async(connections.close_all)()
