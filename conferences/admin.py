@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from conferences import models
+from conferences.errors import DomainError
 from conferences.folding import fold_words
+from conferences.live import lifecycle
 from conferences.reports.expressions import month_of
 from conferences.services.history import history_mark_dirty
 
@@ -35,8 +37,28 @@ class ConferenceAdmin(admin.ModelAdmin):
     search_fields = ["title", "host_unit__name"]
     date_hierarchy = "planned_start"
     raw_id_fields = ["host_unit", "chair_site", "created_by"]
-    readonly_fields = ["code", "sequence", "created_at", "updated_at"]
+    # The status moves only through the services (conferences.live.lifecycle for live/ended):
+    # editing it here would end a conference without closing presence or the media room.
+    readonly_fields = ["code", "status", "actual_start", "actual_end", "sequence", "created_at", "updated_at"]
     inlines = [AgendaInline, InvitationInline]
+    actions = ["start_live", "end_live"]
+
+    def _each(self, request, queryset, command, done: str) -> None:
+        for conference in queryset:
+            try:
+                command(actor=request.user, conference=conference)
+            except DomainError as exc:
+                self.message_user(request, f"{conference}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{conference}: {done}", messages.SUCCESS)
+
+    @admin.action(description=_("Bắt đầu hội nghị (trực tuyến)"))
+    def start_live(self, request, queryset) -> None:
+        self._each(request, queryset, lifecycle.conference_start, str(_("đã bắt đầu")))
+
+    @admin.action(description=_("Kết thúc hội nghị"))
+    def end_live(self, request, queryset) -> None:
+        self._each(request, queryset, lifecycle.conference_end, str(_("đã kết thúc")))
 
     # The admin edits ended conferences outside the services: mark their months for the history
     # summaries like the services do (the month before and after the edit).
@@ -143,7 +165,23 @@ class PersonalJoinLinkAdmin(admin.ModelAdmin):
         return False
 
 
-for model in (models.LiveState, models.PresenceInterval, models.RollCall, models.RollCallAnswer, models.Document, models.AuditEntry, models.CalendarFeed):
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Live state, the audit trail and what the roll call and the media plane wrote change only
+    through their commands (conferences.live), never by hand."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+for model in (models.LiveState, models.RollCall, models.RollCallAnswer, models.AuditEntry):
+    admin.site.register(model, ReadOnlyAdmin)
+for model in (models.PresenceInterval, models.Document, models.CalendarFeed):
     admin.site.register(model)
 
 

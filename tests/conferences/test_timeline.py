@@ -157,3 +157,20 @@ async def test_ending_from_the_overview_is_the_live_end(settings, org, province_
         from django.db import connections
 
         await database_sync_to_async(connections.close_all)()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ending_from_the_admin_is_the_live_end(admin_client, org, settings):
+    settings.MEDIA_ROOM_MODE = "inprocess"
+    conf = _live("140")
+    inv = conf.invitations.get()
+    attendance.presence_join(invitation=inv, at=timezone.now(), source="media")
+    response = admin_client.post(
+        reverse("admin:conferences_conference_changelist"),
+        {"action": "end_live", "_selected_action": [conf.pk]},
+    )
+    assert response.status_code == 302
+    conf.refresh_from_db()
+    assert conf.status == "ended"
+    assert not PresenceInterval.objects.filter(invitation=inv, left_at__isnull=True).exists()
+    assert conf.audit.filter(action="live.end").count() == 1
