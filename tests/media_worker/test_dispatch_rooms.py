@@ -123,3 +123,44 @@ def test_beat_watchdog_dispatches_live_conferences_without_a_lease(redis_url, or
             if str(live.code).encode() in raw or b"host_room" in raw:
                 store.lrem("media", 0, raw)
         store.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(60)
+async def test_runner_handles_a_bounded_number_of_messages_and_counts_the_rest(
+    redis_url, org, settings, monkeypatch
+):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    monkeypatch.setattr(runner, "MAX_INFLIGHT", 1)
+    monkeypatch.setattr(runner, "WATCHDOG", 60.0)
+    media = runner.MediaRunner(worker_id="bounded:1:a")
+
+    async def slow(message):
+        await asyncio.sleep(2)
+
+    monkeypatch.setattr(media, "_handle", slow)
+    task = asyncio.create_task(media.run())
+    try:
+        await asyncio.wait_for(media.ready.wait(), 10)
+        layer = media.layer
+        replies = await layer.new_channel("test.reply.")
+        for n in range(3):
+            await layer.send(
+                media.channel,
+                {
+                    "type": "room.signal",
+                    "code": "x",
+                    "reply_to": replies,
+                    "message": {"type": "offer", "id": n},
+                },
+            )
+        got = [await asyncio.wait_for(layer.receive(replies), 5) for _ in range(2)]
+        assert media.dropped == 2
+        assert [g["reply"]["code"] for g in got] == ["media_unavailable"] * 2
+        assert {g["reply"]["id"] for g in got} == {1, 2}
+    finally:
+        media.stop()
+        await asyncio.wait_for(task, 20)
+        from django.db import connections
+
+        await database_sync_to_async(connections.close_all)()
