@@ -396,7 +396,8 @@ def _validate(data: Any) -> _Plan:
     existing = {unit.code: unit for unit in Unit.objects.all()}
     code_of = {unit.pk: code for code, unit in existing.items()}
     parent_of: dict[str, str | None] = {
-        code: code_of.get(unit.parent_id) for code, unit in existing.items()
+        code: code_of.get(unit.parent_id) if unit.parent_id is not None else None
+        for code, unit in existing.items()
     }
     if province:
         parent_of[province["code"]] = None
@@ -547,8 +548,8 @@ def org_tree_import(*, data: Any) -> ImportResult:
     by_fields: dict[frozenset[str], list[Unit]] = {}
     for code, names in changed.items():
         by_fields.setdefault(frozenset(names), []).append(existing[code])
-    for names, units in by_fields.items():
-        Unit.objects.bulk_update(units, sorted(names), batch_size=BATCH)
+    for changed_fields, units in by_fields.items():
+        Unit.objects.bulk_update(units, sorted(changed_fields), batch_size=BATCH)
 
     _write_sites(entries, existing, result)
     for row in plan.rows:
