@@ -165,7 +165,10 @@ class LeasedRouter:
                 room_group(code), {"type": "room.signal", "code": code, "message": message}
             )
             return None
-        reply_to = await layer.new_channel("media.reply.")
+        # The default prefix on purpose: channels_redis multiplexes this process's "specific"
+        # channels over one Redis list, so this receive shares it with the consumers' own
+        # (a second prefix would wait behind their blocking receive and never see the reply).
+        reply_to = await layer.new_channel()
         await layer.group_send(
             room_group(code),
             {"type": "room.signal", "code": code, "message": message, "reply_to": reply_to},

@@ -197,6 +197,7 @@ async def test_http_entry_points_keep_the_snapshot_consistent(people):
     await database_sync_to_async(client.force_login)(people["clerk"])
     code = conf.code
     site_138 = await database_sync_to_async(lambda: str(Site.objects.get(key="138").code))()
+    inv_138 = await database_sync_to_async(lambda: conf.invitations.get(site__key="138").pk)()
 
     def post(name, data, expect=302):
         async def go():
@@ -222,14 +223,14 @@ async def test_http_entry_points_keep_the_snapshot_consistent(people):
             "http rollcall end", post("conference_attendance", {"action": "rollcall_end"})
         )
         await h.verify(
-            "http attendance",
+            "http attendance table",
             post(
                 "conference_attendance",
                 {
-                    "action": "record",
-                    "record-site": site_138,
-                    "record-status": "present",
-                    "record-headcount": "11",
+                    "action": "table",
+                    f"st-{inv_138}": "present",
+                    f"hc-{inv_138}": "11",
+                    f"rs-{inv_138}": "",
                 },
             ),
         )
