@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conferences', '0008_history_summary_keys'),
+        ('conferences', '0010_title_words'),
     ]
 
     operations = [
