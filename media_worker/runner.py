@@ -93,7 +93,7 @@ class MediaRunner:
             self.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0
         )
         self.layer = get_channel_layer()
-        self.channel = await self.layer.new_channel("media.worker.")
+        self.channel = await self.layer.new_channel()  # default prefix: see router.signal
         loops = [
             asyncio.create_task(c) for c in (self._receive(), self._heartbeat(), self._watchdog())
         ]
