@@ -18,6 +18,7 @@ import time
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import channel_layers
 from django.db import connections
 from django.utils import timezone
 
@@ -93,6 +94,7 @@ async def test_after_a_redis_outage_the_room_returns_within_the_ttl_and_presence
             "CONFIG": {"hosts": [{"address": url, "socket_timeout": 2}]},
         }
     }
+    channel_layers.backends.clear()  # a layer cached by an earlier test points elsewhere
     monkeypatch.setattr(runner, "LEASE_TTL", 3.0)
     monkeypatch.setattr(runner, "HEARTBEAT", 0.5)
     monkeypatch.setattr(runner, "WATCHDOG", 0.5)
@@ -139,6 +141,7 @@ async def test_after_a_redis_outage_the_room_returns_within_the_ttl_and_presence
     finally:
         media.stop()
         await asyncio.wait_for(task, 20)
+        channel_layers.backends.clear()
         await database_sync_to_async(connections.close_all)()
 
 
