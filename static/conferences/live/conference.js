@@ -189,7 +189,8 @@ export class Live {
     this.mediaState = s;
     const el = $('[data-role=media-status]');
     const help = $('[data-role=media-help]');
-    if (help) help.hidden = s !== 'stuck';
+    // what to check: ICE has not connected for a while, or the last attempts failed
+    if (help && s !== 'connecting' && s !== 'negotiated') help.hidden = !['stuck', 'failed', 'retrying'].includes(s);
     if (el) {
       let text = MEDIA_TEXT[s] || s;
       if (s === 'waiting' && detail && detail.code && detail.code !== 'media_unavailable') {
