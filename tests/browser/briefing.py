@@ -36,16 +36,15 @@ T = 30_000
 OBSERVERS = False  # watch-only observers (issue 9 item 3) land with the participants rules
 # "Đánh dấu đã kết thúc" on the overview ends through the live end path once the conference
 # lifecycle has one path to "ended" (issue 10 item 1); until then the console's end button.
-END_FROM_OVERVIEW = False
+END_FROM_OVERVIEW = True
 
+# framesDecoded of a slot's inbound-rtp video stats (the receiver's own getStats(), which works
+# the same in Chromium and Firefox); -1 while there is no such stream.
 INBOUND_VIDEO_JS = """async (slot) => {
-  const live = window.giaoban.live, pc = live.media.pc;
-  if (!pc) return -1;
-  let frames = -1;
-  (await pc.getStats()).forEach((r) => {
-    if (r.type === 'inbound-rtp' && r.kind === 'video' && live.media.midToSlot[r.mid] === slot) frames = r.framesDecoded || 0;
-  });
-  return frames;
+  const media = window.giaoban.live.media;
+  if (!media.pc) return -1;
+  const s = (await media.slotStats())[slot];
+  return s && s.kind === 'video' ? s.frames : -1;
 }"""
 
 # Every control of the dock inside the window and on top (not covered), and the roll-call
@@ -262,7 +261,11 @@ def run(out: Path) -> dict:
 
 def _addresses() -> list[str]:
     done = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True, check=False)
-    return [f[3] for f in (line.split() for line in done.stdout.splitlines()) if len(f) > 3 and f[2] == "inet"]
+    return [
+        f[3]
+        for f in (line.split() for line in done.stdout.splitlines())
+        if len(f) > 3 and f[2] == "inet"
+    ]
 
 
 if __name__ == "__main__":

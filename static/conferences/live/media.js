@@ -159,9 +159,11 @@ export class MediaSession {
       if (info.video_mid !== undefined) midOf[info.video_mid] = [name, 'video'];
       if (info.audio_mid !== undefined) midOf[info.audio_mid] = [name, 'audio'];
     }
+    this.receivers = [];
     for (const [slot, kind, transceiver] of receivers) {
       const [name] = midOf[transceiver.mid] || [slot, kind];
       this.midToSlot[transceiver.mid] = `${name}/${kind}`;
+      this.receivers.push({ key: `${name}/${kind}`, receiver: transceiver.receiver });
       slots[name] = slots[name] || new MediaStream();
       slots[name].addTrack(transceiver.receiver.track);
     }
@@ -221,6 +223,26 @@ export class MediaSession {
     }
   }
 
+  // Inbound RTP per slot ("main/video", "chair/audio", …), asked of each receiver: Firefox's
+  // inbound-rtp stats carry no `mid`, so the report of the whole connection cannot be mapped.
+  async slotStats() {
+    const out = {};
+    const pc = this.pc;
+    for (const { key, receiver } of this.receivers || []) {
+      let report;
+      try { report = await receiver.getStats(); } catch { continue; }
+      if (pc !== this.pc) return {};
+      report.forEach((r) => {
+        if (r.type !== 'inbound-rtp') return;
+        out[key] = {
+          kind: r.kind, bytes: r.bytesReceived || 0, packets: r.packetsReceived || 0,
+          frames: r.framesDecoded || 0, width: r.frameWidth || 0, height: r.frameHeight || 0,
+        };
+      });
+    }
+    return out;
+  }
+
   async _pollStats() {
     const pc = this.pc;
     if (!pc) return;
@@ -228,18 +250,13 @@ export class MediaSession {
     try { report = await pc.getStats(); } catch { return; }
     const now = performance.now();
     let rtt = null; let bytesIn = 0; let bytesOut = 0; let lost = 0; let received = 0;
-    const mids = {};
+    const mids = await this.slotStats();
     report.forEach((r) => {
       if (r.type === 'candidate-pair' && (r.nominated || r.selected) && r.state === 'succeeded' && r.currentRoundTripTime !== undefined) rtt = r.currentRoundTripTime;
       if (r.type === 'inbound-rtp') {
         bytesIn += r.bytesReceived || 0;
         lost += Math.max(0, r.packetsLost || 0);
         received += r.packetsReceived || 0;
-        const slot = this.midToSlot[r.mid] || `mid${r.mid}`;
-        mids[slot] = {
-          kind: r.kind, bytes: r.bytesReceived || 0, packets: r.packetsReceived || 0,
-          frames: r.framesDecoded || 0, width: r.frameWidth || 0, height: r.frameHeight || 0,
-        };
       }
       if (r.type === 'outbound-rtp') bytesOut += r.bytesSent || 0;
     });
