@@ -141,7 +141,12 @@ export class LiveSocket {
       resolve(msg);
       return;
     }
-    if (msg.type === 'replaced') return; // the close (4409) follows
+    if (msg.type === 'replaced') { this.closeReason = 'replaced'; return; } // the close (4409) follows
+    // a refusal may come as an error frame before the close: Daphne drops close reasons
+    if (msg.type === 'error' && (msg.id === undefined || msg.id === null) && msg.code in CLOSE_MESSAGES) {
+      this.closeReason = msg.code;
+      return;
+    }
     if (this.view && !this.view.apply(msg) && !TRANSIENT.has(msg.type)) return; // stale or unknown
     this.onEvent(msg, this.state);
   }
@@ -153,7 +158,7 @@ export class LiveSocket {
     for (const [, p] of this.pending) { clearTimeout(p.timer); p.resolve({ type: 'error', code: 'disconnected', message: _('Mất kết nối.') }); }
     this.pending.clear();
     if (FINAL_CLOSE_CODES.has(e.code)) {
-      this.final = { code: e.code, reason: e.reason };
+      this.final = { code: e.code, reason: e.reason || this.closeReason || '' };
       this.onStatus('closed', this.final);
       return;
     }
@@ -209,6 +214,7 @@ export const CLOSE_MESSAGES = {
   forbidden: _('Bạn không được mời dự hội nghị này.'),
   join_link_invalid: _('Liên kết tham dự không hợp lệ.'),
   join_link_expired: _('Liên kết tham dự đã hết hạn.'),
+  join_link_revoked: _('Liên kết tham dự đã bị thu hồi.'),
   not_found: _('Không tìm thấy hội nghị.'),
   replaced: _('Điểm cầu này vừa được mở ở một cửa sổ hoặc máy khác; trang này đã ngắt kết nối.'),
 };
