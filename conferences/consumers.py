@@ -22,7 +22,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils.translation import gettext as _
 
 from conferences.errors import DomainError
-from conferences.live import commands, selectors
+from conferences.live import commands, limits, selectors
 from conferences.live.participants import JoinRefused, Participant, participant_for_socket
 from conferences.models import Conference, Status
 from media_worker import dispatch
@@ -46,6 +46,21 @@ CHAIR_TYPES = frozenset(
         "absent.call",
     }
 )
+# Events a socket forwards at most once per interval (seconds), the newest winning: a burst of
+# hand toggles from many sites reaches each page as one ``hands`` event per interval, however
+# many were committed (each one still audited). Keyed by (type, site).
+COALESCED = {"hands": 0.5, "slots": 0.5, "link": 2.0}
+
+
+def refusal_message(reason: str) -> str:
+    return {
+        "unauthenticated": _("Bạn cần đăng nhập để tham dự."),
+        "forbidden": _("Bạn không được mời dự hội nghị này."),
+        "join_link_invalid": _("Liên kết tham dự không hợp lệ."),
+        "join_link_expired": _("Liên kết tham dự đã hết hạn."),
+        "join_link_revoked": _("Liên kết tham dự đã bị thu hồi."),
+        "not_found": _("Không tìm thấy hội nghị."),
+    }.get(reason, reason)
 
 
 class ConferenceConsumer(AsyncWebsocketConsumer):
@@ -67,6 +82,9 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         self.replaced = False
         self.cleaned = False
         self.window = (0.0, 0)
+        self._sent_at: dict[tuple[str, str], float] = {}
+        self._held: dict[tuple[str, str], dict[str, Any]] = {}
+        self._flushes: dict[tuple[str, str], asyncio.Task[None]] = {}
         code = str(self.scope["url_route"]["kwargs"]["code"])
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         token = query.get("t", [None])[0]
@@ -77,8 +95,10 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
             )(user=self.scope.get("user"), code=code, token=token, site=site)
         except JoinRefused as exc:
             # Accept first: a close before the handshake completes reaches the browser as 1006
-            # with no code or reason.
+            # with no code or reason. Daphne 4.2 drops the close reason too, so the reason goes
+            # in an error frame first (docs/protocol.md §1).
             await self.accept()
+            await self.error(exc.reason, refusal_message(exc.reason))
             await self.close(code=exc.code, reason=exc.reason)
             return
         self.code = str(self.conference.code)
@@ -101,6 +121,9 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         if getattr(self, "cleaned", True) or self.participant is None:
             return
         self.cleaned = True
+        for task in self._flushes.values():
+            task.cancel()
+        self._flushes.clear()
         try:
             await self.channel_layer.group_discard(self.group, self.channel_name)
             await self.channel_layer.group_discard(self.site_group, self.channel_name)
@@ -126,7 +149,33 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
     # --- from the channel layer --------------------------------------------------------------
 
     async def conference_event(self, message: dict[str, Any]) -> None:
-        await self.send_json(message["event"])
+        event = message["event"]
+        interval = COALESCED.get(event.get("type"))
+        if interval is None:
+            await self.send_json(event)
+            return
+        key = (str(event["type"]), str(event.get("site") or ""))
+        now = time.monotonic()
+        since = now - self._sent_at.get(key, -interval)
+        if key not in self._flushes and since >= interval:
+            self._sent_at[key] = now
+            await self.send_json(event)
+            return
+        held = self._held.get(key)
+        if held is None or _newer(event, held):
+            self._held[key] = event
+        if key not in self._flushes:
+            self._flushes[key] = asyncio.create_task(self._flush(key, interval - since))
+
+    async def _flush(self, key: tuple[str, str], delay: float) -> None:
+        try:
+            await asyncio.sleep(max(0.0, delay))
+        finally:
+            self._flushes.pop(key, None)
+        event = self._held.pop(key, None)
+        if event is not None and not self.replaced:
+            self._sent_at[key] = time.monotonic()
+            await self.send_json(event)
 
     async def live_replace(self, message: dict[str, Any]) -> None:
         if message.get("by") == self.channel_name or self.replaced:
@@ -156,7 +205,8 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
             return
         try:
             message = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            # RecursionError: a frame nested thousands deep is bad input, not a server fault
             message = None
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             await self.error(
@@ -185,6 +235,25 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
             return
         if kind in CHAIR_TYPES and not self.participant.chair:
             await self.error("forbidden", _("Chỉ chủ trì mới được điều khiển hội nghị."), ident)
+            return
+        target = message.get("site")
+        wait = limits.command_wait(
+            conference=self.code,
+            site=self.participant.site_code,
+            kind=kind,
+            target=target if isinstance(target, str) else None,
+        )
+        if wait > 0:
+            await self.send_json(
+                {
+                    "type": "error",
+                    "code": "rate_limited",
+                    "message": _("Thao tác quá nhanh; thử lại sau %(s)s giây.")
+                    % {"s": f"{wait:.1f}"},
+                    "id": ident,
+                    "retry_after": round(wait, 1),
+                }
+            )
             return
         try:
             reply = await handler(self, message)
@@ -350,6 +419,14 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
 
     async def on_absent_call(self, message):
         await self._call(commands.absent_call)
+
+
+def _newer(event: dict[str, Any], than: dict[str, Any]) -> bool:
+    """Versioned events: the higher version; transient ones: the later arrival."""
+    a, b = event.get("version"), than.get("version")
+    if isinstance(a, int) and isinstance(b, int):
+        return a > b
+    return True
 
 
 def _site(message: dict[str, Any], *, allow_none: bool = False) -> str | None:

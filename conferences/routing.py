@@ -7,5 +7,7 @@ from django.urls import path
 from conferences.consumers import ConferenceConsumer
 
 websocket_urlpatterns = [
-    path("ws/conferences/<uuid:code>/", ConferenceConsumer.as_asgi()),
+    # <str:code>, not <uuid:code>: a malformed code must reach the consumer and close with 4404
+    # (not_found), not fail routing (an HTTP 500 from Daphne).
+    path("ws/conferences/<str:code>/", ConferenceConsumer.as_asgi()),
 ]

@@ -150,3 +150,23 @@ def client_for(client):
         return client
 
     return _as
+
+
+@pytest.fixture(autouse=True)
+def _fresh_command_limits():
+    """Each test starts with the live socket's per-command allowances full
+    (``conferences.live.limits`` keeps them per process)."""
+    from conferences.live import limits
+
+    limits.reset()
+    yield
+    limits.reset()
+
+
+@pytest.fixture
+def no_command_limits(monkeypatch):
+    """Lift the per-command limits, for tests that send every command back to back
+    (the limits themselves are tested in tests/conferences/test_live_socket_input.py)."""
+    from conferences.live import limits
+
+    monkeypatch.setattr(limits, "LIMITS", {})

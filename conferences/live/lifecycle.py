@@ -3,7 +3,9 @@
 Contract: ``conference_start`` / ``conference_end`` lock the conference, check the chair's right
 once, change the status, write ONE audit entry (``live.start`` / ``live.end``) and send the
 ``conference`` event after commit. Ending also closes every open presence interval at the end
-time (durations stop growing) and, after commit, closes the media room. The overview page, the
+time (durations stop growing), closes an open roll call (``rollcall.end`` with
+``reason: conference_end``, and its ``roll_call_ended`` event) and, after commit, closes the
+media room. The overview page, the
 socket, the admin and ``scheduling.conference_transition`` all come here, so a conference ends
 the same way whichever of them asks.
 """
@@ -21,7 +23,7 @@ from conferences import permissions as perms
 from conferences.audit import audit_log
 from conferences.errors import ConferenceError, PermissionDeniedError
 from conferences.models import AttendanceSource, Conference, LiveState, PresenceInterval, Status
-from conferences.services import attendance, history
+from conferences.services import attendance, history, rollcall
 
 STARTABLE = frozenset({Status.SCHEDULED})
 ENDABLE = frozenset({Status.SCHEDULED, Status.LIVE})
@@ -104,6 +106,9 @@ def conference_end(*, actor: Any, conference: Conference) -> Conference:
     conference.save()
     history.history_mark_dirty(conference=conference)
     close_presence(conference, now)
+    open_call = rollcall.open_roll_call(conference)
+    if open_call is not None:  # nobody can answer it any more
+        rollcall.rollcall_end(actor=actor, roll_call=open_call, reason="conference_end")
     audit_log(conference=conference, actor=actor, action="live.end")
     events.broadcast(conference, _conference_event(conference))
     if was_live:

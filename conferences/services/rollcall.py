@@ -101,7 +101,8 @@ def rollcall_answer(
 
 
 @transaction.atomic
-def rollcall_end(*, actor, roll_call: RollCall) -> RollCall:
+def rollcall_end(*, actor, roll_call: RollCall, reason: str = "") -> RollCall:
+    """Close the roll call; ``reason`` (e.g. ``conference_end``) goes in the audit entry."""
     roll_call = RollCall.objects.select_for_update().select_related("conference").get(pk=roll_call.pk)
     conference = roll_call.conference
     if not perms.can_chair(actor, conference):
@@ -112,7 +113,9 @@ def rollcall_end(*, actor, roll_call: RollCall) -> RollCall:
     roll_call.save(update_fields=["ended_at"])
     answered = roll_call.answers.count()
     invited = conference.invitations.count()
-    audit_log(conference=conference, actor=actor, action="rollcall.end",
-              data={"roll_call": roll_call.pk, "answered": answered, "invited": invited})
+    data = {"roll_call": roll_call.pk, "answered": answered, "invited": invited}
+    if reason:
+        data["reason"] = reason
+    audit_log(conference=conference, actor=actor, action="rollcall.end", data=data)
     events.broadcast(conference, {"type": "roll_call_ended", "roll_call": roll_call.pk, "answered": answered, "invited": invited})
     return roll_call

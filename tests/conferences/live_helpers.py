@@ -49,7 +49,18 @@ async def open_socket(
     first = await comm.receive_output(timeout=10)
     if first["type"] == "websocket.close":
         return comm, {"type": "close", "code": first.get("code"), "reason": first.get("reason")}
-    return comm, json.loads(first["text"])
+    frame = json.loads(first["text"])
+    if frame.get("type") == "error" and frame.get("id") is None:
+        # a refusal: the reason as an error frame, then the close (docs/protocol.md §1)
+        closing = await comm.receive_output(timeout=10)
+        assert closing["type"] == "websocket.close", closing
+        return comm, {
+            "type": "close",
+            "code": closing.get("code"),
+            "reason": closing.get("reason"),
+            "error": frame,
+        }
+    return comm, frame
 
 
 async def recv(comm, timeout: float = 10) -> dict:

@@ -133,7 +133,9 @@ def _conference():
     return conf
 
 
-async def test_every_socket_command_keeps_snapshot_plus_events_equal_to_a_fresh_snapshot(people):
+async def test_every_socket_command_keeps_snapshot_plus_events_equal_to_a_fresh_snapshot(
+    people, no_command_limits
+):
     conf = await database_sync_to_async(_conference)()
     h = Harness(conf)
     await h.start()
