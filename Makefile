@@ -55,6 +55,7 @@ serve: install $(SECRET_FILE)
 ## make test: ruff, mypy (pyproject [tool.mypy]), then the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
 test: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 

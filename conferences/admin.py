@@ -14,7 +14,11 @@ from conferences.services.history import history_mark_dirty
 
 def _ended_month(conference_id) -> list:
     """The stored month of an ended conference (before an admin edit moves or deletes it)."""
-    start = models.Conference.objects.filter(pk=conference_id, status=models.Status.ENDED).values_list("planned_start", flat=True).first()
+    start = (
+        models.Conference.objects.filter(pk=conference_id, status=models.Status.ENDED)
+        .values_list("planned_start", flat=True)
+        .first()
+    )
     return [month_of(start)] if start else []
 
 
@@ -39,7 +43,15 @@ class ConferenceAdmin(admin.ModelAdmin):
     raw_id_fields = ["host_unit", "chair_site", "created_by"]
     # The status moves only through the services (conferences.live.lifecycle for live/ended):
     # editing it here would end a conference without closing presence or the media room.
-    readonly_fields = ["code", "status", "actual_start", "actual_end", "sequence", "created_at", "updated_at"]
+    readonly_fields = [
+        "code",
+        "status",
+        "actual_start",
+        "actual_end",
+        "sequence",
+        "created_at",
+        "updated_at",
+    ]
     inlines = [AgendaInline, InvitationInline]
     actions = ["start_live", "end_live"]
 
@@ -94,7 +106,10 @@ class TopicForm(forms.ModelForm):
             raise forms.ValidationError(_("Tên chủ đề cần có chữ hoặc số."))
         clash = models.Topic.objects.filter(key=key).exclude(pk=self.instance.pk).first()
         if clash is not None:
-            raise forms.ValidationError(_("Trùng với chủ đề “%(name)s” (không phân biệt dấu, hoa thường).") % {"name": clash.name})
+            raise forms.ValidationError(
+                _("Trùng với chủ đề “%(name)s” (không phân biệt dấu, hoa thường).")
+                % {"name": clash.name}
+            )
         return name
 
 
@@ -128,7 +143,13 @@ class InvitationAdmin(admin.ModelAdmin):
     raw_id_fields = ["conference", "site", "unit", "ready_by"]
 
     def save_model(self, request, obj, form, change) -> None:
-        before = models.Invitation.objects.filter(pk=obj.pk).values_list("conference_id", flat=True).first() if obj.pk else None
+        before = (
+            models.Invitation.objects.filter(pk=obj.pk)
+            .values_list("conference_id", flat=True)
+            .first()
+            if obj.pk
+            else None
+        )
         super().save_model(request, obj, form, change)
         history_mark_dirty(conference=obj.conference, months=_ended_month(before) if before else [])
 

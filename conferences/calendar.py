@@ -33,7 +33,9 @@ def _url(conference: Conference) -> str:
         return settings.SITE_URL + reverse("my_conferences")
 
 
-def conference_event(conference: Conference, *, cancelled: bool = False, hide_details: bool = False) -> Event:
+def conference_event(
+    conference: Conference, *, cancelled: bool = False, hide_details: bool = False
+) -> Event:
     event = Event()
     event.add("uid", conference_uid(conference))
     event.add("sequence", conference.sequence)

@@ -82,7 +82,12 @@ REASONS = [
     "Lãnh đạo đi công tác",
     "",
 ]
-AUDIT_TIME_FIELDS = [(AuditEntry, "at"), (AttendanceEntry, "recorded_at"), (Invitation, "created_at"), (Conference, "created_at")]
+AUDIT_TIME_FIELDS = [
+    (AuditEntry, "at"),
+    (AttendanceEntry, "recorded_at"),
+    (Invitation, "created_at"),
+    (Conference, "created_at"),
+]
 
 
 def _code(index: int) -> uuid.UUID:
@@ -105,13 +110,20 @@ def _keep_given_times():
 
 # After mid-2025 the demo goes on up to yesterday at this rate a year (the leader's overview
 # compares this month and year with last year), so it depends on the day it is seeded.
-RECENT_PER_YEAR = {Level.FOUR_LEVEL: 2, Level.PROVINCE_TO_DISTRICT: 60, Level.DISTRICT_TO_COMMUNE: 40}
+RECENT_PER_YEAR = {
+    Level.FOUR_LEVEL: 2,
+    Level.PROVINCE_TO_DISTRICT: 60,
+    Level.DISTRICT_TO_COMMUNE: 40,
+}
 RECENT_FROM = dt.date(2025, 7, 1)
 
 
 def _windows(today: dt.date) -> list[tuple[dt.date, dt.date, dict[str, int]]]:
     """(first day, last day, conferences per level) of each stretch of the demo history."""
-    out = [(dt.date(year, 1, 4), dt.date(2025, 6, 27) if year == 2025 else dt.date(year, 12, 30), plan) for year, plan in PLAN.items()]
+    out = [
+        (dt.date(year, 1, 4), dt.date(2025, 6, 27) if year == 2025 else dt.date(year, 12, 30), plan)
+        for year, plan in PLAN.items()
+    ]
     first, yesterday = RECENT_FROM, today - dt.timedelta(days=1)
     while first <= yesterday:
         last = min(dt.date(first.year, 12, 30), yesterday)
@@ -184,8 +196,14 @@ def generate() -> dict[str, int]:
         year = first_day.year
         specs = [level for level, n in plan.items() for _ in range(n)]
         rng.shuffle(specs)
-        covid = set(rng.sample(range(len(specs)), COVID_PER_YEAR.get(year, 0) if first_day < RECENT_FROM else 0))
-        for i, (day, level) in enumerate(zip(_workdays(rng, first_day, last_day, len(specs)), specs, strict=True)):
+        covid = set(
+            rng.sample(
+                range(len(specs)), COVID_PER_YEAR.get(year, 0) if first_day < RECENT_FROM else 0
+            )
+        )
+        for i, (day, level) in enumerate(
+            zip(_workdays(rng, first_day, last_day, len(specs)), specs, strict=True)
+        ):
             topic = "covid-19" if i in covid else rng.choice(other_topics)
             if level == Level.FOUR_LEVEL:
                 host_site = tu if rng.random() < 0.3 else ubnd
@@ -201,17 +219,29 @@ def generate() -> dict[str, int]:
                 what = f"Giao ban {host_site.unit.name} với các xã, thị trấn: {TITLES[topic]}"
             hour = 8 if rng.random() < 0.7 else 14
             planned_start = dt.datetime.combine(day, dt.time(hour, 0), tzinfo=tz)
-            minutes = rng.choice([90, 120, 150, 180, 210]) if level != Level.FOUR_LEVEL else rng.choice([180, 210, 240])
+            minutes = (
+                rng.choice([90, 120, 150, 180, 210])
+                if level != Level.FOUR_LEVEL
+                else rng.choice([180, 210, 240])
+            )
             actual_start = planned_start + dt.timedelta(minutes=rng.randint(0, 12))
             actual_end = actual_start + dt.timedelta(minutes=minutes + rng.randint(-20, 25))
             title = f"{what} tháng {day.month}/{day.year}"
             confs.append(
                 Conference(
-                    code=_code(index), title=title, level=level,
-                    host_unit=host_site.unit, chair_site=host_site, chair_name="",
-                    planned_start=planned_start, planned_end=planned_start + dt.timedelta(minutes=minutes),
-                    actual_start=actual_start, actual_end=actual_end, status=Status.ENDED,
-                    created_by=clerk, created_at=planned_start - dt.timedelta(days=rng.randint(2, 10)),
+                    code=_code(index),
+                    title=title,
+                    level=level,
+                    host_unit=host_site.unit,
+                    chair_site=host_site,
+                    chair_name="",
+                    planned_start=planned_start,
+                    planned_end=planned_start + dt.timedelta(minutes=minutes),
+                    actual_start=actual_start,
+                    actual_end=actual_end,
+                    status=Status.ENDED,
+                    created_by=clerk,
+                    created_at=planned_start - dt.timedelta(days=rng.randint(2, 10)),
                     conclusions="Các đơn vị triển khai thực hiện theo kết luận của đồng chí chủ trì.",
                 )
             )
@@ -219,12 +249,20 @@ def generate() -> dict[str, int]:
             conf_topics.append(topic)
             index += 1
     Conference.objects.bulk_create(confs, batch_size=500)
-    ids = dict(Conference.objects.filter(code__in=[c.code for c in confs]).values_list("code", "id"))
+    ids = dict(
+        Conference.objects.filter(code__in=[c.code for c in confs]).values_list("code", "id")
+    )
     for conf in confs:
         conf.pk = ids[conf.code]
 
     Through = Conference.topics.through
-    Through.objects.bulk_create([Through(conference_id=c.pk, topic_id=topics[t].pk) for c, t in zip(confs, conf_topics, strict=True)], batch_size=1000)
+    Through.objects.bulk_create(
+        [
+            Through(conference_id=c.pk, topic_id=topics[t].pk)
+            for c, t in zip(confs, conf_topics, strict=True)
+        ],
+        batch_size=1000,
+    )
 
     invitations: list[Invitation] = []
     for conf, guests in zip(confs, invited, strict=True):
@@ -234,7 +272,9 @@ def generate() -> dict[str, int]:
             is_host = site.pk == conf.chair_site_id
             absence = 0.02 if covid_year else 0.05
             if is_host or roll > absence:
-                status = AttendanceStatus.PRESENT if rng.random() > 0.02 else AttendanceStatus.CONNECTED
+                status = (
+                    AttendanceStatus.PRESENT if rng.random() > 0.02 else AttendanceStatus.CONNECTED
+                )
                 if site.unit.kind == UnitKind.COMMUNE:
                     headcount = rng.randint(4, 14)
                 elif site.unit.kind == UnitKind.DISTRICT:
@@ -246,22 +286,43 @@ def generate() -> dict[str, int]:
                 if rng.random() < 0.08:
                     headcount = None  # not recorded: savings use the default
                 late = rng.random() < 0.07
-                joined = conf.planned_start + dt.timedelta(minutes=rng.randint(6, 35) if late else -rng.randint(0, 25))
+                joined = conf.planned_start + dt.timedelta(
+                    minutes=rng.randint(6, 35) if late else -rng.randint(0, 25)
+                )
                 invitations.append(
-                    Invitation(conference=conf, site=site, unit=site.unit, status=status, headcount=headcount,
-                               confirmed_at=conf.planned_start - dt.timedelta(days=1), ready_at=joined - dt.timedelta(minutes=5),
-                               first_joined_at=joined, created_at=conf.created_at)
+                    Invitation(
+                        conference=conf,
+                        site=site,
+                        unit=site.unit,
+                        status=status,
+                        headcount=headcount,
+                        confirmed_at=conf.planned_start - dt.timedelta(days=1),
+                        ready_at=joined - dt.timedelta(minutes=5),
+                        first_joined_at=joined,
+                        created_at=conf.created_at,
+                    )
                 )
             else:
                 excused = roll > absence * 0.25
                 invitations.append(
-                    Invitation(conference=conf, site=site, unit=site.unit,
-                               status=AttendanceStatus.ABSENT_EXCUSED if excused else AttendanceStatus.ABSENT,
-                               absence_reason=rng.choice(REASONS[:-1]) if excused else "", created_at=conf.created_at)
+                    Invitation(
+                        conference=conf,
+                        site=site,
+                        unit=site.unit,
+                        status=AttendanceStatus.ABSENT_EXCUSED
+                        if excused
+                        else AttendanceStatus.ABSENT,
+                        absence_reason=rng.choice(REASONS[:-1]) if excused else "",
+                        created_at=conf.created_at,
+                    )
                 )
     Invitation.objects.bulk_create(invitations, batch_size=2000)
     conf_by_id = {c.pk: c for c in confs}
-    saved = list(Invitation.objects.filter(conference_id__in=ids.values()).select_related("site").order_by("id"))
+    saved = list(
+        Invitation.objects.filter(conference_id__in=ids.values())
+        .select_related("site")
+        .order_by("id")
+    )
 
     entries, presence, audit, agenda = [], [], [], []
     attended_by_conf: dict[int, list[Invitation]] = {}
@@ -270,39 +331,105 @@ def generate() -> dict[str, int]:
         conf = conf_by_id[inv.conference_id]
         invited_count.setdefault(conf.pk, []).append(inv.pk)
         entries.append(
-            AttendanceEntry(invitation=inv, status=inv.status, headcount=inv.headcount, absence_reason=inv.absence_reason,
-                            source=AttendanceSource.ROLL_CALL if inv.headcount else AttendanceSource.CLERK, recorded_by=conf.created_by,
-                            recorded_at=conf.actual_start + dt.timedelta(minutes=10))
+            AttendanceEntry(
+                invitation=inv,
+                status=inv.status,
+                headcount=inv.headcount,
+                absence_reason=inv.absence_reason,
+                source=AttendanceSource.ROLL_CALL if inv.headcount else AttendanceSource.CLERK,
+                recorded_by=conf.created_by,
+                recorded_at=conf.actual_start + dt.timedelta(minutes=10),
+            )
         )
         if inv.first_joined_at:
-            presence.append(PresenceInterval(invitation=inv, joined_at=inv.first_joined_at, left_at=conf.actual_end))
+            presence.append(
+                PresenceInterval(
+                    invitation=inv, joined_at=inv.first_joined_at, left_at=conf.actual_end
+                )
+            )
             attended_by_conf.setdefault(conf.pk, []).append(inv)
-    parts = [("Khai mạc, quán triệt nội dung", 0.1), ("Báo cáo tình hình, kết quả thực hiện", 0.45),
-             ("Thảo luận, ý kiến của các điểm cầu", 0.3), ("Kết luận của đồng chí chủ trì", 0.15)]
+    parts = [
+        ("Khai mạc, quán triệt nội dung", 0.1),
+        ("Báo cáo tình hình, kết quả thực hiện", 0.45),
+        ("Thảo luận, ý kiến của các điểm cầu", 0.3),
+        ("Kết luận của đồng chí chủ trì", 0.15),
+    ]
     for conf in confs:
         length, at = conf.actual_end - conf.actual_start, conf.actual_start
         for position, (title, share) in enumerate(parts, start=1):
             end = at + length * share
-            agenda.append(AgendaItem(conference=conf, position=position, title=title, actual_start=at, actual_end=end,
-                                     planned_minutes=max(5, round(length.total_seconds() / 60 * share))))
+            agenda.append(
+                AgendaItem(
+                    conference=conf,
+                    position=position,
+                    title=title,
+                    actual_start=at,
+                    actual_end=end,
+                    planned_minutes=max(5, round(length.total_seconds() / 60 * share)),
+                )
+            )
             at = end
     AgendaItem.objects.bulk_create(agenda, batch_size=2000)
     # The audit actions and data are those conferences.audit.ACTIONS lists and the services write.
-    for conf, items in zip(confs, (agenda[i : i + len(parts)] for i in range(0, len(agenda), len(parts))), strict=True):
+    for conf, items in zip(
+        confs, (agenda[i : i + len(parts)] for i in range(0, len(agenda), len(parts))), strict=True
+    ):
         actor, attendees = conf.created_by, attended_by_conf.get(conf.pk, [])
-        audit.append(AuditEntry(conference=conf, actor=actor, action="live.start", data={}, at=conf.actual_start))
+        audit.append(
+            AuditEntry(
+                conference=conf, actor=actor, action="live.start", data={}, at=conf.actual_start
+            )
+        )
         for item in items:
-            audit.append(AuditEntry(conference=conf, actor=actor, action="live.agenda.goto", data={"item": item.pk}, at=item.actual_start))
+            audit.append(
+                AuditEntry(
+                    conference=conf,
+                    actor=actor,
+                    action="live.agenda.goto",
+                    data={"item": item.pk},
+                    at=item.actual_start,
+                )
+            )
             if item.position == 1:
-                audit.append(AuditEntry(conference=conf, actor=actor, action="rollcall.start", data={}, at=item.actual_start + dt.timedelta(minutes=2)))
-                audit.append(AuditEntry(conference=conf, actor=actor, action="rollcall.end", at=item.actual_start + dt.timedelta(minutes=6),
-                                        data={"answered": len(attendees), "invited": len(invited_count[conf.pk])}))
+                audit.append(
+                    AuditEntry(
+                        conference=conf,
+                        actor=actor,
+                        action="rollcall.start",
+                        data={},
+                        at=item.actual_start + dt.timedelta(minutes=2),
+                    )
+                )
+                audit.append(
+                    AuditEntry(
+                        conference=conf,
+                        actor=actor,
+                        action="rollcall.end",
+                        at=item.actual_start + dt.timedelta(minutes=6),
+                        data={"answered": len(attendees), "invited": len(invited_count[conf.pk])},
+                    )
+                )
             if item.position == 3 and attendees:
                 for k, inv in enumerate(rng.sample(attendees, min(3, len(attendees)))):
-                    audit.append(AuditEntry(conference=conf, actor=actor, action="live.floor.give", site=inv.site,
-                                            data={"site": inv.site.key}, at=item.actual_start + dt.timedelta(minutes=3 + 12 * k)))
-        audit.append(AuditEntry(conference=conf, actor=actor, action="live.end", data={}, at=conf.actual_end))
+                    audit.append(
+                        AuditEntry(
+                            conference=conf,
+                            actor=actor,
+                            action="live.floor.give",
+                            site=inv.site,
+                            data={"site": inv.site.key},
+                            at=item.actual_start + dt.timedelta(minutes=3 + 12 * k),
+                        )
+                    )
+        audit.append(
+            AuditEntry(conference=conf, actor=actor, action="live.end", data={}, at=conf.actual_end)
+        )
     AttendanceEntry.objects.bulk_create(entries, batch_size=2000)
     PresenceInterval.objects.bulk_create(presence, batch_size=2000)
     AuditEntry.objects.bulk_create(audit, batch_size=2000)
-    return {"conferences": len(confs), "invitations": len(saved), "entries": len(entries), "audit": len(audit)}
+    return {
+        "conferences": len(confs),
+        "invitations": len(saved),
+        "entries": len(entries),
+        "audit": len(audit),
+    }

@@ -20,12 +20,33 @@ from conferences.services.attendance import attendance_rows
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SUMMARY_HEADERS = [
-    "STT", "Điểm cầu", "Mã điểm cầu", "Đơn vị", "Trạng thái", "Số người dự", "Người chủ trì tại điểm cầu",
-    "Chức vụ", "Lý do vắng", "Xác nhận lúc", "Kiểm tra kỹ thuật lúc", "Vào lần đầu", "Tổng thời gian kết nối (phút)",
+    "STT",
+    "Điểm cầu",
+    "Mã điểm cầu",
+    "Đơn vị",
+    "Trạng thái",
+    "Số người dự",
+    "Người chủ trì tại điểm cầu",
+    "Chức vụ",
+    "Lý do vắng",
+    "Xác nhận lúc",
+    "Kiểm tra kỹ thuật lúc",
+    "Vào lần đầu",
+    "Tổng thời gian kết nối (phút)",
 ]
 HISTORY_HEADERS = [
-    "Mã bản ghi", "Thời điểm", "Điểm cầu", "Trạng thái", "Số người dự", "Người chủ trì", "Chức vụ", "Lý do vắng",
-    "Nguồn", "Người ghi", "Đính chính bản ghi", "Lý do đính chính",
+    "Mã bản ghi",
+    "Thời điểm",
+    "Điểm cầu",
+    "Trạng thái",
+    "Số người dự",
+    "Người chủ trì",
+    "Chức vụ",
+    "Lý do vắng",
+    "Nguồn",
+    "Người ghi",
+    "Đính chính bản ghi",
+    "Lý do đính chính",
 ]
 PRESENCE_HEADERS = ["Điểm cầu", "Giờ vào", "Giờ rời", "Thời lượng (phút)", "Nguồn"]
 
@@ -62,28 +83,58 @@ def attendance_xlsx(conference: Conference) -> bytes:
     wb = Workbook()
     summary = wb.active
     summary.title = "Điểm danh"
-    _sheet(summary, SUMMARY_HEADERS, [
+    _sheet(
+        summary,
+        SUMMARY_HEADERS,
         [
-            n, r.invitation.site.name, r.invitation.site.key, r.invitation.unit.name, str(status_label[r.invitation.status]),
-            r.invitation.headcount, r.invitation.leader_name, r.invitation.leader_title, r.invitation.absence_reason,
-            _local(r.invitation.confirmed_at), _local(r.invitation.ready_at), _local(r.invitation.first_joined_at),
-            r.connected_minutes,
-        ]
-        for n, r in enumerate(rows, start=1)
-    ])
+            [
+                n,
+                r.invitation.site.name,
+                r.invitation.site.key,
+                r.invitation.unit.name,
+                str(status_label[r.invitation.status]),
+                r.invitation.headcount,
+                r.invitation.leader_name,
+                r.invitation.leader_title,
+                r.invitation.absence_reason,
+                _local(r.invitation.confirmed_at),
+                _local(r.invitation.ready_at),
+                _local(r.invitation.first_joined_at),
+                r.connected_minutes,
+            ]
+            for n, r in enumerate(rows, start=1)
+        ],
+    )
     history = [
         [
-            e.pk, _local(e.recorded_at), r.invitation.site.name, str(status_label[e.status]), e.headcount, e.leader_name,
-            e.leader_title, e.absence_reason, str(source_label[e.source]), _user(e.recorded_by), e.corrects_id, e.note,
+            e.pk,
+            _local(e.recorded_at),
+            r.invitation.site.name,
+            str(status_label[e.status]),
+            e.headcount,
+            e.leader_name,
+            e.leader_title,
+            e.absence_reason,
+            str(source_label[e.source]),
+            _user(e.recorded_by),
+            e.corrects_id,
+            e.note,
         ]
-        for r in rows for e in r.entries
+        for r in rows
+        for e in r.entries
     ]
     history.sort(key=lambda row: (row[1], row[0]))
     _sheet(wb.create_sheet("Lịch sử"), HISTORY_HEADERS, history)
     presence = [
-        [r.invitation.site.name, _local(p.joined_at), _local(p.left_at),
-         None if p.duration_seconds is None else round(p.duration_seconds / 60, 1), str(source_label[p.source])]
-        for r in rows for p in r.intervals
+        [
+            r.invitation.site.name,
+            _local(p.joined_at),
+            _local(p.left_at),
+            None if p.duration_seconds is None else round(p.duration_seconds / 60, 1),
+            str(source_label[p.source]),
+        ]
+        for r in rows
+        for p in r.intervals
     ]
     _sheet(wb.create_sheet("Vào - ra"), PRESENCE_HEADERS, presence)
     buffer = io.BytesIO()

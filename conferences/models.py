@@ -45,7 +45,9 @@ class Topic(models.Model):
 
     slug = models.SlugField(max_length=60, unique=True)
     name = models.CharField(_("chủ đề"), max_length=120)
-    key = models.GeneratedField(expression=FoldWords("name"), output_field=models.CharField(max_length=120), db_persist=True)
+    key = models.GeneratedField(
+        expression=FoldWords("name"), output_field=models.CharField(max_length=120), db_persist=True
+    )
 
     class Meta:
         verbose_name = _("chủ đề")
@@ -62,24 +64,44 @@ class Conference(models.Model):
     title = models.CharField(_("tên hội nghị"), max_length=300)
     # The title's words, folded (conferences.folding): computed by the database, searched by the
     # history (a full-text GIN index on PostgreSQL, migration 0010).
-    title_words = models.GeneratedField(expression=FoldWords("title"), output_field=models.TextField(), db_persist=True)
+    title_words = models.GeneratedField(
+        expression=FoldWords("title"), output_field=models.TextField(), db_persist=True
+    )
     description = models.TextField(_("nội dung"), blank=True)
     level = models.CharField(_("cấp hội nghị"), max_length=30, choices=Level.choices)
-    host_unit = models.ForeignKey(Unit, verbose_name=_("đơn vị chủ trì"), on_delete=models.PROTECT, related_name="hosted_conferences")
+    host_unit = models.ForeignKey(
+        Unit,
+        verbose_name=_("đơn vị chủ trì"),
+        on_delete=models.PROTECT,
+        related_name="hosted_conferences",
+    )
     chair_site = models.ForeignKey(
-        Site, verbose_name=_("điểm cầu chủ trì"), null=True, blank=True, on_delete=models.PROTECT, related_name="chaired_conferences"
+        Site,
+        verbose_name=_("điểm cầu chủ trì"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="chaired_conferences",
     )
     chair_name = models.CharField(_("người chủ trì"), max_length=200, blank=True)
     planned_start = models.DateTimeField(_("bắt đầu dự kiến"))
     planned_end = models.DateTimeField(_("kết thúc dự kiến"))
     actual_start = models.DateTimeField(_("bắt đầu thực tế"), null=True, blank=True)
     actual_end = models.DateTimeField(_("kết thúc thực tế"), null=True, blank=True)
-    topics = models.ManyToManyField(Topic, verbose_name=_("chủ đề"), blank=True, related_name="conferences")
+    topics = models.ManyToManyField(
+        Topic, verbose_name=_("chủ đề"), blank=True, related_name="conferences"
+    )
     confidential = models.BooleanField(_("mật"), default=False)
-    status = models.CharField(_("trạng thái"), max_length=20, choices=Status.choices, default=Status.DRAFT)
+    status = models.CharField(
+        _("trạng thái"), max_length=20, choices=Status.choices, default=Status.DRAFT
+    )
     conclusions = models.TextField(_("kết luận"), blank=True)
-    sequence = models.PositiveIntegerField(default=0, help_text="iCalendar SEQUENCE, raised on every change sent out")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    sequence = models.PositiveIntegerField(
+        default=0, help_text="iCalendar SEQUENCE, raised on every change sent out"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -93,7 +115,9 @@ class Conference(models.Model):
             models.Index(fields=["level", "planned_start"], name="conf_level_start"),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(planned_end__gt=models.F("planned_start")), name="conf_end_after_start"),
+            models.CheckConstraint(
+                condition=Q(planned_end__gt=models.F("planned_start")), name="conf_end_after_start"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -114,16 +138,27 @@ class Invitation(models.Model):
     """A site invited to a conference, with the unit it belonged to on the conference date."""
 
     conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="invitations")
-    site = models.ForeignKey(Site, verbose_name=_("điểm cầu"), on_delete=models.PROTECT, related_name="invitations")
-    unit = models.ForeignKey(Unit, verbose_name=_("đơn vị"), on_delete=models.PROTECT, related_name="invitations")
-    status = models.CharField(_("trạng thái"), max_length=20, choices=AttendanceStatus.choices, default=AttendanceStatus.INVITED)
+    site = models.ForeignKey(
+        Site, verbose_name=_("điểm cầu"), on_delete=models.PROTECT, related_name="invitations"
+    )
+    unit = models.ForeignKey(
+        Unit, verbose_name=_("đơn vị"), on_delete=models.PROTECT, related_name="invitations"
+    )
+    status = models.CharField(
+        _("trạng thái"),
+        max_length=20,
+        choices=AttendanceStatus.choices,
+        default=AttendanceStatus.INVITED,
+    )
     headcount = models.PositiveIntegerField(_("số người dự"), null=True, blank=True)
     leader_name = models.CharField(_("người chủ trì tại điểm cầu"), max_length=200, blank=True)
     leader_title = models.CharField(_("chức vụ"), max_length=200, blank=True)
     absence_reason = models.CharField(_("lý do vắng"), max_length=300, blank=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     ready_at = models.DateTimeField(_("kiểm tra kỹ thuật lúc"), null=True, blank=True)
-    ready_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    ready_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     first_joined_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -131,7 +166,9 @@ class Invitation(models.Model):
         verbose_name = _("điểm cầu được mời")
         verbose_name_plural = _("điểm cầu được mời")
         ordering = ["unit__path", "site__key"]
-        constraints = [models.UniqueConstraint(fields=["conference", "site"], name="invitation_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["conference", "site"], name="invitation_unique")
+        ]
         indexes = [
             models.Index(fields=["site", "conference"], name="invitation_site"),
             # History: "conferences that invited this subtree" as an index-only scan.
@@ -161,8 +198,12 @@ class AttendanceEntry(models.Model):
     absence_reason = models.CharField(max_length=300, blank=True)
     source = models.CharField(max_length=20, choices=AttendanceSource.choices)
     note = models.CharField(_("lý do đính chính"), max_length=300, blank=True)
-    corrects = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="corrections")
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    corrects = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="corrections"
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     recorded_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -178,14 +219,23 @@ class PresenceInterval(models.Model):
     invitation = models.ForeignKey(Invitation, on_delete=models.CASCADE, related_name="presence")
     joined_at = models.DateTimeField()
     left_at = models.DateTimeField(null=True, blank=True)
-    source = models.CharField(max_length=20, choices=AttendanceSource.choices, default=AttendanceSource.MEDIA)
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    room_epoch = models.PositiveBigIntegerField(null=True, blank=True)  # the media room's lease epoch that opened it
+    source = models.CharField(
+        max_length=20, choices=AttendanceSource.choices, default=AttendanceSource.MEDIA
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    room_epoch = models.PositiveBigIntegerField(
+        null=True, blank=True
+    )  # the media room's lease epoch that opened it
 
     class Meta:
         ordering = ["joined_at", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(left_at__isnull=True) | Q(left_at__gte=models.F("joined_at")), name="presence_ordered"),
+            models.CheckConstraint(
+                condition=Q(left_at__isnull=True) | Q(left_at__gte=models.F("joined_at")),
+                name="presence_ordered",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -193,12 +243,16 @@ class PresenceInterval(models.Model):
 
     @property
     def duration_seconds(self) -> int | None:
-        return None if self.left_at is None else int((self.left_at - self.joined_at).total_seconds())
+        return (
+            None if self.left_at is None else int((self.left_at - self.joined_at).total_seconds())
+        )
 
 
 class RollCall(models.Model):
     conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="roll_calls")
-    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     ended_at = models.DateTimeField(null=True, blank=True)
 
@@ -211,25 +265,49 @@ class RollCall(models.Model):
 
 class RollCallAnswer(models.Model):
     roll_call = models.ForeignKey(RollCall, on_delete=models.CASCADE, related_name="answers")
-    invitation = models.ForeignKey(Invitation, on_delete=models.CASCADE, related_name="roll_call_answers")
+    invitation = models.ForeignKey(
+        Invitation, on_delete=models.CASCADE, related_name="roll_call_answers"
+    )
     headcount = models.PositiveIntegerField()
     source = models.CharField(max_length=20, choices=AttendanceSource.choices)
-    answered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     answered_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["roll_call", "invitation"], name="roll_call_answer_once")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["roll_call", "invitation"], name="roll_call_answer_once"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.invitation_id}: {self.headcount}"
 
 
 class AgendaItem(models.Model):
-    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="agenda_items")
+    conference = models.ForeignKey(
+        Conference, on_delete=models.CASCADE, related_name="agenda_items"
+    )
     position = models.PositiveIntegerField()
     title = models.CharField(_("nội dung"), max_length=300)
-    presenter_unit = models.ForeignKey(Unit, verbose_name=_("đơn vị trình bày"), null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    presenter_site = models.ForeignKey(Site, verbose_name=_("điểm cầu trình bày"), null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    presenter_unit = models.ForeignKey(
+        Unit,
+        verbose_name=_("đơn vị trình bày"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    presenter_site = models.ForeignKey(
+        Site,
+        verbose_name=_("điểm cầu trình bày"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
     presenter_name = models.CharField(_("người trình bày"), max_length=200, blank=True)
     planned_minutes = models.PositiveIntegerField(_("thời lượng (phút)"), default=10)
     notes = models.TextField(_("ghi chú"), blank=True)
@@ -259,13 +337,19 @@ def _suffix(filename: str) -> str:
 
 class Document(models.Model):
     conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="documents")
-    agenda_item = models.ForeignKey(AgendaItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="documents")
-    kind = models.CharField(max_length=20, choices=DocumentKind.choices, default=DocumentKind.MATERIAL)
+    agenda_item = models.ForeignKey(
+        AgendaItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="documents"
+    )
+    kind = models.CharField(
+        max_length=20, choices=DocumentKind.choices, default=DocumentKind.MATERIAL
+    )
     file = models.FileField(upload_to=document_path, max_length=300)
     original_name = models.CharField(_("tên tệp"), max_length=255)
     content_type = models.CharField(max_length=120)
     size = models.PositiveIntegerField()
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     uploaded_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -280,9 +364,13 @@ class AuditEntry(models.Model):
     written by ``conferences.audit.audit_log`` only, before the event is broadcast."""
 
     conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="audit")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # The site the action is about (floor, mute, presence, attendance…), or none.
-    site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    site = models.ForeignKey(
+        Site, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     action = models.CharField(max_length=60)
     data = models.JSONField(default=dict, blank=True)
     at = models.DateTimeField(auto_now_add=True)
@@ -315,15 +403,26 @@ class PersonalJoinLink(models.Model):
     that the clerk can copy, resend and revoke it; the token is unguessable and unique."""
 
     conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="join_links")
-    site = models.ForeignKey(Site, verbose_name=_("điểm cầu"), on_delete=models.PROTECT, related_name="+")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("người dùng liên kết"), on_delete=models.CASCADE, related_name="+")
+    site = models.ForeignKey(
+        Site, verbose_name=_("điểm cầu"), on_delete=models.PROTECT, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("người dùng liên kết"),
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
     token = models.CharField(max_length=64, unique=True, default=_token)
     expires_at = models.DateTimeField(_("hết hạn lúc"))
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(_("gửi lần cuối"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("thu hồi lúc"), null=True, blank=True)
-    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         verbose_name = _("liên kết tham dự")
@@ -343,14 +442,20 @@ class LiveState(models.Model):
     worker that takes a room over can restore the room's state from this row alone.
     """
 
-    conference = models.OneToOneField(Conference, on_delete=models.CASCADE, related_name="live_state")
+    conference = models.OneToOneField(
+        Conference, on_delete=models.CASCADE, related_name="live_state"
+    )
     floor = models.CharField(max_length=36, blank=True)
     broadcast = models.CharField(max_length=36, blank=True)
     muted = models.JSONField(default=list, blank=True)
     hands = models.JSONField(default=list, blank=True)
     media = models.JSONField(default=dict, blank=True, help_text="site code → {video, audio}")
-    current_item = models.ForeignKey(AgendaItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    version = models.PositiveBigIntegerField(default=0, help_text="raised with every event; rooms and pages ignore older ones")
+    current_item = models.ForeignKey(
+        AgendaItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    version = models.PositiveBigIntegerField(
+        default=0, help_text="raised with every event; rooms and pages ignore older ones"
+    )
     # Generation of the media room's lease: a host reports with the epoch it was given and the
     # media sink drops reports of an older one (a worker frozen past its lease writes nothing).
     room_epoch = models.PositiveBigIntegerField(default=0)
@@ -376,14 +481,19 @@ class HistorySummary(models.Model):
     excused = models.PositiveIntegerField(default=0)
     absent = models.PositiveIntegerField(default=0)
     late = models.PositiveIntegerField(default=0)
-    late_minutes = models.PositiveIntegerField(default=0)  # HISTORY_LATE_MINUTES the row was counted with
+    late_minutes = models.PositiveIntegerField(
+        default=0
+    )  # HISTORY_LATE_MINUTES the row was counted with
     headcount = models.PositiveBigIntegerField(default=0)  # recorded headcount of attended sites
     attended_without_headcount = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [
             # The row's dimensions: a month can never be counted twice.
-            models.UniqueConstraint(fields=["month", "level", "host_unit", "unit", "absence_reason"], name="history_summary_key"),
+            models.UniqueConstraint(
+                fields=["month", "level", "host_unit", "unit", "absence_reason"],
+                name="history_summary_key",
+            ),
         ]
         indexes = [models.Index(fields=["late_minutes"], name="history_summary_late")]
 
@@ -399,7 +509,9 @@ class HistoryConferenceSummary(models.Model):
     month = models.DateField()
     level = models.CharField(max_length=30)
     host_unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="+")
-    topic = models.ForeignKey(Topic, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    topic = models.ForeignKey(
+        Topic, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     conferences = models.PositiveIntegerField(default=0)
     duration = models.DurationField(null=True, blank=True)  # sum of (actual or planned) durations
     first_start = models.DateTimeField(null=True, blank=True)
@@ -409,8 +521,16 @@ class HistoryConferenceSummary(models.Model):
         constraints = [
             # One key per row; NULL topics are not distinct from each other here (two partial
             # constraints, since SQLite has no NULLS NOT DISTINCT).
-            models.UniqueConstraint(fields=["month", "level", "host_unit"], condition=Q(topic__isnull=True), name="history_conf_summary_key"),
-            models.UniqueConstraint(fields=["month", "level", "host_unit", "topic"], condition=Q(topic__isnull=False), name="history_conf_summary_topic_key"),
+            models.UniqueConstraint(
+                fields=["month", "level", "host_unit"],
+                condition=Q(topic__isnull=True),
+                name="history_conf_summary_key",
+            ),
+            models.UniqueConstraint(
+                fields=["month", "level", "host_unit", "topic"],
+                condition=Q(topic__isnull=False),
+                name="history_conf_summary_topic_key",
+            ),
         ]
         indexes = [models.Index(fields=["month", "level"], name="history_conf_summary_month")]
 

@@ -32,7 +32,9 @@ def managed_paths(user) -> list[str] | None:
         return None
     if not getattr(user, "is_authenticated", False):
         return []
-    paths = sorted(set(user.memberships.filter(role__in=MANAGERS).values_list("unit__path", flat=True)))
+    paths = sorted(
+        set(user.memberships.filter(role__in=MANAGERS).values_list("unit__path", flat=True))
+    )
     return [p for p in paths if not any(p != q and p.startswith(q) for q in paths)]
 
 
@@ -107,6 +109,12 @@ def visible_conferences(user) -> QuerySet[Conference]:
     q = (
         org.units_q(user, ORGANISERS, prefix="host_unit__")
         | Q(Exists(Invitation.objects.filter(conference=OuterRef("pk"), site__in=operated)))
-        | Q(Exists(Invitation.objects.filter(org.units_q(user, ALL_ROLES, prefix="unit__"), conference=OuterRef("pk"))))
+        | Q(
+            Exists(
+                Invitation.objects.filter(
+                    org.units_q(user, ALL_ROLES, prefix="unit__"), conference=OuterRef("pk")
+                )
+            )
+        )
     )
     return Conference.objects.filter(q)

@@ -28,11 +28,15 @@ from portal.security_headers import StaticSecurityHeaders  # noqa: E402
 bodylimit.install()
 
 # Static files bypass Django's middleware: StaticSecurityHeaders gives them the same headers.
-http_app = StaticSecurityHeaders(ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app)
+http_app = StaticSecurityHeaders(
+    ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app
+)
 
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
     }
 )

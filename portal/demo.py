@@ -54,7 +54,8 @@ def seed(report: dict[str, Any]) -> None:
         if unit is None:
             continue
         user, created = User.objects.get_or_create(
-            username=username, defaults={"first_name": full_name[:150], "email": f"{username}@giaoban.local"}
+            username=username,
+            defaults={"first_name": full_name[:150], "email": f"{username}@giaoban.local"},
         )
         if created:
             user.set_password(DEMO_PASSWORD)
@@ -69,9 +70,20 @@ def seed(report: dict[str, Any]) -> None:
         else:
             services.membership_grant(user=user, unit=unit, role=role)
         report["users"].append(
-            {"username": username, "password": DEMO_PASSWORD, "role": str(role), "unit": unit_code, "name": full_name}
+            {
+                "username": username,
+                "password": DEMO_PASSWORD,
+                "role": str(role),
+                "unit": unit_code,
+                "name": full_name,
+            }
         )
     base = settings.SITE_URL
     report["urls"].update(
-        {"login": f"{base}/login/", "home": f"{base}/", "org_tree": f"{base}/org/", "admin": f"{base}/admin/"}
+        {
+            "login": f"{base}/login/",
+            "home": f"{base}/",
+            "org_tree": f"{base}/org/",
+            "admin": f"{base}/admin/",
+        }
     )

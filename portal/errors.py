@@ -11,7 +11,14 @@ from django.utils.translation import gettext as _
 class DomainError(Exception):
     status = 400
 
-    def __init__(self, code: str, message: str, *, details: list[str] | None = None, status: int | None = None):
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        details: list[str] | None = None,
+        status: int | None = None,
+    ):
         super().__init__(message)
         self.code = code
         self.message = message

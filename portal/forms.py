@@ -23,7 +23,11 @@ class SiteForm(forms.ModelForm):
 
 class OrgFilterForm(forms.Form):
     q = forms.CharField(label=_("Tìm đơn vị"), required=False, max_length=100)
-    on = forms.DateField(label=_("Cây đơn vị tại ngày"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    on = forms.DateField(
+        label=_("Cây đơn vị tại ngày"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
 
     def day(self) -> dt.date | None:
         return self.cleaned_data.get("on") if self.is_valid() else None

@@ -49,8 +49,12 @@ class Unit(models.Model):
     name_en = models.CharField(_("tên tiếng Anh"), max_length=200, blank=True)
     aliases = models.JSONField(_("tên khác"), default=list, blank=True)
     parent = models.ForeignKey(
-        "self", verbose_name=_("đơn vị cấp trên"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="children",
+        "self",
+        verbose_name=_("đơn vị cấp trên"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
     )
     # Sized to the longest path portal.importer accepts (MAX_DEPTH levels of 40-character codes).
     path = models.CharField(max_length=600, editable=False, db_index=True)
@@ -59,10 +63,16 @@ class Unit(models.Model):
     valid_from = models.DateField(_("hiệu lực từ"), null=True, blank=True)
     valid_to = models.DateField(_("hiệu lực đến"), null=True, blank=True)
     successor = models.ForeignKey(
-        "self", verbose_name=_("đơn vị kế thừa"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="predecessors",
+        "self",
+        verbose_name=_("đơn vị kế thừa"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="predecessors",
     )
-    distance_km = models.DecimalField(_("khoảng cách tới trung tâm tỉnh (km)"), max_digits=7, decimal_places=1, default=0)
+    distance_km = models.DecimalField(
+        _("khoảng cách tới trung tâm tỉnh (km)"), max_digits=7, decimal_places=1, default=0
+    )
     distance_is_estimate = models.BooleanField(default=False)
     search_text = models.TextField(editable=False, blank=True)
 
@@ -73,12 +83,16 @@ class Unit(models.Model):
         verbose_name_plural = _("đơn vị")
         ordering = ["path"]
         indexes = [
-            models.Index(fields=["path"], name="unit_path_prefix", opclasses=["varchar_pattern_ops"]),
+            models.Index(
+                fields=["path"], name="unit_path_prefix", opclasses=["varchar_pattern_ops"]
+            ),
             models.Index(fields=["kind"], name="unit_kind"),
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(valid_to__isnull=True) | Q(valid_from__isnull=True) | Q(valid_to__gte=models.F("valid_from")),
+                condition=Q(valid_to__isnull=True)
+                | Q(valid_from__isnull=True)
+                | Q(valid_to__gte=models.F("valid_from")),
                 name="unit_validity_ordered",
             ),
         ]
@@ -103,12 +117,17 @@ class Site(models.Model):
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     key = models.CharField(_("mã điểm cầu"), max_length=60, unique=True)
-    unit = models.ForeignKey(Unit, verbose_name=_("đơn vị"), on_delete=models.PROTECT, related_name="sites")
+    unit = models.ForeignKey(
+        Unit, verbose_name=_("đơn vị"), on_delete=models.PROTECT, related_name="sites"
+    )
     name = models.CharField(_("tên điểm cầu"), max_length=200)
     location = models.CharField(_("địa điểm"), max_length=300, blank=True)
     contact_phone = models.CharField(_("điện thoại liên hệ"), max_length=40, blank=True)
     operators = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, verbose_name=_("cán bộ kỹ thuật"), blank=True, related_name="operated_sites"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("cán bộ kỹ thuật"),
+        blank=True,
+        related_name="operated_sites",
     )
     is_active = models.BooleanField(_("đang hoạt động"), default=True)
 
@@ -132,15 +151,21 @@ class Role(models.TextChoices):
 class Membership(models.Model):
     """A role held on a unit; it applies to that unit and every unit below it."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
-    unit = models.ForeignKey(Unit, verbose_name=_("đơn vị"), on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    unit = models.ForeignKey(
+        Unit, verbose_name=_("đơn vị"), on_delete=models.CASCADE, related_name="memberships"
+    )
     role = models.CharField(_("vai trò"), max_length=20, choices=Role.choices)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         verbose_name = _("vai trò")
         verbose_name_plural = _("vai trò")
-        constraints = [models.UniqueConstraint(fields=["user", "unit", "role"], name="membership_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "unit", "role"], name="membership_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} — {self.get_role_display()} @ {self.unit.code}"

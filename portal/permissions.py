@@ -100,4 +100,6 @@ def sites_operated_by(user):
     """Sites the user operates (explicitly or by an operator role over their unit)."""
     if not getattr(user, "is_authenticated", False):
         return Site.objects.none()
-    return Site.objects.filter(Q(operators=user) | units_q(user, {Role.OPERATOR}, prefix="unit__")).distinct()
+    return Site.objects.filter(
+        Q(operators=user) | units_q(user, {Role.OPERATOR}, prefix="unit__")
+    ).distinct()

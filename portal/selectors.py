@@ -27,7 +27,9 @@ def units_valid_on(day: dt.date | None = None) -> QuerySet[Unit]:
 
 def org_tree(*, day: dt.date | None = None) -> list[TreeNode]:
     """The whole tree valid on ``day`` as nested nodes, depth first, in two queries."""
-    units = list(units_valid_on(day).annotate(n_sites=Count("sites")).order_by("depth", "sort_order", "name"))
+    units = list(
+        units_valid_on(day).annotate(n_sites=Count("sites")).order_by("depth", "sort_order", "name")
+    )
     nodes = {u.id: TreeNode(unit=u, site_count=u.n_sites) for u in units}
     roots: list[TreeNode] = []
     for unit in units:
@@ -41,10 +43,16 @@ def org_counts(*, day: dt.date | None = None) -> dict[str, object]:
     """Sites per unit kind and units per level (depth) for the tree valid on ``day``."""
     units = units_valid_on(day)
     site_by_kind = Counter(
-        dict(Site.objects.filter(unit__in=units, is_active=True).values_list("unit__kind").annotate(n=Count("id")))
+        dict(
+            Site.objects.filter(unit__in=units, is_active=True)
+            .values_list("unit__kind")
+            .annotate(n=Count("id"))
+        )
     )
     units_by_depth = Counter(dict(units.values_list("depth").annotate(n=Count("id"))))
-    kinds = [(k, label, site_by_kind.get(k, 0)) for k, label in UnitKind.choices if site_by_kind.get(k)]
+    kinds = [
+        (k, label, site_by_kind.get(k, 0)) for k, label in UnitKind.choices if site_by_kind.get(k)
+    ]
     return {
         "sites_by_kind": kinds,
         "units_by_level": sorted(units_by_depth.items()),

@@ -120,7 +120,9 @@ if REDIS_URL:
             },
         }
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = None
     CELERY_TASK_ALWAYS_EAGER = False
@@ -235,19 +237,29 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]
 # Largest conference document accepted (bytes); checked again by content in conferences.services.documents.
-CONFERENCE_DOCUMENT_MAX_BYTES = env_int("CONFERENCE_DOCUMENT_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
+CONFERENCE_DOCUMENT_MAX_BYTES = env_int(
+    "CONFERENCE_DOCUMENT_MAX_BYTES", 20 * 1024 * 1024, minimum=1024
+)
 # An Office document (a zip) may not inflate to more than this (zip bombs).
-CONFERENCE_DOCUMENT_MAX_INFLATED_BYTES = env_int("CONFERENCE_DOCUMENT_MAX_INFLATED_BYTES", 200 * 1024 * 1024, minimum=1024)
+CONFERENCE_DOCUMENT_MAX_INFLATED_BYTES = env_int(
+    "CONFERENCE_DOCUMENT_MAX_INFLATED_BYTES", 200 * 1024 * 1024, minimum=1024
+)
 # Presenting an agenda PDF page by page (conferences.services.document_pages): each page is
 # drawn by a child process limited to this wall-clock/CPU time (s) and address space (bytes).
 DOCUMENT_RENDER_TIMEOUT = env_int("DOCUMENT_RENDER_TIMEOUT", 20, minimum=1)
-DOCUMENT_RENDER_MAX_MEMORY = env_int("DOCUMENT_RENDER_MAX_MEMORY", 1024 * 1024 * 1024, minimum=64 * 1024 * 1024)
+DOCUMENT_RENDER_MAX_MEMORY = env_int(
+    "DOCUMENT_RENDER_MAX_MEMORY", 1024 * 1024 * 1024, minimum=64 * 1024 * 1024
+)
 DOCUMENT_RENDER_MAX_PAGES = env_int("DOCUMENT_RENDER_MAX_PAGES", 500, minimum=1)
 # Request bodies (portal/bodylimit.py, enforced by Daphne before reading): any request at most
 # REQUEST_BODY_MAX_BYTES (the largest document plus the form around it); more than
 # REQUEST_BODY_ANONYMOUS_MAX_BYTES only with a signed-in session. Larger gets 413.
-REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", CONFERENCE_DOCUMENT_MAX_BYTES + 1024 * 1024, minimum=1024)
-REQUEST_BODY_ANONYMOUS_MAX_BYTES = env_int("REQUEST_BODY_ANONYMOUS_MAX_BYTES", 64 * 1024, minimum=1024)
+REQUEST_BODY_MAX_BYTES = env_int(
+    "REQUEST_BODY_MAX_BYTES", CONFERENCE_DOCUMENT_MAX_BYTES + 1024 * 1024, minimum=1024
+)
+REQUEST_BODY_ANONYMOUS_MAX_BYTES = env_int(
+    "REQUEST_BODY_ANONYMOUS_MAX_BYTES", 64 * 1024, minimum=1024
+)
 
 # --- Email (console by default) -------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -16,13 +16,17 @@ from portal.models import Membership, Site, Unit
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    memberships = Membership.objects.filter(user=request.user).select_related("unit").order_by("role")  # type: ignore[misc]  # signed in (login_required)
+    memberships = (
+        Membership.objects.filter(user=request.user).select_related("unit").order_by("role")
+    )  # type: ignore[misc]  # signed in (login_required)
     return render(
         request,
         "portal/home.html",
         {
             "memberships": memberships,
-            "operated_sites": permissions.sites_operated_by(request.user).select_related("unit")[:20],
+            "operated_sites": permissions.sites_operated_by(request.user).select_related("unit")[
+                :20
+            ],
             "counts": selectors.org_counts(),
         },
     )
@@ -59,7 +63,9 @@ def unit_detail(request: HttpRequest, code: str) -> HttpResponse:
             "ancestors": selectors.unit_ancestors(unit),
             "children": unit.children.order_by("sort_order", "name"),
             "sites": unit.sites.all(),
-            "memberships": unit.memberships.select_related("user").order_by("role", "user__username"),
+            "memberships": unit.memberships.select_related("user").order_by(
+                "role", "user__username"
+            ),
             "can_manage": permissions.can_manage_unit(request.user, unit),
             "predecessors": unit.predecessors.all(),
         },
@@ -88,7 +94,14 @@ def site_edit(request: HttpRequest, code: str) -> HttpResponse:
         raise PermissionDenied(_("Bạn không quản lý điểm cầu này."))
     form = SiteForm(request.POST or None, instance=site)
     if request.method == "POST" and form.is_valid():
-        services.site_update(site=site, **{k: form.cleaned_data[k] for k in ("name", "location", "contact_phone")})
+        services.site_update(
+            site=site, **{k: form.cleaned_data[k] for k in ("name", "location", "contact_phone")}
+        )
         messages.success(request, _("Đã lưu điểm cầu."))
         return redirect("site_detail", code=site.code)
-    return render(request, "portal/site_form.html", {"site": site, "form": form}, status=400 if form.errors else 200)
+    return render(
+        request,
+        "portal/site_form.html",
+        {"site": site, "form": form},
+        status=400 if form.errors else 200,
+    )

@@ -42,7 +42,10 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="session")
 def postgres_required() -> None:
-    require(settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), "DATABASE_URL (PostgreSQL) is not set")
+    require(
+        settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
+        "DATABASE_URL (PostgreSQL) is not set",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +59,11 @@ def _load_tree() -> None:
     from portal.models import Site
 
     if not Site.objects.exists():
-        data = json.loads((settings.BASE_DIR / "portal" / "data" / "yen_bai_2022.json").read_text(encoding="utf-8"))
+        data = json.loads(
+            (settings.BASE_DIR / "portal" / "data" / "yen_bai_2022.json").read_text(
+                encoding="utf-8"
+            )
+        )
         services.org_tree_import(data=data)
 
 

@@ -37,7 +37,9 @@ def main(out: Path) -> None:
         info = prepare(var, site_keys=["15-UBND", "140", "138", "137", "04630", "04633"])
         code, sites = info["code"], info["sites"]
         with daphne(var) as base, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, timeout=T)
+            browser = pw.chromium.launch(
+                executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, timeout=T
+            )
             try:
 
                 def page_for(user: str, size: tuple[int, int]):
@@ -76,7 +78,9 @@ def main(out: Path) -> None:
                     page.wait_for_timeout(1500)
                     w, h = VIEWPORTS[name]
                     page.screenshot(path=out / f"operator-{w}x{h}-{name}-rollcall.png")
-                ops["phone"].screenshot(path=out / "operator-390x844-phone-full.png", full_page=True)
+                ops["phone"].screenshot(
+                    path=out / "operator-390x844-phone-full.png", full_page=True
+                )
                 chair.wait_for_timeout(500)
                 chair.screenshot(path=out / "console-1366x768-floor-and-rollcall.png")
                 chair.set_viewport_size({"width": 390, "height": 844})
@@ -94,4 +98,8 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.gettempdir()) / "giaoban-live-shots")
+    main(
+        Path(sys.argv[1])
+        if len(sys.argv) > 1
+        else Path(tempfile.gettempdir()) / "giaoban-live-shots"
+    )

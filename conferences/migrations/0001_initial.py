@@ -8,231 +8,667 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('portal', '0001_initial'),
+        ("portal", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Topic',
+            name="Topic",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=60, unique=True)),
-                ('name', models.CharField(max_length=120, verbose_name='chủ đề')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=60, unique=True)),
+                ("name", models.CharField(max_length=120, verbose_name="chủ đề")),
             ],
             options={
-                'verbose_name': 'chủ đề',
-                'verbose_name_plural': 'chủ đề',
-                'ordering': ['name'],
+                "verbose_name": "chủ đề",
+                "verbose_name_plural": "chủ đề",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='CalendarFeed',
+            name="CalendarFeed",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('token', models.CharField(default=conferences.models._token, max_length=64, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('site', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='calendar_feed', to='portal.site')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "token",
+                    models.CharField(default=conferences.models._token, max_length=64, unique=True),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "site",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="calendar_feed",
+                        to="portal.site",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Conference',
+            name="Conference",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('title', models.CharField(max_length=300, verbose_name='tên hội nghị')),
-                ('description', models.TextField(blank=True, verbose_name='nội dung')),
-                ('level', models.CharField(choices=[('four_level', '4 cấp (Trung ương → tỉnh → huyện → xã)'), ('province_to_district', 'Tỉnh → huyện'), ('district_to_commune', 'Huyện → xã'), ('internal', 'Nội bộ'), ('other', 'Khác')], max_length=30, verbose_name='cấp hội nghị')),
-                ('chair_name', models.CharField(blank=True, max_length=200, verbose_name='người chủ trì')),
-                ('planned_start', models.DateTimeField(verbose_name='bắt đầu dự kiến')),
-                ('planned_end', models.DateTimeField(verbose_name='kết thúc dự kiến')),
-                ('actual_start', models.DateTimeField(blank=True, null=True, verbose_name='bắt đầu thực tế')),
-                ('actual_end', models.DateTimeField(blank=True, null=True, verbose_name='kết thúc thực tế')),
-                ('confidential', models.BooleanField(default=False, verbose_name='mật')),
-                ('status', models.CharField(choices=[('draft', 'Nháp'), ('scheduled', 'Đã lên lịch'), ('live', 'Đang diễn ra'), ('ended', 'Đã kết thúc'), ('cancelled', 'Đã hủy')], default='draft', max_length=20, verbose_name='trạng thái')),
-                ('conclusions', models.TextField(blank=True, verbose_name='kết luận')),
-                ('sequence', models.PositiveIntegerField(default=0, help_text='iCalendar SEQUENCE, raised on every change sent out')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('chair_site', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='chaired_conferences', to='portal.site', verbose_name='điểm cầu chủ trì')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('host_unit', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='hosted_conferences', to='portal.unit', verbose_name='đơn vị chủ trì')),
-                ('topics', models.ManyToManyField(blank=True, related_name='conferences', to='conferences.topic', verbose_name='chủ đề')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("title", models.CharField(max_length=300, verbose_name="tên hội nghị")),
+                ("description", models.TextField(blank=True, verbose_name="nội dung")),
+                (
+                    "level",
+                    models.CharField(
+                        choices=[
+                            ("four_level", "4 cấp (Trung ương → tỉnh → huyện → xã)"),
+                            ("province_to_district", "Tỉnh → huyện"),
+                            ("district_to_commune", "Huyện → xã"),
+                            ("internal", "Nội bộ"),
+                            ("other", "Khác"),
+                        ],
+                        max_length=30,
+                        verbose_name="cấp hội nghị",
+                    ),
+                ),
+                (
+                    "chair_name",
+                    models.CharField(blank=True, max_length=200, verbose_name="người chủ trì"),
+                ),
+                ("planned_start", models.DateTimeField(verbose_name="bắt đầu dự kiến")),
+                ("planned_end", models.DateTimeField(verbose_name="kết thúc dự kiến")),
+                (
+                    "actual_start",
+                    models.DateTimeField(blank=True, null=True, verbose_name="bắt đầu thực tế"),
+                ),
+                (
+                    "actual_end",
+                    models.DateTimeField(blank=True, null=True, verbose_name="kết thúc thực tế"),
+                ),
+                ("confidential", models.BooleanField(default=False, verbose_name="mật")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Nháp"),
+                            ("scheduled", "Đã lên lịch"),
+                            ("live", "Đang diễn ra"),
+                            ("ended", "Đã kết thúc"),
+                            ("cancelled", "Đã hủy"),
+                        ],
+                        default="draft",
+                        max_length=20,
+                        verbose_name="trạng thái",
+                    ),
+                ),
+                ("conclusions", models.TextField(blank=True, verbose_name="kết luận")),
+                (
+                    "sequence",
+                    models.PositiveIntegerField(
+                        default=0, help_text="iCalendar SEQUENCE, raised on every change sent out"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "chair_site",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="chaired_conferences",
+                        to="portal.site",
+                        verbose_name="điểm cầu chủ trì",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "host_unit",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="hosted_conferences",
+                        to="portal.unit",
+                        verbose_name="đơn vị chủ trì",
+                    ),
+                ),
+                (
+                    "topics",
+                    models.ManyToManyField(
+                        blank=True,
+                        related_name="conferences",
+                        to="conferences.topic",
+                        verbose_name="chủ đề",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'hội nghị',
-                'verbose_name_plural': 'hội nghị',
-                'ordering': ['-planned_start'],
+                "verbose_name": "hội nghị",
+                "verbose_name_plural": "hội nghị",
+                "ordering": ["-planned_start"],
             },
         ),
         migrations.CreateModel(
-            name='AuditEntry',
+            name="AuditEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action', models.CharField(max_length=60)),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('at', models.DateTimeField(auto_now_add=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('conference', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='audit', to='conferences.conference')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("action", models.CharField(max_length=60)),
+                ("data", models.JSONField(blank=True, default=dict)),
+                ("at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "conference",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="audit",
+                        to="conferences.conference",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'id'],
+                "ordering": ["at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='AgendaItem',
+            name="AgendaItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField()),
-                ('title', models.CharField(max_length=300, verbose_name='nội dung')),
-                ('presenter_name', models.CharField(blank=True, max_length=200, verbose_name='người trình bày')),
-                ('planned_minutes', models.PositiveIntegerField(default=10, verbose_name='thời lượng (phút)')),
-                ('notes', models.TextField(blank=True, verbose_name='ghi chú')),
-                ('actual_start', models.DateTimeField(blank=True, null=True)),
-                ('actual_end', models.DateTimeField(blank=True, null=True)),
-                ('presenter_site', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='portal.site', verbose_name='điểm cầu trình bày')),
-                ('presenter_unit', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='portal.unit', verbose_name='đơn vị trình bày')),
-                ('conference', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='agenda_items', to='conferences.conference')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField()),
+                ("title", models.CharField(max_length=300, verbose_name="nội dung")),
+                (
+                    "presenter_name",
+                    models.CharField(blank=True, max_length=200, verbose_name="người trình bày"),
+                ),
+                (
+                    "planned_minutes",
+                    models.PositiveIntegerField(default=10, verbose_name="thời lượng (phút)"),
+                ),
+                ("notes", models.TextField(blank=True, verbose_name="ghi chú")),
+                ("actual_start", models.DateTimeField(blank=True, null=True)),
+                ("actual_end", models.DateTimeField(blank=True, null=True)),
+                (
+                    "presenter_site",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="portal.site",
+                        verbose_name="điểm cầu trình bày",
+                    ),
+                ),
+                (
+                    "presenter_unit",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="portal.unit",
+                        verbose_name="đơn vị trình bày",
+                    ),
+                ),
+                (
+                    "conference",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="agenda_items",
+                        to="conferences.conference",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position', 'id'],
+                "ordering": ["position", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Document',
+            name="Document",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('material', 'Tài liệu'), ('minutes', 'Đính kèm biên bản')], default='material', max_length=20)),
-                ('file', models.FileField(max_length=300, upload_to=conferences.models.document_path)),
-                ('original_name', models.CharField(max_length=255, verbose_name='tên tệp')),
-                ('content_type', models.CharField(max_length=120)),
-                ('size', models.PositiveIntegerField()),
-                ('uploaded_at', models.DateTimeField(auto_now_add=True)),
-                ('agenda_item', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='documents', to='conferences.agendaitem')),
-                ('conference', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='documents', to='conferences.conference')),
-                ('uploaded_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("material", "Tài liệu"), ("minutes", "Đính kèm biên bản")],
+                        default="material",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "file",
+                    models.FileField(max_length=300, upload_to=conferences.models.document_path),
+                ),
+                ("original_name", models.CharField(max_length=255, verbose_name="tên tệp")),
+                ("content_type", models.CharField(max_length=120)),
+                ("size", models.PositiveIntegerField()),
+                ("uploaded_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "agenda_item",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="documents",
+                        to="conferences.agendaitem",
+                    ),
+                ),
+                (
+                    "conference",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="documents",
+                        to="conferences.conference",
+                    ),
+                ),
+                (
+                    "uploaded_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['uploaded_at', 'id'],
+                "ordering": ["uploaded_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Invitation',
+            name="Invitation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('invited', 'Được mời'), ('confirmed', 'Đã xác nhận'), ('ready', 'Sẵn sàng'), ('connected', 'Đã kết nối'), ('present', 'Có mặt'), ('absent_excused', 'Vắng có lý do'), ('absent', 'Vắng')], default='invited', max_length=20, verbose_name='trạng thái')),
-                ('headcount', models.PositiveIntegerField(blank=True, null=True, verbose_name='số người dự')),
-                ('leader_name', models.CharField(blank=True, max_length=200, verbose_name='người chủ trì tại điểm cầu')),
-                ('leader_title', models.CharField(blank=True, max_length=200, verbose_name='chức vụ')),
-                ('absence_reason', models.CharField(blank=True, max_length=300, verbose_name='lý do vắng')),
-                ('confirmed_at', models.DateTimeField(blank=True, null=True)),
-                ('ready_at', models.DateTimeField(blank=True, null=True, verbose_name='kiểm tra kỹ thuật lúc')),
-                ('first_joined_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('conference', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='invitations', to='conferences.conference')),
-                ('ready_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('site', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='invitations', to='portal.site', verbose_name='điểm cầu')),
-                ('unit', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='invitations', to='portal.unit', verbose_name='đơn vị')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("invited", "Được mời"),
+                            ("confirmed", "Đã xác nhận"),
+                            ("ready", "Sẵn sàng"),
+                            ("connected", "Đã kết nối"),
+                            ("present", "Có mặt"),
+                            ("absent_excused", "Vắng có lý do"),
+                            ("absent", "Vắng"),
+                        ],
+                        default="invited",
+                        max_length=20,
+                        verbose_name="trạng thái",
+                    ),
+                ),
+                (
+                    "headcount",
+                    models.PositiveIntegerField(blank=True, null=True, verbose_name="số người dự"),
+                ),
+                (
+                    "leader_name",
+                    models.CharField(
+                        blank=True, max_length=200, verbose_name="người chủ trì tại điểm cầu"
+                    ),
+                ),
+                (
+                    "leader_title",
+                    models.CharField(blank=True, max_length=200, verbose_name="chức vụ"),
+                ),
+                (
+                    "absence_reason",
+                    models.CharField(blank=True, max_length=300, verbose_name="lý do vắng"),
+                ),
+                ("confirmed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "ready_at",
+                    models.DateTimeField(
+                        blank=True, null=True, verbose_name="kiểm tra kỹ thuật lúc"
+                    ),
+                ),
+                ("first_joined_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "conference",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="invitations",
+                        to="conferences.conference",
+                    ),
+                ),
+                (
+                    "ready_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "site",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="invitations",
+                        to="portal.site",
+                        verbose_name="điểm cầu",
+                    ),
+                ),
+                (
+                    "unit",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="invitations",
+                        to="portal.unit",
+                        verbose_name="đơn vị",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'điểm cầu được mời',
-                'verbose_name_plural': 'điểm cầu được mời',
-                'ordering': ['unit__path', 'site__key'],
+                "verbose_name": "điểm cầu được mời",
+                "verbose_name_plural": "điểm cầu được mời",
+                "ordering": ["unit__path", "site__key"],
             },
         ),
         migrations.CreateModel(
-            name='AttendanceEntry',
+            name="AttendanceEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('invited', 'Được mời'), ('confirmed', 'Đã xác nhận'), ('ready', 'Sẵn sàng'), ('connected', 'Đã kết nối'), ('present', 'Có mặt'), ('absent_excused', 'Vắng có lý do'), ('absent', 'Vắng')], max_length=20)),
-                ('headcount', models.PositiveIntegerField(blank=True, null=True)),
-                ('leader_name', models.CharField(blank=True, max_length=200)),
-                ('leader_title', models.CharField(blank=True, max_length=200)),
-                ('absence_reason', models.CharField(blank=True, max_length=300)),
-                ('source', models.CharField(choices=[('clerk', 'Văn thư ghi'), ('site', 'Điểm cầu tự báo'), ('roll_call', 'Điểm danh'), ('media', 'Tự động từ kết nối'), ('correction', 'Đính chính')], max_length=20)),
-                ('note', models.CharField(blank=True, max_length=300, verbose_name='lý do đính chính')),
-                ('recorded_at', models.DateTimeField(auto_now_add=True)),
-                ('corrects', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='corrections', to='conferences.attendanceentry')),
-                ('recorded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('invitation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='entries', to='conferences.invitation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("invited", "Được mời"),
+                            ("confirmed", "Đã xác nhận"),
+                            ("ready", "Sẵn sàng"),
+                            ("connected", "Đã kết nối"),
+                            ("present", "Có mặt"),
+                            ("absent_excused", "Vắng có lý do"),
+                            ("absent", "Vắng"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("headcount", models.PositiveIntegerField(blank=True, null=True)),
+                ("leader_name", models.CharField(blank=True, max_length=200)),
+                ("leader_title", models.CharField(blank=True, max_length=200)),
+                ("absence_reason", models.CharField(blank=True, max_length=300)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("clerk", "Văn thư ghi"),
+                            ("site", "Điểm cầu tự báo"),
+                            ("roll_call", "Điểm danh"),
+                            ("media", "Tự động từ kết nối"),
+                            ("correction", "Đính chính"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "note",
+                    models.CharField(blank=True, max_length=300, verbose_name="lý do đính chính"),
+                ),
+                ("recorded_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "corrects",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="corrections",
+                        to="conferences.attendanceentry",
+                    ),
+                ),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "invitation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="entries",
+                        to="conferences.invitation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['recorded_at', 'id'],
+                "ordering": ["recorded_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='PresenceInterval',
+            name="PresenceInterval",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('joined_at', models.DateTimeField()),
-                ('left_at', models.DateTimeField(blank=True, null=True)),
-                ('source', models.CharField(choices=[('clerk', 'Văn thư ghi'), ('site', 'Điểm cầu tự báo'), ('roll_call', 'Điểm danh'), ('media', 'Tự động từ kết nối'), ('correction', 'Đính chính')], default='media', max_length=20)),
-                ('invitation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='presence', to='conferences.invitation')),
-                ('recorded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("joined_at", models.DateTimeField()),
+                ("left_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("clerk", "Văn thư ghi"),
+                            ("site", "Điểm cầu tự báo"),
+                            ("roll_call", "Điểm danh"),
+                            ("media", "Tự động từ kết nối"),
+                            ("correction", "Đính chính"),
+                        ],
+                        default="media",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "invitation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="presence",
+                        to="conferences.invitation",
+                    ),
+                ),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['joined_at', 'id'],
+                "ordering": ["joined_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='RollCall',
+            name="RollCall",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('started_at', models.DateTimeField(auto_now_add=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('conference', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='roll_calls', to='conferences.conference')),
-                ('started_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("started_at", models.DateTimeField(auto_now_add=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "conference",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="roll_calls",
+                        to="conferences.conference",
+                    ),
+                ),
+                (
+                    "started_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['started_at', 'id'],
+                "ordering": ["started_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='RollCallAnswer',
+            name="RollCallAnswer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('headcount', models.PositiveIntegerField()),
-                ('source', models.CharField(choices=[('clerk', 'Văn thư ghi'), ('site', 'Điểm cầu tự báo'), ('roll_call', 'Điểm danh'), ('media', 'Tự động từ kết nối'), ('correction', 'Đính chính')], max_length=20)),
-                ('answered_at', models.DateTimeField(auto_now_add=True)),
-                ('answered_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('invitation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='roll_call_answers', to='conferences.invitation')),
-                ('roll_call', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='answers', to='conferences.rollcall')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("headcount", models.PositiveIntegerField()),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("clerk", "Văn thư ghi"),
+                            ("site", "Điểm cầu tự báo"),
+                            ("roll_call", "Điểm danh"),
+                            ("media", "Tự động từ kết nối"),
+                            ("correction", "Đính chính"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("answered_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "answered_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "invitation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="roll_call_answers",
+                        to="conferences.invitation",
+                    ),
+                ),
+                (
+                    "roll_call",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="answers",
+                        to="conferences.rollcall",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='invitation',
-            index=models.Index(fields=['site', 'conference'], name='invitation_site'),
+            model_name="invitation",
+            index=models.Index(fields=["site", "conference"], name="invitation_site"),
         ),
         migrations.AddConstraint(
-            model_name='invitation',
-            constraint=models.UniqueConstraint(fields=('conference', 'site'), name='invitation_unique'),
+            model_name="invitation",
+            constraint=models.UniqueConstraint(
+                fields=("conference", "site"), name="invitation_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='presenceinterval',
-            constraint=models.CheckConstraint(condition=models.Q(('left_at__isnull', True), ('left_at__gte', models.F('joined_at')), _connector='OR'), name='presence_ordered'),
+            model_name="presenceinterval",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("left_at__isnull", True),
+                    ("left_at__gte", models.F("joined_at")),
+                    _connector="OR",
+                ),
+                name="presence_ordered",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='rollcallanswer',
-            constraint=models.UniqueConstraint(fields=('roll_call', 'invitation'), name='roll_call_answer_once'),
+            model_name="rollcallanswer",
+            constraint=models.UniqueConstraint(
+                fields=("roll_call", "invitation"), name="roll_call_answer_once"
+            ),
         ),
         migrations.AddIndex(
-            model_name='conference',
-            index=models.Index(fields=['planned_start'], name='conf_planned_start'),
+            model_name="conference",
+            index=models.Index(fields=["planned_start"], name="conf_planned_start"),
         ),
         migrations.AddIndex(
-            model_name='conference',
-            index=models.Index(fields=['status', 'planned_start'], name='conf_status_start'),
+            model_name="conference",
+            index=models.Index(fields=["status", "planned_start"], name="conf_status_start"),
         ),
         migrations.AddIndex(
-            model_name='conference',
-            index=models.Index(fields=['level', 'planned_start'], name='conf_level_start'),
+            model_name="conference",
+            index=models.Index(fields=["level", "planned_start"], name="conf_level_start"),
         ),
         migrations.AddConstraint(
-            model_name='conference',
-            constraint=models.CheckConstraint(condition=models.Q(('planned_end__gt', models.F('planned_start'))), name='conf_end_after_start'),
+            model_name="conference",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("planned_end__gt", models.F("planned_start"))),
+                name="conf_end_after_start",
+            ),
         ),
     ]

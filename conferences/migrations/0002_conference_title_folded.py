@@ -18,15 +18,14 @@ def fill_title_folded(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conferences', '0001_initial'),
+        ("conferences", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='conference',
-            name='title_folded',
+            model_name="conference",
+            name="title_folded",
             field=models.CharField(blank=True, db_index=True, editable=False, max_length=300),
         ),
         migrations.RunPython(fill_title_folded, migrations.RunPython.noop),

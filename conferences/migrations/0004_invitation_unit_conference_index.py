@@ -5,16 +5,15 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conferences', '0003_live_state'),
-        ('portal', '0001_initial'),
+        ("conferences", "0003_live_state"),
+        ("portal", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='invitation',
-            index=models.Index(fields=['unit', 'conference'], name='invitation_unit_conf'),
+            model_name="invitation",
+            index=models.Index(fields=["unit", "conference"], name="invitation_unit_conf"),
         ),
     ]

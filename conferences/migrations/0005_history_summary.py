@@ -5,50 +5,94 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conferences', '0004_invitation_unit_conference_index'),
-        ('portal', '0001_initial'),
+        ("conferences", "0004_invitation_unit_conference_index"),
+        ("portal", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='HistoryConferenceSummary',
+            name="HistoryConferenceSummary",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('month', models.DateField()),
-                ('level', models.CharField(max_length=30)),
-                ('conferences', models.PositiveIntegerField(default=0)),
-                ('duration', models.DurationField(blank=True, null=True)),
-                ('first_start', models.DateTimeField(blank=True, null=True)),
-                ('last_start', models.DateTimeField(blank=True, null=True)),
-                ('host_unit', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='portal.unit')),
-                ('topic', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='conferences.topic')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("month", models.DateField()),
+                ("level", models.CharField(max_length=30)),
+                ("conferences", models.PositiveIntegerField(default=0)),
+                ("duration", models.DurationField(blank=True, null=True)),
+                ("first_start", models.DateTimeField(blank=True, null=True)),
+                ("last_start", models.DateTimeField(blank=True, null=True)),
+                (
+                    "host_unit",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="portal.unit",
+                    ),
+                ),
+                (
+                    "topic",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="conferences.topic",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['month', 'level'], name='history_conf_summary_month')],
+                "indexes": [
+                    models.Index(fields=["month", "level"], name="history_conf_summary_month")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='HistorySummary',
+            name="HistorySummary",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('month', models.DateField()),
-                ('level', models.CharField(max_length=30)),
-                ('absence_reason', models.CharField(blank=True, max_length=300)),
-                ('invited', models.PositiveIntegerField(default=0)),
-                ('attended', models.PositiveIntegerField(default=0)),
-                ('excused', models.PositiveIntegerField(default=0)),
-                ('absent', models.PositiveIntegerField(default=0)),
-                ('late', models.PositiveIntegerField(default=0)),
-                ('late_minutes', models.PositiveIntegerField(default=0)),
-                ('headcount', models.PositiveBigIntegerField(default=0)),
-                ('attended_without_headcount', models.PositiveIntegerField(default=0)),
-                ('host_unit', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='portal.unit')),
-                ('unit', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='portal.unit')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("month", models.DateField()),
+                ("level", models.CharField(max_length=30)),
+                ("absence_reason", models.CharField(blank=True, max_length=300)),
+                ("invited", models.PositiveIntegerField(default=0)),
+                ("attended", models.PositiveIntegerField(default=0)),
+                ("excused", models.PositiveIntegerField(default=0)),
+                ("absent", models.PositiveIntegerField(default=0)),
+                ("late", models.PositiveIntegerField(default=0)),
+                ("late_minutes", models.PositiveIntegerField(default=0)),
+                ("headcount", models.PositiveBigIntegerField(default=0)),
+                ("attended_without_headcount", models.PositiveIntegerField(default=0)),
+                (
+                    "host_unit",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="portal.unit",
+                    ),
+                ),
+                (
+                    "unit",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="portal.unit",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['month', 'level'], name='history_summary_month'), models.Index(fields=['late_minutes'], name='history_summary_late')],
+                "indexes": [
+                    models.Index(fields=["month", "level"], name="history_summary_month"),
+                    models.Index(fields=["late_minutes"], name="history_summary_late"),
+                ],
             },
         ),
     ]

@@ -18,43 +18,60 @@ def drop_and_mark_dirty(apps, schema_editor):
     months |= set(HistoryConferenceSummary.objects.values_list("month", flat=True).distinct())
     HistorySummary.objects.all().delete()
     HistoryConferenceSummary.objects.all().delete()
-    HistoryDirtyMonth.objects.bulk_create([HistoryDirtyMonth(month=m) for m in sorted(months)], ignore_conflicts=True)
+    HistoryDirtyMonth.objects.bulk_create(
+        [HistoryDirtyMonth(month=m) for m in sorted(months)], ignore_conflicts=True
+    )
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conferences', '0007_audit_site'),
-        ('portal', '0001_initial'),
+        ("conferences", "0007_audit_site"),
+        ("portal", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='HistoryDirtyMonth',
+            name="HistoryDirtyMonth",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('month', models.DateField(unique=True)),
-                ('marked_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("month", models.DateField(unique=True)),
+                ("marked_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['month'],
+                "ordering": ["month"],
             },
         ),
         migrations.RunPython(drop_and_mark_dirty, migrations.RunPython.noop),
         migrations.RemoveIndex(
-            model_name='historysummary',
-            name='history_summary_month',
+            model_name="historysummary",
+            name="history_summary_month",
         ),
         migrations.AddConstraint(
-            model_name='historyconferencesummary',
-            constraint=models.UniqueConstraint(condition=models.Q(('topic__isnull', True)), fields=('month', 'level', 'host_unit'), name='history_conf_summary_key'),
+            model_name="historyconferencesummary",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("topic__isnull", True)),
+                fields=("month", "level", "host_unit"),
+                name="history_conf_summary_key",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='historyconferencesummary',
-            constraint=models.UniqueConstraint(condition=models.Q(('topic__isnull', False)), fields=('month', 'level', 'host_unit', 'topic'), name='history_conf_summary_topic_key'),
+            model_name="historyconferencesummary",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("topic__isnull", False)),
+                fields=("month", "level", "host_unit", "topic"),
+                name="history_conf_summary_topic_key",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='historysummary',
-            constraint=models.UniqueConstraint(fields=('month', 'level', 'host_unit', 'unit', 'absence_reason'), name='history_summary_key'),
+            model_name="historysummary",
+            constraint=models.UniqueConstraint(
+                fields=("month", "level", "host_unit", "unit", "absence_reason"),
+                name="history_summary_key",
+            ),
         ),
     ]

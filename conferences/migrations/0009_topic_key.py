@@ -71,7 +71,9 @@ def merge_duplicate_topics(apps, schema_editor):
             months |= set(rows.values_list("month", flat=True))
             rows.delete()
             loser.delete()
-    HistoryDirtyMonth.objects.bulk_create([HistoryDirtyMonth(month=m) for m in sorted(months)], ignore_conflicts=True)
+    HistoryDirtyMonth.objects.bulk_create(
+        [HistoryDirtyMonth(month=m) for m in sorted(months)], ignore_conflicts=True
+    )
     # Slugs from the folded name, in two steps so that no two topics share one in between.
     changed = [t for t in Topic.objects.all() if t.slug != _slug(t.key, t.pk)]
     for topic in changed:
@@ -84,21 +86,24 @@ def merge_duplicate_topics(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conferences', '0008_history_summary_keys'),
+        ("conferences", "0008_history_summary_keys"),
     ]
 
     operations = [
         migrations.RunPython(create_fold_function, drop_fold_function),
         migrations.AddField(
-            model_name='topic',
-            name='key',
-            field=models.GeneratedField(db_persist=True, expression=conferences.folding.FoldWords('name'), output_field=models.CharField(max_length=120)),
+            model_name="topic",
+            name="key",
+            field=models.GeneratedField(
+                db_persist=True,
+                expression=conferences.folding.FoldWords("name"),
+                output_field=models.CharField(max_length=120),
+            ),
         ),
         migrations.RunPython(merge_duplicate_topics, migrations.RunPython.noop),
         migrations.AddConstraint(
-            model_name='topic',
-            constraint=models.UniqueConstraint(fields=('key',), name='topic_key_unique'),
+            model_name="topic",
+            constraint=models.UniqueConstraint(fields=("key",), name="topic_key_unique"),
         ),
     ]

@@ -24,20 +24,23 @@ def drop_search_index(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conferences', '0009_topic_key'),
+        ("conferences", "0009_topic_key"),
     ]
 
     operations = [
         migrations.RemoveField(
-            model_name='conference',
-            name='title_folded',
+            model_name="conference",
+            name="title_folded",
         ),
         migrations.AddField(
-            model_name='conference',
-            name='title_words',
-            field=models.GeneratedField(db_persist=True, expression=conferences.folding.FoldWords('title'), output_field=models.TextField()),
+            model_name="conference",
+            name="title_words",
+            field=models.GeneratedField(
+                db_persist=True,
+                expression=conferences.folding.FoldWords("title"),
+                output_field=models.TextField(),
+            ),
         ),
         migrations.RunPython(create_search_index, drop_search_index),
     ]

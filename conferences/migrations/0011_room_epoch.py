@@ -4,25 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conferences', '0010_title_words'),
+        ("conferences", "0010_title_words"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='livestate',
-            name='room_epoch',
+            model_name="livestate",
+            name="room_epoch",
             field=models.PositiveBigIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='presenceinterval',
-            name='room_epoch',
+            model_name="presenceinterval",
+            name="room_epoch",
             field=models.PositiveBigIntegerField(blank=True, null=True),
         ),
         migrations.AlterField(
-            model_name='livestate',
-            name='version',
-            field=models.PositiveBigIntegerField(default=0, help_text='raised with every event; rooms and pages ignore older ones'),
+            model_name="livestate",
+            name="version",
+            field=models.PositiveBigIntegerField(
+                default=0, help_text="raised with every event; rooms and pages ignore older ones"
+            ),
         ),
     ]

@@ -39,14 +39,23 @@ from conferences.services import history
 
 ABSENT = frozenset({AttendanceStatus.ABSENT, AttendanceStatus.ABSENT_EXCUSED})
 # What a site's own operator may report about itself; the rest is the clerk's call.
-SITE_STATUSES = frozenset({AttendanceStatus.CONFIRMED, AttendanceStatus.READY, AttendanceStatus.PRESENT})
+SITE_STATUSES = frozenset(
+    {AttendanceStatus.CONFIRMED, AttendanceStatus.READY, AttendanceStatus.PRESENT}
+)
 OPEN_STATUSES = frozenset({Status.SCHEDULED, Status.LIVE, Status.ENDED})
 MAX_HEADCOUNT = 10_000
 # Whether a site took part is recorded by hand (clerk or site) only once the conference has
 # started; an excused absence may be announced before it.
-ATTENDED = frozenset({AttendanceStatus.PRESENT, AttendanceStatus.CONNECTED, AttendanceStatus.ABSENT})
+ATTENDED = frozenset(
+    {AttendanceStatus.PRESENT, AttendanceStatus.CONNECTED, AttendanceStatus.ABSENT}
+)
 # Order of the statuses a site goes through before it is counted; a join never moves a site back.
-PROGRESS = [AttendanceStatus.INVITED, AttendanceStatus.CONFIRMED, AttendanceStatus.READY, AttendanceStatus.CONNECTED]
+PROGRESS = [
+    AttendanceStatus.INVITED,
+    AttendanceStatus.CONFIRMED,
+    AttendanceStatus.READY,
+    AttendanceStatus.CONNECTED,
+]
 
 
 def has_started(conference: Conference, now: dt.datetime | None = None) -> bool:
@@ -71,7 +80,11 @@ def _lock(invitation: Invitation) -> Invitation:
     """Re-read the invitation under a row lock so concurrent writers append in order."""
     # Lock the invitation and its conference (ordered with the conference's end, so the history
     # mark sees the final status) but not the unit and site rows everybody else references.
-    return Invitation.objects.select_for_update(of=("self", "conference")).select_related("conference", "site", "unit").get(pk=invitation.pk)
+    return (
+        Invitation.objects.select_for_update(of=("self", "conference"))
+        .select_related("conference", "site", "unit")
+        .get(pk=invitation.pk)
+    )
 
 
 def _check_values(*, status: str, headcount: int | None, absence_reason: str) -> None:
@@ -96,13 +109,17 @@ def _may_record(actor, invitation: Invitation, status: str, source: str) -> bool
     if perms.can_manage(actor, conference):
         return True
     if source == AttendanceSource.ROLL_CALL:
-        return perms.can_chair(actor, conference) or perms.can_operate(actor, conference, invitation.site)
+        return perms.can_chair(actor, conference) or perms.can_operate(
+            actor, conference, invitation.site
+        )
     if source == AttendanceSource.SITE:
         return status in SITE_STATUSES and perms.can_operate(actor, conference, invitation.site)
     return False
 
 
-def effective_entries(invitation: Invitation, entries: list[AttendanceEntry] | None = None) -> list[AttendanceEntry]:
+def effective_entries(
+    invitation: Invitation, entries: list[AttendanceEntry] | None = None
+) -> list[AttendanceEntry]:
     """The log as it stands after corrections: one entry per original, in the original's place."""
     entries = list(invitation.entries.order_by("recorded_at", "id")) if entries is None else entries
     by_id = {e.pk: e for e in entries}
@@ -121,11 +138,19 @@ def effective_entries(invitation: Invitation, entries: list[AttendanceEntry] | N
 def _refresh(invitation: Invitation) -> None:
     """Set the invitation's denormalised fields from the effective log."""
     log = effective_entries(invitation)
-    fields = {"status": AttendanceStatus.INVITED, "headcount": None, "leader_name": "", "leader_title": "", "absence_reason": ""}
+    fields = {
+        "status": AttendanceStatus.INVITED,
+        "headcount": None,
+        "leader_name": "",
+        "leader_title": "",
+        "absence_reason": "",
+    }
     for entry in log:
         fields["status"] = entry.status
         if entry.status in ABSENT:
-            fields.update(headcount=None, leader_name="", leader_title="", absence_reason=entry.absence_reason)
+            fields.update(
+                headcount=None, leader_name="", leader_title="", absence_reason=entry.absence_reason
+            )
             continue
         fields["absence_reason"] = ""
         if entry.headcount is not None:
@@ -153,7 +178,15 @@ def _event(invitation: Invitation, entry: AttendanceEntry) -> dict[str, Any]:
     }
 
 
-def _append(*, actor, invitation: Invitation, source: str, note: str = "", corrects: AttendanceEntry | None = None, **values: Any) -> AttendanceEntry:
+def _append(
+    *,
+    actor,
+    invitation: Invitation,
+    source: str,
+    note: str = "",
+    corrects: AttendanceEntry | None = None,
+    **values: Any,
+) -> AttendanceEntry:
     entry = AttendanceEntry.objects.create(
         invitation=invitation,
         source=source,
@@ -168,8 +201,14 @@ def _append(*, actor, invitation: Invitation, source: str, note: str = "", corre
         actor=actor,
         site=invitation.site,
         action="attendance.correct" if corrects else "attendance.record",
-        data={"site": invitation.site.key, "entry": entry.pk, "status": entry.status, "headcount": entry.headcount,
-              "source": source, **({"corrects": corrects.pk, "reason": note} if corrects else {})},
+        data={
+            "site": invitation.site.key,
+            "entry": entry.pk,
+            "status": entry.status,
+            "headcount": entry.headcount,
+            "source": source,
+            **({"corrects": corrects.pk, "reason": note} if corrects else {}),
+        },
     )
     events.broadcast(invitation.conference, _event(invitation, entry))
     return entry
@@ -193,23 +232,36 @@ def attendance_record(
     if not _may_record(actor, invitation, status, source):
         raise PermissionDeniedError()
     if invitation.conference.status not in OPEN_STATUSES:
-        raise ConferenceError("conference_closed", _("Hội nghị chưa lên lịch hoặc đã hủy: không ghi nhận điểm danh."))
+        raise ConferenceError(
+            "conference_closed", _("Hội nghị chưa lên lịch hoặc đã hủy: không ghi nhận điểm danh.")
+        )
     _check_values(status=status, headcount=headcount, absence_reason=absence_reason)
     if source in (AttendanceSource.CLERK, AttendanceSource.SITE):
         check_started(invitation.conference, status)
     # Keep the readiness board true when the clerk records on a site's behalf.
     stamps = []
-    if status in {AttendanceStatus.CONFIRMED, AttendanceStatus.READY} and invitation.confirmed_at is None:
+    if (
+        status in {AttendanceStatus.CONFIRMED, AttendanceStatus.READY}
+        and invitation.confirmed_at is None
+    ):
         invitation.confirmed_at = timezone.now()
         stamps.append("confirmed_at")
     if status == AttendanceStatus.READY and invitation.ready_at is None:
-        invitation.ready_at, invitation.ready_by = timezone.now(), actor if getattr(actor, "is_authenticated", False) else None
+        invitation.ready_at, invitation.ready_by = (
+            timezone.now(),
+            actor if getattr(actor, "is_authenticated", False) else None,
+        )
         stamps += ["ready_at", "ready_by"]
     if stamps:
         invitation.save(update_fields=stamps)
     return _append(
-        actor=actor, invitation=invitation, source=source, status=status, headcount=headcount,
-        leader_name=leader_name.strip(), leader_title=leader_title.strip(),
+        actor=actor,
+        invitation=invitation,
+        source=source,
+        status=status,
+        headcount=headcount,
+        leader_name=leader_name.strip(),
+        leader_title=leader_title.strip(),
         absence_reason=absence_reason.strip() if status in ABSENT else "",
     )
 
@@ -243,17 +295,31 @@ def attendance_correct(
         "headcount": entry.headcount if headcount is _KEEP else headcount,
         "leader_name": (entry.leader_name if leader_name is None else leader_name).strip(),
         "leader_title": (entry.leader_title if leader_title is None else leader_title).strip(),
-        "absence_reason": (entry.absence_reason if absence_reason is None else absence_reason).strip(),
+        "absence_reason": (
+            entry.absence_reason if absence_reason is None else absence_reason
+        ).strip(),
     }
     if values["status"] in ABSENT:
         values["headcount"] = None if headcount is _KEEP else values["headcount"]
     else:
         values["absence_reason"] = ""
-    _check_values(status=values["status"], headcount=values["headcount"], absence_reason=values["absence_reason"])
-    return _append(actor=actor, invitation=invitation, source=AttendanceSource.CORRECTION, note=reason.strip()[:300], corrects=entry, **values)
+    _check_values(
+        status=values["status"],
+        headcount=values["headcount"],
+        absence_reason=values["absence_reason"],
+    )
+    return _append(
+        actor=actor,
+        invitation=invitation,
+        source=AttendanceSource.CORRECTION,
+        note=reason.strip()[:300],
+        corrects=entry,
+        **values,
+    )
 
 
 # --- join/leave log ---------------------------------------------------------------------------
+
 
 def _may_log_presence(actor, invitation: Invitation) -> None:
     if actor is not None and not perms.can_manage(actor, invitation.conference):
@@ -263,7 +329,9 @@ def _may_log_presence(actor, invitation: Invitation) -> None:
 
 
 @transaction.atomic
-def presence_join(*, invitation: Invitation, at: dt.datetime, source: str, actor=None) -> PresenceInterval:
+def presence_join(
+    *, invitation: Invitation, at: dt.datetime, source: str, actor=None
+) -> PresenceInterval:
     """Open a connection interval of the site at ``at``; a site has at most one open interval.
 
     The live media code calls this without ``actor``; a clerk recording by hand passes himself.
@@ -276,23 +344,37 @@ def presence_join(*, invitation: Invitation, at: dt.datetime, source: str, actor
     if invitation.presence.filter(joined_at__lte=at, left_at__gt=at).exists():
         raise ConferenceError("presence_overlap", _("Giờ vào trùng với một lần kết nối đã ghi."))
     interval = PresenceInterval.objects.create(
-        invitation=invitation, joined_at=at, source=source,
+        invitation=invitation,
+        joined_at=at,
+        source=source,
         recorded_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
     if invitation.first_joined_at is None or at < invitation.first_joined_at:
         invitation.first_joined_at = at
         invitation.save(update_fields=["first_joined_at"])
         history.history_mark_dirty(conference=invitation.conference)
-    audit_log(conference=invitation.conference, actor=actor, site=invitation.site, action="presence.join",
-              data={"site": invitation.site.key, "at": at.isoformat(), "source": source})
-    events.broadcast(invitation.conference, {"type": "presence", "site": str(invitation.site.code), "joined_at": at.isoformat()})
+    audit_log(
+        conference=invitation.conference,
+        actor=actor,
+        site=invitation.site,
+        action="presence.join",
+        data={"site": invitation.site.key, "at": at.isoformat(), "source": source},
+    )
+    events.broadcast(
+        invitation.conference,
+        {"type": "presence", "site": str(invitation.site.code), "joined_at": at.isoformat()},
+    )
     if invitation.status in PROGRESS:
-        _append(actor=actor, invitation=invitation, source=source, status=AttendanceStatus.CONNECTED)
+        _append(
+            actor=actor, invitation=invitation, source=source, status=AttendanceStatus.CONNECTED
+        )
     return interval
 
 
 @transaction.atomic
-def presence_leave(*, invitation: Invitation, at: dt.datetime, source: str, actor=None) -> PresenceInterval:
+def presence_leave(
+    *, invitation: Invitation, at: dt.datetime, source: str, actor=None
+) -> PresenceInterval:
     """Close the site's open interval at ``at`` (not before it opened)."""
     invitation = _lock(invitation)
     _may_log_presence(actor, invitation)
@@ -305,26 +387,46 @@ def presence_leave(*, invitation: Invitation, at: dt.datetime, source: str, acto
         raise ConferenceError("presence_overlap", _("Giờ rời trùng với một lần kết nối đã ghi."))
     interval.left_at = at
     interval.save(update_fields=["left_at"])
-    audit_log(conference=invitation.conference, actor=actor, site=invitation.site, action="presence.leave",
-              data={"site": invitation.site.key, "at": at.isoformat(), "source": source})
-    events.broadcast(invitation.conference, {"type": "presence", "site": str(invitation.site.code), "left_at": at.isoformat()})
+    audit_log(
+        conference=invitation.conference,
+        actor=actor,
+        site=invitation.site,
+        action="presence.leave",
+        data={"site": invitation.site.key, "at": at.isoformat(), "source": source},
+    )
+    events.broadcast(
+        invitation.conference,
+        {"type": "presence", "site": str(invitation.site.code), "left_at": at.isoformat()},
+    )
     return interval
 
 
 @transaction.atomic
-def presence_record(*, actor, invitation: Invitation, joined_at: dt.datetime, left_at: dt.datetime | None = None) -> PresenceInterval:
+def presence_record(
+    *, actor, invitation: Invitation, joined_at: dt.datetime, left_at: dt.datetime | None = None
+) -> PresenceInterval:
     """A clerk writes one connection by hand (join, and leave if known) — all or nothing."""
     if left_at is not None and left_at < joined_at:
         raise ConferenceError("leave_before_join", _("Giờ rời phải sau giờ vào."))
-    if left_at is not None and invitation.presence.filter(joined_at__lt=left_at, joined_at__gt=joined_at).exists():
-        raise ConferenceError("presence_overlap", _("Khoảng thời gian trùng với một lần kết nối đã ghi."))
-    interval = presence_join(invitation=invitation, at=joined_at, source=AttendanceSource.CLERK, actor=actor)
+    if (
+        left_at is not None
+        and invitation.presence.filter(joined_at__lt=left_at, joined_at__gt=joined_at).exists()
+    ):
+        raise ConferenceError(
+            "presence_overlap", _("Khoảng thời gian trùng với một lần kết nối đã ghi.")
+        )
+    interval = presence_join(
+        invitation=invitation, at=joined_at, source=AttendanceSource.CLERK, actor=actor
+    )
     if left_at is not None:
-        interval = presence_leave(invitation=invitation, at=left_at, source=AttendanceSource.CLERK, actor=actor)
+        interval = presence_leave(
+            invitation=invitation, at=left_at, source=AttendanceSource.CLERK, actor=actor
+        )
     return interval
 
 
 # --- reads ------------------------------------------------------------------------------------
+
 
 @dataclass
 class SiteAttendance:
@@ -345,13 +447,21 @@ class SiteAttendance:
 def attendance_rows(conference: Conference) -> list[SiteAttendance]:
     """Every invited site with its full log and join/leave intervals, in tree order (3 queries)."""
     invitations = list(
-        conference.invitations.select_related("site", "unit", "ready_by").order_by("unit__path", "site__key")
+        conference.invitations.select_related("site", "unit", "ready_by").order_by(
+            "unit__path", "site__key"
+        )
     )
     entries: dict[int, list[AttendanceEntry]] = {i.pk: [] for i in invitations}
-    for e in AttendanceEntry.objects.filter(invitation__conference=conference).select_related("recorded_by").order_by("recorded_at", "id"):
+    for e in (
+        AttendanceEntry.objects.filter(invitation__conference=conference)
+        .select_related("recorded_by")
+        .order_by("recorded_at", "id")
+    ):
         entries[e.invitation_id].append(e)
     intervals: dict[int, list[PresenceInterval]] = {i.pk: [] for i in invitations}
-    for p in PresenceInterval.objects.filter(invitation__conference=conference).order_by("joined_at", "id"):
+    for p in PresenceInterval.objects.filter(invitation__conference=conference).order_by(
+        "joined_at", "id"
+    ):
         intervals[p.invitation_id].append(p)
     return [SiteAttendance(i, entries[i.pk], intervals[i.pk]) for i in invitations]
 

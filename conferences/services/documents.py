@@ -92,13 +92,16 @@ def document_check(*, upload: UploadedFile) -> FileType:
     name = os.path.basename(upload.name or "")
     expected = ACCEPTED.get(_extension(name))
     if expected is None:
-        raise ConferenceError("bad_file_type", _("Chỉ nhận tệp PDF, DOCX, XLSX, PPTX, PNG hoặc JPEG."))
+        raise ConferenceError(
+            "bad_file_type", _("Chỉ nhận tệp PDF, DOCX, XLSX, PPTX, PNG hoặc JPEG.")
+        )
     if not upload.size:
         raise ConferenceError("empty_file", _("Tệp rỗng."))
     limit = max_bytes()
     if upload.size > limit:
         raise ConferenceError(
-            "file_too_large", _("Tệp quá lớn: tối đa %(mb)d MB.") % {"mb": limit // (1024 * 1024) or 1}
+            "file_too_large",
+            _("Tệp quá lớn: tối đa %(mb)d MB.") % {"mb": limit // (1024 * 1024) or 1},
         )
     upload.seek(0)
     head = upload.read(8192)
@@ -207,10 +210,12 @@ def _check_jpeg(upload: UploadedFile, name: str) -> None:
 
 def _check_ooxml(upload: UploadedFile, expected: FileType, name: str) -> None:
     error = ConferenceError(
-        "disguised_file", _("Nội dung tệp “%(name)s” không phải tài liệu Office hợp lệ.") % {"name": name}
+        "disguised_file",
+        _("Nội dung tệp “%(name)s” không phải tài liệu Office hợp lệ.") % {"name": name},
     )
     macros = ConferenceError(
-        "macro_file", _("Tệp “%(name)s” chứa macro (VBA/ActiveX); không nhận tệp có macro.") % {"name": name}
+        "macro_file",
+        _("Tệp “%(name)s” chứa macro (VBA/ActiveX); không nhận tệp có macro.") % {"name": name},
     )
     try:
         with zipfile.ZipFile(upload) as archive:

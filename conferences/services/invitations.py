@@ -50,9 +50,17 @@ def invitation_confirm(*, actor, invitation: Invitation) -> AttendanceEntry | No
         return None
     invitation.confirmed_at = timezone.now()
     invitation.save(update_fields=["confirmed_at"])
-    audit_log(conference=invitation.conference, actor=actor, site=invitation.site, action="invitation.confirm", data={"site": invitation.site.key})
+    audit_log(
+        conference=invitation.conference,
+        actor=actor,
+        site=invitation.site,
+        action="invitation.confirm",
+        data={"site": invitation.site.key},
+    )
     if invitation.status in PROGRESS[:2]:  # never moves a ready/connected site back
-        return _append(actor=actor, invitation=invitation, source=source, status=AttendanceStatus.CONFIRMED)
+        return _append(
+            actor=actor, invitation=invitation, source=source, status=AttendanceStatus.CONFIRMED
+        )
     return None
 
 
@@ -62,13 +70,21 @@ def invitation_mark_ready(*, actor, invitation: Invitation) -> AttendanceEntry:
     invitation = _lock(invitation)
     source = _source_for(actor, invitation)
     if invitation.conference.status != Status.SCHEDULED:
-        raise ConferenceError("not_before_start", _("Chỉ kiểm tra kỹ thuật trước khi hội nghị bắt đầu."))
+        raise ConferenceError(
+            "not_before_start", _("Chỉ kiểm tra kỹ thuật trước khi hội nghị bắt đầu.")
+        )
     invitation.ready_at = timezone.now()
     invitation.ready_by = actor
     if invitation.confirmed_at is None:
         invitation.confirmed_at = invitation.ready_at
     invitation.save(update_fields=["ready_at", "ready_by", "confirmed_at"])
-    audit_log(conference=invitation.conference, actor=actor, site=invitation.site, action="invitation.ready", data={"site": invitation.site.key})
+    audit_log(
+        conference=invitation.conference,
+        actor=actor,
+        site=invitation.site,
+        action="invitation.ready",
+        data={"site": invitation.site.key},
+    )
     return _append(actor=actor, invitation=invitation, source=source, status=AttendanceStatus.READY)
 
 

@@ -40,12 +40,26 @@ def rollcall_start(*, actor, conference: Conference) -> RollCall:
     if not perms.can_chair(actor, conference):
         raise PermissionDeniedError()
     if conference.status not in RUNNING:
-        raise ConferenceError("not_running", _("Chỉ điểm danh khi hội nghị đã lên lịch hoặc đang diễn ra."))
+        raise ConferenceError(
+            "not_running", _("Chỉ điểm danh khi hội nghị đã lên lịch hoặc đang diễn ra.")
+        )
     if open_roll_call(conference) is not None:
         raise ConferenceError("roll_call_open", _("Đang có một lượt điểm danh chưa kết thúc."))
     roll_call = RollCall.objects.create(conference=conference, started_by=actor)
-    audit_log(conference=conference, actor=actor, action="rollcall.start", data={"roll_call": roll_call.pk})
-    events.broadcast(conference, {"type": "roll_call_started", "roll_call": roll_call.pk, "started_at": roll_call.started_at.isoformat()})
+    audit_log(
+        conference=conference,
+        actor=actor,
+        action="rollcall.start",
+        data={"roll_call": roll_call.pk},
+    )
+    events.broadcast(
+        conference,
+        {
+            "type": "roll_call_started",
+            "roll_call": roll_call.pk,
+            "started_at": roll_call.started_at.isoformat(),
+        },
+    )
     return roll_call
 
 
@@ -60,10 +74,14 @@ def rollcall_answer(
     leader_name: str = "",
     leader_title: str = "",
 ) -> RollCallAnswer:
-    roll_call = RollCall.objects.select_for_update().select_related("conference").get(pk=roll_call.pk)
+    roll_call = (
+        RollCall.objects.select_for_update().select_related("conference").get(pk=roll_call.pk)
+    )
     conference = roll_call.conference
     if invitation.conference_id != conference.pk:
-        raise ConferenceError("not_invited", _("Điểm cầu không được mời dự hội nghị này."), status=404)
+        raise ConferenceError(
+            "not_invited", _("Điểm cầu không được mời dự hội nghị này."), status=404
+        )
     invitation = _lock(invitation)
     if source == AttendanceSource.SITE:
         allowed = perms.can_operate(actor, conference, invitation.site)
@@ -76,34 +94,66 @@ def rollcall_answer(
     if roll_call.ended_at is not None or conference.status not in RUNNING:
         raise ConferenceError("roll_call_closed", _("Lượt điểm danh đã kết thúc."))
     if headcount is None or not 1 <= headcount <= MAX_HEADCOUNT:
-        raise ConferenceError("bad_headcount", _("Số người dự phải từ 1 đến %(max)d.") % {"max": MAX_HEADCOUNT})
+        raise ConferenceError(
+            "bad_headcount", _("Số người dự phải từ 1 đến %(max)d.") % {"max": MAX_HEADCOUNT}
+        )
     if roll_call.answers.filter(invitation=invitation).exists():
         raise ConferenceError("duplicate_answer", _("Điểm cầu này đã trả lời lượt điểm danh."))
     try:
         with transaction.atomic():
             answer = RollCallAnswer.objects.create(
-                roll_call=roll_call, invitation=invitation, headcount=headcount, source=source, answered_by=actor
+                roll_call=roll_call,
+                invitation=invitation,
+                headcount=headcount,
+                source=source,
+                answered_by=actor,
             )
     except IntegrityError as exc:  # a concurrent answer won the race
-        raise ConferenceError("duplicate_answer", _("Điểm cầu này đã trả lời lượt điểm danh.")) from exc
-    audit_log(conference=conference, actor=actor, site=invitation.site, action="rollcall.answer",
-              data={"roll_call": roll_call.pk, "site": invitation.site.key, "headcount": headcount, "source": source})
-    _append(
-        actor=actor, invitation=invitation, source=AttendanceSource.ROLL_CALL, status=AttendanceStatus.PRESENT,
-        headcount=headcount, leader_name=leader_name.strip(), leader_title=leader_title.strip(),
+        raise ConferenceError(
+            "duplicate_answer", _("Điểm cầu này đã trả lời lượt điểm danh.")
+        ) from exc
+    audit_log(
+        conference=conference,
+        actor=actor,
+        site=invitation.site,
+        action="rollcall.answer",
+        data={
+            "roll_call": roll_call.pk,
+            "site": invitation.site.key,
+            "headcount": headcount,
+            "source": source,
+        },
     )
-    events.broadcast(conference, {
-        "type": "roll_call_answer", "roll_call": roll_call.pk, "started_at": roll_call.started_at.isoformat(),
-        "site": str(invitation.site.code),
-        "site_key": invitation.site.key, "headcount": headcount, "source": source,
-    })
+    _append(
+        actor=actor,
+        invitation=invitation,
+        source=AttendanceSource.ROLL_CALL,
+        status=AttendanceStatus.PRESENT,
+        headcount=headcount,
+        leader_name=leader_name.strip(),
+        leader_title=leader_title.strip(),
+    )
+    events.broadcast(
+        conference,
+        {
+            "type": "roll_call_answer",
+            "roll_call": roll_call.pk,
+            "started_at": roll_call.started_at.isoformat(),
+            "site": str(invitation.site.code),
+            "site_key": invitation.site.key,
+            "headcount": headcount,
+            "source": source,
+        },
+    )
     return answer
 
 
 @transaction.atomic
 def rollcall_end(*, actor, roll_call: RollCall, reason: str = "") -> RollCall:
     """Close the roll call; ``reason`` (e.g. ``conference_end``) goes in the audit entry."""
-    roll_call = RollCall.objects.select_for_update().select_related("conference").get(pk=roll_call.pk)
+    roll_call = (
+        RollCall.objects.select_for_update().select_related("conference").get(pk=roll_call.pk)
+    )
     conference = roll_call.conference
     if not perms.can_chair(actor, conference):
         raise PermissionDeniedError()
@@ -117,5 +167,13 @@ def rollcall_end(*, actor, roll_call: RollCall, reason: str = "") -> RollCall:
     if reason:
         data["reason"] = reason
     audit_log(conference=conference, actor=actor, action="rollcall.end", data=data)
-    events.broadcast(conference, {"type": "roll_call_ended", "roll_call": roll_call.pk, "answered": answered, "invited": invited})
+    events.broadcast(
+        conference,
+        {
+            "type": "roll_call_ended",
+            "roll_call": roll_call.pk,
+            "answered": answered,
+            "invited": invited,
+        },
+    )
     return roll_call

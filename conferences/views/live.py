@@ -25,7 +25,9 @@ from portal.models import Site, UnitKind
 
 
 def _conference(code) -> Conference:
-    conference = Conference.objects.select_related("host_unit", "chair_site").filter(code=code).first()
+    conference = (
+        Conference.objects.select_related("host_unit", "chair_site").filter(code=code).first()
+    )
     if conference is None:
         raise Http404
     return conference
@@ -51,14 +53,21 @@ def _host_site_page(request: HttpRequest, conference: Conference) -> HttpRespons
             "site": conference.chair_site,
             "room_open": live_links.room_open(conference),
             "opens_at": live_links.room_opens_at(conference),
-            "operator_url": reverse("operator_conference", args=[conference.code, conference.chair_site.code])
+            "operator_url": reverse(
+                "operator_conference", args=[conference.code, conference.chair_site.code]
+            )
             if conference.invitations.filter(site=conference.chair_site).exists()
             else None,
         },
     )
 
 
-PROVINCE_KINDS = {UnitKind.PROVINCE, UnitKind.PARTY_COMMITTEE, UnitKind.PEOPLES_COUNCIL, UnitKind.PEOPLES_COMMITTEE}
+PROVINCE_KINDS = {
+    UnitKind.PROVINCE,
+    UnitKind.PARTY_COMMITTEE,
+    UnitKind.PEOPLES_COUNCIL,
+    UnitKind.PEOPLES_COMMITTEE,
+}
 AGENCY_KINDS = {UnitKind.PARTY_BOARD, UnitKind.AGENCY}
 
 
@@ -66,8 +75,13 @@ def _site_groups(conference: Conference) -> list[dict[str, object]]:
     """The console's grouping of the invited sites (and the chair site): the province's own
     bodies, the agencies, the districts, then the communes of each district, in organisation
     order. Each group: ``{"key", "label", "sites": [site code, …]}``."""
-    sites = [(inv.site, inv.unit) for inv in conference.invitations.select_related("site", "unit", "unit__parent")]
-    if conference.chair_site_id and not any(site.pk == conference.chair_site_id for site, _unit in sites):
+    sites = [
+        (inv.site, inv.unit)
+        for inv in conference.invitations.select_related("site", "unit", "unit__parent")
+    ]
+    if conference.chair_site_id and not any(
+        site.pk == conference.chair_site_id for site, _unit in sites
+    ):
         chair = Site.objects.select_related("unit", "unit__parent").get(pk=conference.chair_site_id)
         sites.append((chair, chair.unit))
     sites.sort(key=lambda pair: (pair[1].path, pair[0].key))
@@ -85,14 +99,22 @@ def _site_groups(conference: Conference) -> list[dict[str, object]]:
         elif unit.kind == UnitKind.DISTRICT:
             group("districts", _("Huyện, thị xã, thành phố")).append(code)
         elif unit.kind == UnitKind.COMMUNE and unit.parent is not None:
-            group(f"communes-{unit.parent.code}", _("Xã thuộc %(district)s") % {"district": unit.parent.name}).append(code)
+            group(
+                f"communes-{unit.parent.code}",
+                _("Xã thuộc %(district)s") % {"district": unit.parent.name},
+            ).append(code)
         else:
             group("other", _("Điểm cầu khác")).append(code)
     order = ["province", "agencies", "districts"]
-    return sorted(groups.values(), key=lambda g: (order.index(g["key"]) if g["key"] in order else len(order), 0))
+    return sorted(
+        groups.values(),
+        key=lambda g: (order.index(g["key"]) if g["key"] in order else len(order), 0),
+    )
 
 
-def _page_config(conference: Conference, *, token: str | None, site: str | None, console: bool) -> dict:
+def _page_config(
+    conference: Conference, *, token: str | None, site: str | None, console: bool
+) -> dict:
     query = urlencode([(k, v) for k, v in (("t", token), ("site", site)) if v])
     ws_path = f"/ws/conferences/{conference.code}/" + (f"?{query}" if query else "")
     layout = slot_layout()  # one setting for the page, the room host and the docs
@@ -118,7 +140,11 @@ def conference_join(request: HttpRequest, code) -> HttpResponse:
         try:
             user = join_link_user(join_link_read(token, conference_code=str(conference.code)))
         except JoinLinkError as exc:
-            message = _("Liên kết tham dự đã hết hạn.") if exc.code == "join_link_expired" else _("Liên kết tham dự không hợp lệ.")
+            message = (
+                _("Liên kết tham dự đã hết hạn.")
+                if exc.code == "join_link_expired"
+                else _("Liên kết tham dự không hợp lệ.")
+            )
             return HttpResponseForbidden(message)
         site = None  # the token fixes the site
         can_chair = False
@@ -129,7 +155,11 @@ def conference_join(request: HttpRequest, code) -> HttpResponse:
         can_chair = permissions.can_chair(user, conference)
         entries = live_links.site_entries(user, conference)
         host = next((e for e in entries if e.kind == live_links.HOST), None)
-        if not can_chair and host is not None and (site == host.site_code or (not site and len(entries) == 1)):
+        if (
+            not can_chair
+            and host is not None
+            and (site == host.site_code or (not site and len(entries) == 1))
+        ):
             return _host_site_page(request, conference)
         if not permissions.can_view(user, conference):
             raise Http404
@@ -149,7 +179,9 @@ def conference_join(request: HttpRequest, code) -> HttpResponse:
             "site_choices": choices if len(choices) > 1 else [],
             "chosen_site": site,
             "can_chair": can_chair,
-            "support_phone": conference.chair_site.contact_phone if conference.chair_site_id else "",
+            "support_phone": conference.chair_site.contact_phone
+            if conference.chair_site_id
+            else "",
         },
     )
 

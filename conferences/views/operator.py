@@ -43,16 +43,27 @@ def my_conferences(request: HttpRequest) -> HttpResponse:
         .exclude(conference__status=Status.DRAFT)
         .select_related("conference", "conference__host_unit", "site")
     )
-    upcoming = invitations.filter(conference__status__in=ACTIVE, conference__planned_end__gte=now - dt.timedelta(hours=12))
-    past = invitations.exclude(pk__in=upcoming.values("pk")).filter(conference__planned_start__lt=now + dt.timedelta(days=365))
-    feeds = [(site, _feed_url(request, invitation_services.calendar_feed_for(site))) for site in sites[:20]]
+    upcoming = invitations.filter(
+        conference__status__in=ACTIVE, conference__planned_end__gte=now - dt.timedelta(hours=12)
+    )
+    past = invitations.exclude(pk__in=upcoming.values("pk")).filter(
+        conference__planned_start__lt=now + dt.timedelta(days=365)
+    )
+    feeds = [
+        (site, _feed_url(request, invitation_services.calendar_feed_for(site)))
+        for site in sites[:20]
+    ]
     rows = []
     entries_of: dict[int, list[live_links.LiveEntry]] = {}
-    for inv in upcoming.select_related("conference__chair_site").order_by("conference__planned_start", "site__key"):
+    for inv in upcoming.select_related("conference__chair_site").order_by(
+        "conference__planned_start", "site__key"
+    ):
         entries = []
         if live_links.room_open(inv.conference, now):
             if inv.conference_id not in entries_of:
-                entries_of[inv.conference_id] = live_links.live_entries(user=request.user, conference=inv.conference, now=now)
+                entries_of[inv.conference_id] = live_links.live_entries(
+                    user=request.user, conference=inv.conference, now=now
+                )
             entries = _row_entries(entries_of[inv.conference_id], inv)
         rows.append({"invitation": inv, "entries": entries})
     return render(
@@ -63,14 +74,17 @@ def my_conferences(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "open_now": [r for r in rows if r["entries"]],
             "past": past.order_by("-conference__planned_start", "site__key")[:30],
-            "cancelled_upcoming": invitations.filter(conference__status=Status.CANCELLED, conference__planned_start__gte=now)
-            .order_by("conference__planned_start")[:10],
+            "cancelled_upcoming": invitations.filter(
+                conference__status=Status.CANCELLED, conference__planned_start__gte=now
+            ).order_by("conference__planned_start")[:10],
             "feeds": feeds,
         },
     )
 
 
-def _row_entries(entries: list[live_links.LiveEntry], invitation: Invitation) -> list[live_links.LiveEntry]:
+def _row_entries(
+    entries: list[live_links.LiveEntry], invitation: Invitation
+) -> list[live_links.LiveEntry]:
     """The buttons of one site's row: its room; for the chair site, the console (when the user
     chairs) or the host room's page."""
     code = str(invitation.site.code)
@@ -86,7 +100,14 @@ def _feed_url(request: HttpRequest, feed: CalendarFeed) -> str:
 
 def _operated_invitation(request: HttpRequest, code, site_code) -> Invitation:
     invitation = (
-        Invitation.objects.select_related("conference", "conference__host_unit", "conference__chair_site", "site", "unit", "ready_by")
+        Invitation.objects.select_related(
+            "conference",
+            "conference__host_unit",
+            "conference__chair_site",
+            "site",
+            "unit",
+            "ready_by",
+        )
         .filter(conference__code=code, site__code=site_code)
         .exclude(conference__status=Status.DRAFT)
         .first()
@@ -102,7 +123,9 @@ def operator_conference(request: HttpRequest, code, site_code) -> HttpResponse:
     invitation = _operated_invitation(request, code, site_code)
     conference = invitation.conference
     open_call = rollcall_services.open_roll_call(conference)
-    answer_form = OperatorAnswerForm(initial={"leader_name": invitation.leader_name, "leader_title": invitation.leader_title})
+    answer_form = OperatorAnswerForm(
+        initial={"leader_name": invitation.leader_name, "leader_title": invitation.leader_title}
+    )
     error = ""
     status = 200
     if request.method == "POST":
@@ -123,8 +146,13 @@ def operator_conference(request: HttpRequest, code, site_code) -> HttpResponse:
                         raise DomainError("roll_call_closed", _("Không có lượt điểm danh đang mở."))
                     data = answer_form.cleaned_data
                     rollcall_services.rollcall_answer(
-                        actor=request.user, roll_call=open_call, invitation=invitation, headcount=data["headcount"],
-                        source="site", leader_name=data["leader_name"], leader_title=data["leader_title"],
+                        actor=request.user,
+                        roll_call=open_call,
+                        invitation=invitation,
+                        headcount=data["headcount"],
+                        source="site",
+                        leader_name=data["leader_name"],
+                        leader_title=data["leader_title"],
                     )
                     messages.success(request, _("Đã trả lời điểm danh."))
                     return redirect(request.path)
@@ -153,7 +181,9 @@ def operator_conference(request: HttpRequest, code, site_code) -> HttpResponse:
             "can_ready": conference.status == Status.SCHEDULED,
             "can_confirm": conference.status in ACTIVE and invitation.confirmed_at is None,
             "feed_url": _feed_url(request, invitation_services.calendar_feed_for(invitation.site)),
-            "history": invitation.entries.select_related("recorded_by").order_by("-recorded_at", "-id")[:20],
+            "history": invitation.entries.select_related("recorded_by").order_by(
+                "-recorded_at", "-id"
+            )[:20],
         },
         status=status,
     )
@@ -169,9 +199,15 @@ def calendar_feed_rotate(request: HttpRequest, site_code) -> HttpResponse:
         invitation_services.calendar_feed_rotate(actor=request.user, site=site)
     except PermissionDeniedError as exc:
         raise PermissionDenied(exc.message) from exc
-    messages.success(request, _("Đã đổi địa chỉ lịch của điểm cầu; địa chỉ cũ không còn dùng được."))
+    messages.success(
+        request, _("Đã đổi địa chỉ lịch của điểm cầu; địa chỉ cũ không còn dùng được.")
+    )
     target = request.POST.get("next", "")
-    return redirect(target if target.startswith("/") and not target.startswith("//") else reverse("my_conferences"))
+    return redirect(
+        target
+        if target.startswith("/") and not target.startswith("//")
+        else reverse("my_conferences")
+    )
 
 
 @require_GET
@@ -188,7 +224,9 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
         .order_by("planned_start")
         .distinct()[:200]
     )
-    response = HttpResponse(feed_ics(feed.site.name, conferences), content_type="text/calendar; charset=utf-8")
+    response = HttpResponse(
+        feed_ics(feed.site.name, conferences), content_type="text/calendar; charset=utf-8"
+    )
     response["Content-Disposition"] = 'inline; filename="giaoban.ics"'
     response["Cache-Control"] = "private, max-age=300"
     return response

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,80 +15,210 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Unit',
+            name="Unit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=40, unique=True, verbose_name='mã')),
-                ('official_code', models.CharField(blank=True, max_length=20, verbose_name='mã chính thức')),
-                ('kind', models.CharField(choices=[('province', 'Tỉnh'), ('party_committee', 'Tỉnh ủy'), ('peoples_council', 'Hội đồng nhân dân'), ('peoples_committee', 'Ủy ban nhân dân'), ('party_board', 'Ban Đảng'), ('agency', 'Sở, ban, ngành'), ('district', 'Cấp huyện'), ('commune', 'Cấp xã'), ('other', 'Khác')], max_length=20, verbose_name='loại')),
-                ('division_type', models.CharField(blank=True, max_length=20, verbose_name='loại đơn vị hành chính')),
-                ('name', models.CharField(max_length=200, verbose_name='tên')),
-                ('name_en', models.CharField(blank=True, max_length=200, verbose_name='tên tiếng Anh')),
-                ('aliases', models.JSONField(blank=True, default=list, verbose_name='tên khác')),
-                ('path', models.CharField(db_index=True, editable=False, max_length=400)),
-                ('depth', models.PositiveSmallIntegerField(default=0, editable=False)),
-                ('sort_order', models.PositiveIntegerField(default=0)),
-                ('valid_from', models.DateField(blank=True, null=True, verbose_name='hiệu lực từ')),
-                ('valid_to', models.DateField(blank=True, null=True, verbose_name='hiệu lực đến')),
-                ('distance_km', models.DecimalField(decimal_places=1, default=0, max_digits=7, verbose_name='khoảng cách tới trung tâm tỉnh (km)')),
-                ('distance_is_estimate', models.BooleanField(default=False)),
-                ('search_text', models.TextField(blank=True, editable=False)),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='portal.unit', verbose_name='đơn vị cấp trên')),
-                ('successor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='predecessors', to='portal.unit', verbose_name='đơn vị kế thừa')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=40, unique=True, verbose_name="mã")),
+                (
+                    "official_code",
+                    models.CharField(blank=True, max_length=20, verbose_name="mã chính thức"),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("province", "Tỉnh"),
+                            ("party_committee", "Tỉnh ủy"),
+                            ("peoples_council", "Hội đồng nhân dân"),
+                            ("peoples_committee", "Ủy ban nhân dân"),
+                            ("party_board", "Ban Đảng"),
+                            ("agency", "Sở, ban, ngành"),
+                            ("district", "Cấp huyện"),
+                            ("commune", "Cấp xã"),
+                            ("other", "Khác"),
+                        ],
+                        max_length=20,
+                        verbose_name="loại",
+                    ),
+                ),
+                (
+                    "division_type",
+                    models.CharField(
+                        blank=True, max_length=20, verbose_name="loại đơn vị hành chính"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, verbose_name="tên")),
+                (
+                    "name_en",
+                    models.CharField(blank=True, max_length=200, verbose_name="tên tiếng Anh"),
+                ),
+                ("aliases", models.JSONField(blank=True, default=list, verbose_name="tên khác")),
+                ("path", models.CharField(db_index=True, editable=False, max_length=400)),
+                ("depth", models.PositiveSmallIntegerField(default=0, editable=False)),
+                ("sort_order", models.PositiveIntegerField(default=0)),
+                ("valid_from", models.DateField(blank=True, null=True, verbose_name="hiệu lực từ")),
+                ("valid_to", models.DateField(blank=True, null=True, verbose_name="hiệu lực đến")),
+                (
+                    "distance_km",
+                    models.DecimalField(
+                        decimal_places=1,
+                        default=0,
+                        max_digits=7,
+                        verbose_name="khoảng cách tới trung tâm tỉnh (km)",
+                    ),
+                ),
+                ("distance_is_estimate", models.BooleanField(default=False)),
+                ("search_text", models.TextField(blank=True, editable=False)),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="portal.unit",
+                        verbose_name="đơn vị cấp trên",
+                    ),
+                ),
+                (
+                    "successor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="predecessors",
+                        to="portal.unit",
+                        verbose_name="đơn vị kế thừa",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'đơn vị',
-                'verbose_name_plural': 'đơn vị',
-                'ordering': ['path'],
+                "verbose_name": "đơn vị",
+                "verbose_name_plural": "đơn vị",
+                "ordering": ["path"],
             },
         ),
         migrations.CreateModel(
-            name='Site',
+            name="Site",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('key', models.CharField(max_length=60, unique=True, verbose_name='mã điểm cầu')),
-                ('name', models.CharField(max_length=200, verbose_name='tên điểm cầu')),
-                ('location', models.CharField(blank=True, max_length=300, verbose_name='địa điểm')),
-                ('contact_phone', models.CharField(blank=True, max_length=40, verbose_name='điện thoại liên hệ')),
-                ('is_active', models.BooleanField(default=True, verbose_name='đang hoạt động')),
-                ('operators', models.ManyToManyField(blank=True, related_name='operated_sites', to=settings.AUTH_USER_MODEL, verbose_name='cán bộ kỹ thuật')),
-                ('unit', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='sites', to='portal.unit', verbose_name='đơn vị')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("key", models.CharField(max_length=60, unique=True, verbose_name="mã điểm cầu")),
+                ("name", models.CharField(max_length=200, verbose_name="tên điểm cầu")),
+                ("location", models.CharField(blank=True, max_length=300, verbose_name="địa điểm")),
+                (
+                    "contact_phone",
+                    models.CharField(blank=True, max_length=40, verbose_name="điện thoại liên hệ"),
+                ),
+                ("is_active", models.BooleanField(default=True, verbose_name="đang hoạt động")),
+                (
+                    "operators",
+                    models.ManyToManyField(
+                        blank=True,
+                        related_name="operated_sites",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="cán bộ kỹ thuật",
+                    ),
+                ),
+                (
+                    "unit",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="sites",
+                        to="portal.unit",
+                        verbose_name="đơn vị",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'điểm cầu',
-                'verbose_name_plural': 'điểm cầu',
-                'ordering': ['unit__path', 'key'],
+                "verbose_name": "điểm cầu",
+                "verbose_name_plural": "điểm cầu",
+                "ordering": ["unit__path", "key"],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('admin', 'Quản trị'), ('clerk', 'Văn thư'), ('chair', 'Chủ trì'), ('leader', 'Lãnh đạo'), ('operator', 'Cán bộ kỹ thuật')], max_length=20, verbose_name='vai trò')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
-                ('unit', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='portal.unit', verbose_name='đơn vị')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("admin", "Quản trị"),
+                            ("clerk", "Văn thư"),
+                            ("chair", "Chủ trì"),
+                            ("leader", "Lãnh đạo"),
+                            ("operator", "Cán bộ kỹ thuật"),
+                        ],
+                        max_length=20,
+                        verbose_name="vai trò",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "unit",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="portal.unit",
+                        verbose_name="đơn vị",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'vai trò',
-                'verbose_name_plural': 'vai trò',
+                "verbose_name": "vai trò",
+                "verbose_name_plural": "vai trò",
             },
         ),
         migrations.AddIndex(
-            model_name='unit',
-            index=models.Index(fields=['path'], name='unit_path_prefix', opclasses=['varchar_pattern_ops']),
+            model_name="unit",
+            index=models.Index(
+                fields=["path"], name="unit_path_prefix", opclasses=["varchar_pattern_ops"]
+            ),
         ),
         migrations.AddIndex(
-            model_name='unit',
-            index=models.Index(fields=['kind'], name='unit_kind'),
+            model_name="unit",
+            index=models.Index(fields=["kind"], name="unit_kind"),
         ),
         migrations.AddConstraint(
-            model_name='unit',
-            constraint=models.CheckConstraint(condition=models.Q(('valid_to__isnull', True), ('valid_from__isnull', True), ('valid_to__gte', models.F('valid_from')), _connector='OR'), name='unit_validity_ordered'),
+            model_name="unit",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("valid_to__isnull", True),
+                    ("valid_from__isnull", True),
+                    ("valid_to__gte", models.F("valid_from")),
+                    _connector="OR",
+                ),
+                name="unit_validity_ordered",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(fields=('user', 'unit', 'role'), name='membership_unique'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(
+                fields=("user", "unit", "role"), name="membership_unique"
+            ),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('portal', '0001_initial'),
+        ("portal", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='unit',
-            name='path',
+            model_name="unit",
+            name="path",
             field=models.CharField(db_index=True, editable=False, max_length=600),
         ),
     ]

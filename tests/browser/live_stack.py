@@ -23,11 +23,20 @@ PYTHON = sys.executable
 PASSWORD = "GiaoBan@2026"
 
 CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu",
-    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream=fps=30",
-    "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required", "--mute-audio",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
-    "--no-first-run", "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream=fps=30",
+    "--allow-loopback-in-peer-connection",
+    "--autoplay-policy=no-user-gesture-required",
+    "--mute-audio",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
 ]
 
 # Demo users (portal/demo.py) and one conference of the province hosted at 15-UBND.
@@ -55,34 +64,53 @@ print("SETUP-JSON " + json.dumps(out))
 """
 
 
-def env_for(var_dir: Path, *, database_url: str | None = None, redis_url: str | None = None) -> dict[str, str]:
+def env_for(
+    var_dir: Path, *, database_url: str | None = None, redis_url: str | None = None
+) -> dict[str, str]:
     """Embedded mode (SQLite in ``var_dir``, rooms in Daphne) unless both URLs are given."""
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "MEDIA_ROOM_MODE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("REDIS_URL", "DATABASE_URL", "MEDIA_ROOM_MODE")
+    }
     if database_url:
         env["DATABASE_URL"] = database_url
     if redis_url:
         env["REDIS_URL"] = redis_url
-    env.update({
-        "GIAOBAN_VAR_DIR": str(var_dir),
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "MEDIA_ICE_ADDRESSES": "127.0.0.1",
-        "MEDIA_ICE_ACCEPT_NETWORKS": "127.0.0.0/8",
-        "MEDIA_STUN_SERVERS": "",
-        "MEDIA_TURN_SERVERS": "",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "GIAOBAN_VAR_DIR": str(var_dir),
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "MEDIA_ICE_ADDRESSES": "127.0.0.1",
+            "MEDIA_ICE_ACCEPT_NETWORKS": "127.0.0.0/8",
+            "MEDIA_STUN_SERVERS": "",
+            "MEDIA_TURN_SERVERS": "",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
-def prepare(var_dir: Path, *, site_keys: list[str] | None, env: dict[str, str] | None = None) -> dict:
+def prepare(
+    var_dir: Path, *, site_keys: list[str] | None, env: dict[str, str] | None = None
+) -> dict:
     """Migrate a fresh database and create the demo users and one scheduled conference
     inviting ``site_keys`` (None: every site)."""
     var_dir.mkdir(parents=True, exist_ok=True)
     env = env or env_for(var_dir)
-    subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=300)
+    subprocess.run(
+        [PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=300
+    )
     script = SETUP.replace("KEYS", repr(site_keys))
-    done = subprocess.run([PYTHON, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, check=True,
-                          timeout=300, capture_output=True, text=True)
+    done = subprocess.run(
+        [PYTHON, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=300,
+        capture_output=True,
+        text=True,
+    )
     line = next(ln for ln in done.stdout.splitlines() if ln.startswith("SETUP-JSON "))
     return json.loads(line.removeprefix("SETUP-JSON "))
 
@@ -109,15 +137,35 @@ def media_worker(var_dir: Path, env: dict[str, str], name: str = "media"):
     """A Celery media worker exactly as the Procfile runs it; stopped by pid (process group)."""
     log = open(var_dir / f"{name}.log", "w")  # closed in finally
     proc = subprocess.Popen(
-        [PYTHON, "-m", "celery", "-A", "portal", "worker", "-Q", "media", "--pool", "solo",
-         "-n", f"{name}-{os.getpid()}@%h", "--loglevel", "INFO"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "-Q",
+            "media",
+            "--pool",
+            "solo",
+            "-n",
+            f"{name}-{os.getpid()}@%h",
+            "--loglevel",
+            "INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 60
         while "ready" not in (var_dir / f"{name}.log").read_text():
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("media worker did not start:\n" + (var_dir / f"{name}.log").read_text())
+                raise RuntimeError(
+                    "media worker did not start:\n" + (var_dir / f"{name}.log").read_text()
+                )
             time.sleep(0.3)
         yield proc
     finally:
@@ -132,7 +180,11 @@ def daphne(var_dir: Path, env: dict[str, str] | None = None):
     log = open(var_dir / "daphne.log", "w")  # closed in finally
     proc = subprocess.Popen(
         [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "portal.asgi:application"],
-        cwd=ROOT, env=env or env_for(var_dir), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT,
+        env=env or env_for(var_dir),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -143,7 +195,9 @@ def daphne(var_dir: Path, env: dict[str, str] | None = None):
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("Daphne did not start:\n" + (var_dir / "daphne.log").read_text()) from None
+                    raise RuntimeError(
+                        "Daphne did not start:\n" + (var_dir / "daphne.log").read_text()
+                    ) from None
                 time.sleep(0.3)
         yield base
     finally:
@@ -194,7 +248,14 @@ print("ATTENDANCE-JSON " + json.dumps(out))
 
 def attendance(env: dict[str, str], code: str) -> dict[str, dict[str, int]]:
     """Presence intervals and attendance entries per site key, read through the ORM."""
-    done = subprocess.run([PYTHON, "manage.py", "shell", "-c", ATTENDANCE.replace("CODE", code)], cwd=ROOT, env=env,
-                          check=True, timeout=120, capture_output=True, text=True)
+    done = subprocess.run(
+        [PYTHON, "manage.py", "shell", "-c", ATTENDANCE.replace("CODE", code)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=120,
+        capture_output=True,
+        text=True,
+    )
     line = next(ln for ln in done.stdout.splitlines() if ln.startswith("ATTENDANCE-JSON "))
     return json.loads(line.removeprefix("ATTENDANCE-JSON "))

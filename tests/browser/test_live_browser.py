@@ -85,8 +85,16 @@ def wait_until(check, timeout: float = 30, interval: float = 0.25, what: str = "
 
 
 def frames_advance(page, slot: str, timeout: float = 30) -> None:
-    first = wait_until(lambda: (s := page.evaluate(SLOT_JS, slot))["width"] > 0 and s, timeout, what=f"{slot} video size")
-    wait_until(lambda: page.evaluate(SLOT_JS, slot)["frames"] >= first["frames"] + 10, timeout, what=f"{slot} frames advancing")
+    first = wait_until(
+        lambda: (s := page.evaluate(SLOT_JS, slot))["width"] > 0 and s,
+        timeout,
+        what=f"{slot} video size",
+    )
+    wait_until(
+        lambda: page.evaluate(SLOT_JS, slot)["frames"] >= first["frames"] + 10,
+        timeout,
+        what=f"{slot} frames advancing",
+    )
 
 
 def packets(page, slot: str) -> int:
@@ -112,7 +120,9 @@ def floor_change_latency(chair, a, site: str) -> float:
     clicked = chair.evaluate("window.__clickedAt")
     latency = (a.evaluate("window.__firstNewFrame") - clicked) / 1000
     announced = (a.evaluate("window.__announced") - clicked) / 1000
-    print(f"floor change: event after {announced:.2f} s, first decoded frame of the new holder after {latency:.2f} s")
+    print(
+        f"floor change: event after {announced:.2f} s, first decoded frame of the new holder after {latency:.2f} s"
+    )
     return latency
 
 
@@ -129,16 +139,27 @@ def same_as_server(page) -> None:
     item = snapshot["agenda"][-1]["id"]
     base = snapshot["version"]
     events = [
-        {"type": "floor", "floor": site}, {"type": "broadcast", "broadcast": site}, {"type": "muted", "muted": [site]},
-        {"type": "hands", "hands": [site]}, {"type": "media", "site": site, "video": True, "audio": False},
+        {"type": "floor", "floor": site},
+        {"type": "broadcast", "broadcast": site},
+        {"type": "muted", "muted": [site]},
+        {"type": "hands", "hands": [site]},
+        {"type": "media", "site": site, "video": True, "audio": False},
         {"type": "presence", "site": site, "joined_at": "2026-01-01T08:00:00+07:00"},
         {"type": "presence", "site": site, "left_at": "2026-01-01T09:00:00+07:00"},
         {"type": "presence", "site": "no-such-site", "joined_at": "2026-01-01T08:00:00+07:00"},
         {"type": "attendance", "site": site, "status": "present", "headcount": 12},
         {"type": "roll_call_started", "roll_call": 99, "started_at": "2026-01-01T08:05:00+07:00"},
-        {"type": "roll_call_answer", "roll_call": 99, "started_at": "2026-01-01T08:05:00+07:00", "site": site, "headcount": 12},
-        {"type": "hands", "hands": []}, {"type": "muted", "muted": []},
-        {"type": "agenda", "current_item": item}, {"type": "absent.called", "sites": [site], "notified": 1},
+        {
+            "type": "roll_call_answer",
+            "roll_call": 99,
+            "started_at": "2026-01-01T08:05:00+07:00",
+            "site": site,
+            "headcount": 12,
+        },
+        {"type": "hands", "hands": []},
+        {"type": "muted", "muted": []},
+        {"type": "agenda", "current_item": item},
+        {"type": "absent.called", "sites": [site], "notified": 1},
         {"type": "conference", "conference": {**snapshot["conference"], "status": "ended"}},
         {"type": "roll_call_ended", "roll_call": 99, "answered": 1, "invited": 4},
     ]
@@ -175,12 +196,20 @@ def failover(stack, code: str, pages) -> None:
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait(timeout=10)
     for page, generation in zip(pages, generations, strict=True):
-        page.wait_for_function(f"window.giaoban.live.media.generation > {generation}", timeout=15_000)
+        page.wait_for_function(
+            f"window.giaoban.live.media.generation > {generation}", timeout=15_000
+        )
         left = max(1.0, 15 - (time.monotonic() - killed))
         page.wait_for_selector("body[data-media=connected]", timeout=left * 1000)
-        wait_until(lambda p=page: decoded(p, "chair/video") > 10, timeout=max(1.0, 15 - (time.monotonic() - killed)),
-                   interval=0.2, what="video again after the media worker was killed")
-    print(f"pages decode again {time.monotonic() - killed:.1f} s after kill -9 of media worker {pid}")
+        wait_until(
+            lambda p=page: decoded(p, "chair/video") > 10,
+            timeout=max(1.0, 15 - (time.monotonic() - killed)),
+            interval=0.2,
+            what="video again after the media worker was killed",
+        )
+    print(
+        f"pages decode again {time.monotonic() - killed:.1f} s after kill -9 of media worker {pid}"
+    )
     assert time.monotonic() - killed <= 15.5
     assert [p.url for p in pages] == urls  # no reload
 
@@ -196,14 +225,25 @@ def stack(request, tmp_path):
             require(bool(settings.REDIS_URL), "REDIS_URL is not set")
             require(bool(os.environ.get("DATABASE_URL")), "DATABASE_URL (PostgreSQL) is not set")
             database_url = stack.enter_context(scratch_postgres(os.environ["DATABASE_URL"]))
-            redis_url = urlunsplit(urlsplit(settings.REDIS_URL)._replace(path="/13"))  # own queues and leases
+            redis_url = urlunsplit(
+                urlsplit(settings.REDIS_URL)._replace(path="/13")
+            )  # own queues and leases
             env = env_for(var, database_url=database_url, redis_url=redis_url)
         info = prepare(var, site_keys=["140", "138", "137"], env=env)
         workers = []
         if request.param == "celery":  # two media workers: one hosts the room, one takes over
-            workers = [stack.enter_context(media_worker(var, env, name)) for name in ("media1", "media2")]
+            workers = [
+                stack.enter_context(media_worker(var, env, name)) for name in ("media1", "media2")
+            ]
         base = stack.enter_context(daphne(var, env))
-        yield {"base": base, "info": info, "var": var, "env": env, "mode": request.param, "workers": workers}
+        yield {
+            "base": base,
+            "info": info,
+            "var": var,
+            "env": env,
+            "mode": request.param,
+            "workers": workers,
+        }
 
 
 def test_chair_and_two_sites_run_a_conference_through_the_pages(stack, chromium_path):
@@ -220,7 +260,9 @@ def test_chair_and_two_sites_run_a_conference_through_the_pages(stack, chromium_
             for name in ("chutri.tinh", "kythuat.vanchan", "kythuat.tranyen"):
                 # Playwright's wait_for_function evaluates strings, which the pages' CSP refuses
                 # ('unsafe-eval'); the policy itself is tested in tests/browser/test_csp_pages.py.
-                context = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
+                context = browser.new_context(
+                    viewport={"width": 1280, "height": 800}, bypass_csp=True
+                )
                 context.set_default_timeout(T)
                 page = context.new_page()
                 logs[name] = []
@@ -234,7 +276,9 @@ def test_chair_and_two_sites_run_a_conference_through_the_pages(stack, chromium_
             a.goto(f"{base}/conferences/{code}/join/")
             a.wait_for_selector("body[data-devices=ok]")
             # the level meter moves with the fake microphone's beeps
-            a.wait_for_function("Number(document.querySelector('[data-role=meter]').dataset.level || 0) > 0.05")
+            a.wait_for_function(
+                "Number(document.querySelector('[data-role=meter]').dataset.level || 0) > 0.05"
+            )
             a.click("[data-action=join]")
             a.wait_for_selector("body[data-ws=open][data-status=scheduled]")
             assert a.is_visible("[data-role=not-started]")
@@ -260,7 +304,9 @@ def test_chair_and_two_sites_run_a_conference_through_the_pages(stack, chromium_
             for page in (chair, b):
                 page.wait_for_selector(f"body[data-main-site='{vanchan}']")
                 frames_advance(page, "main")
-            assert a.evaluate("document.body.dataset.hand") == "0"  # giving the floor lowers the hand
+            assert (
+                a.evaluate("document.body.dataset.hand") == "0"
+            )  # giving the floor lowers the hand
 
             # the floor moves to Trấn Yên: Văn Chấn's stage starts showing it within 2 s
             # (best of two tries: the shared machine stalls now and then)
@@ -272,7 +318,10 @@ def test_chair_and_two_sites_run_a_conference_through_the_pages(stack, chromium_
                 latency = min(latency, floor_change_latency(chair, a, tranyen))
             assert latency <= 2.0, f"the main video changed after {latency:.2f} s"
             before = decoded(a, "main/video")
-            wait_until(lambda: decoded(a, "main/video") > before + 10, what="the new floor holder's video advancing")
+            wait_until(
+                lambda: decoded(a, "main/video") > before + 10,
+                what="the new floor holder's video advancing",
+            )
             frames_advance(chair, "main")
             assert chair.evaluate("document.body.dataset.mainSite") == tranyen
 
@@ -287,7 +336,9 @@ def test_chair_and_two_sites_run_a_conference_through_the_pages(stack, chromium_
             for p, count in still.items():
                 assert packets(p, "main/audio") - count <= 2, "muted audio is still forwarded"
             chair.click("#selected-site [data-action='mute.set']")  # unmute
-            wait_until(lambda: packets(a, "main/audio") > still[a] + 20, what="audio back after unmute")
+            wait_until(
+                lambda: packets(a, "main/audio") > still[a] + 20, what="audio back after unmute"
+            )
 
             # roll call: each site answers from its page, the chair's board shows it
             chair.click("[data-action='rollcall.start']")
@@ -305,7 +356,9 @@ def test_chair_and_two_sites_run_a_conference_through_the_pages(stack, chromium_
 
             # agenda: next item shows on the sites' pages
             chair.click("[data-action='agenda.next']")
-            b.wait_for_function("document.querySelector('[data-role=agenda]').textContent.startsWith('1/3')")
+            b.wait_for_function(
+                "document.querySelector('[data-role=agenda]').textContent.startsWith('1/3')"
+            )
 
             # the socket drops: the page reconnects by itself, re-offers and decodes again
             generation = b.evaluate("window.giaoban.live.media.generation")
@@ -313,15 +366,21 @@ def test_chair_and_two_sites_run_a_conference_through_the_pages(stack, chromium_
             b.wait_for_function(f"window.giaoban.live.media.generation > {generation}")
             b.wait_for_selector("body[data-ws=open]")
             b.wait_for_selector("body[data-media=connected]")
-            wait_until(lambda: decoded(b, "chair/video") > 10, what="video again after the socket reconnected")
+            wait_until(
+                lambda: decoded(b, "chair/video") > 10,
+                what="video again after the socket reconnected",
+            )
 
             # the page applies events exactly like conferences.live.reducer.LiveView
             same_as_server(chair)
 
             # a site whose browser refuses the camera gets a clear message (media without camera
             # permission is not tried here: Chromium then offers no loopback candidate)
-            denied = pw.chromium.launch(executable_path=chromium_path, timeout=T,
-                                        args=[a for a in CHROMIUM_ARGS if not a.startswith("--use-fake-ui")])
+            denied = pw.chromium.launch(
+                executable_path=chromium_path,
+                timeout=T,
+                args=[a for a in CHROMIUM_ARGS if not a.startswith("--use-fake-ui")],
+            )
             try:
                 c = denied.new_page(viewport={"width": 390, "height": 844})
                 c.set_default_timeout(T)

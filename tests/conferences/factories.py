@@ -29,6 +29,8 @@ def invite(conference: Conference, *site_keys: str) -> list[Invitation]:
     out = []
     for key in site_keys:
         site = Site.objects.select_related("unit").get(key=key)
-        inv, _ = Invitation.objects.get_or_create(conference=conference, site=site, defaults={"unit": site.unit})
+        inv, _ = Invitation.objects.get_or_create(
+            conference=conference, site=site, defaults={"unit": site.unit}
+        )
         out.append(inv)
     return out

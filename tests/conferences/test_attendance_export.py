@@ -22,37 +22,72 @@ def test_xlsx_matches_attendance_and_history(client_for, province_clerk):
     svc.presence_leave(invitation=present, at=t0 + dt.timedelta(minutes=25), source="media")
     svc.presence_join(invitation=present, at=t0 + dt.timedelta(minutes=30), source="media")
     svc.presence_leave(invitation=present, at=t0 + dt.timedelta(minutes=50), source="media")
-    first = svc.attendance_record(actor=province_clerk, invitation=present, status="present", headcount=12,
-                                  leader_name="Phạm Văn Đức", leader_title="Chủ tịch", source="clerk")
+    first = svc.attendance_record(
+        actor=province_clerk,
+        invitation=present,
+        status="present",
+        headcount=12,
+        leader_name="Phạm Văn Đức",
+        leader_title="Chủ tịch",
+        source="clerk",
+    )
     svc.attendance_correct(actor=province_clerk, entry=first, headcount=14, reason="Đếm lại")
-    svc.attendance_record(actor=province_clerk, invitation=excused, status="absent_excused", absence_reason="Họp đột xuất", source="clerk")
+    svc.attendance_record(
+        actor=province_clerk,
+        invitation=excused,
+        status="absent_excused",
+        absence_reason="Họp đột xuất",
+        source="clerk",
+    )
 
-    response = client_for(province_clerk).get(reverse("conference_attendance_xlsx", args=[conf.code]))
+    response = client_for(province_clerk).get(
+        reverse("conference_attendance_xlsx", args=[conf.code])
+    )
     assert response.status_code == 200 and "spreadsheetml" in response["Content-Type"]
     wb = load_workbook(io.BytesIO(response.content))
     summary, history, presence = wb["Điểm danh"], wb["Lịch sử"], wb["Vào - ra"]
     header = [c.value for c in summary[1]]
-    rows = {r[header.index("Mã điểm cầu")]: dict(zip(header, r, strict=True)) for r in summary.iter_rows(min_row=2, values_only=True)}
+    rows = {
+        r[header.index("Mã điểm cầu")]: dict(zip(header, r, strict=True))
+        for r in summary.iter_rows(min_row=2, values_only=True)
+    }
     assert set(rows) == {"140", "138", "139"}
     assert rows["140"]["Trạng thái"] == "Có mặt" and rows["140"]["Số người dự"] == 14
     assert rows["140"]["Người chủ trì tại điểm cầu"] == "Phạm Văn Đức"
     assert rows["140"]["Tổng thời gian kết nối (phút)"] == 45
     assert rows["140"]["Vào lần đầu"] == timezone.localtime(t0).replace(tzinfo=None)
-    assert rows["138"]["Trạng thái"] == "Vắng có lý do" and rows["138"]["Lý do vắng"] == "Họp đột xuất"
+    assert (
+        rows["138"]["Trạng thái"] == "Vắng có lý do" and rows["138"]["Lý do vắng"] == "Họp đột xuất"
+    )
     assert rows["139"]["Trạng thái"] == "Được mời" and rows["139"]["Số người dự"] is None
     for key, row in rows.items():
         inv = conf.invitations.get(site__key=key)
         assert row["Điểm cầu"] == inv.site.name and row["Đơn vị"] == inv.unit.name
 
     hist_header = [c.value for c in history[1]]
-    hist_rows = [dict(zip(hist_header, r, strict=True)) for r in history.iter_rows(min_row=2, values_only=True)]
-    assert sorted(r["Mã bản ghi"] for r in hist_rows) == sorted(AttendanceEntry.objects.filter(invitation__conference=conf).values_list("pk", flat=True))
+    hist_rows = [
+        dict(zip(hist_header, r, strict=True))
+        for r in history.iter_rows(min_row=2, values_only=True)
+    ]
+    assert sorted(r["Mã bản ghi"] for r in hist_rows) == sorted(
+        AttendanceEntry.objects.filter(invitation__conference=conf).values_list("pk", flat=True)
+    )
     (fix,) = [r for r in hist_rows if r["Đính chính bản ghi"]]
-    assert fix["Đính chính bản ghi"] == first.pk and fix["Lý do đính chính"] == "Đếm lại" and fix["Số người dự"] == 14
+    assert (
+        fix["Đính chính bản ghi"] == first.pk
+        and fix["Lý do đính chính"] == "Đếm lại"
+        and fix["Số người dự"] == 14
+    )
     assert presence.max_row == 3  # header + two intervals
 
 
 def test_xlsx_of_conference_without_sites_is_still_valid(client_for, province_clerk, org):
     conf = ConferenceFactory()
-    wb = load_workbook(io.BytesIO(client_for(province_clerk).get(reverse("conference_attendance_xlsx", args=[conf.code])).content))
+    wb = load_workbook(
+        io.BytesIO(
+            client_for(province_clerk)
+            .get(reverse("conference_attendance_xlsx", args=[conf.code]))
+            .content
+        )
+    )
     assert wb["Điểm danh"].max_row == 1

@@ -21,10 +21,16 @@ def _feed(client, token):
 def test_feed_lists_the_sites_upcoming_and_recent_conferences(client, org):
     site = Site.objects.get(key="140")
     soon = ConferenceFactory(title="Họp sắp tới")
-    recent = ConferenceFactory(title="Họp tuần trước", status=Status.ENDED,
-                               planned_start=timezone.now() - dt.timedelta(days=7))
-    old = ConferenceFactory(title="Họp năm ngoái", status=Status.ENDED,
-                            planned_start=timezone.now() - dt.timedelta(days=400))
+    recent = ConferenceFactory(
+        title="Họp tuần trước",
+        status=Status.ENDED,
+        planned_start=timezone.now() - dt.timedelta(days=7),
+    )
+    old = ConferenceFactory(
+        title="Họp năm ngoái",
+        status=Status.ENDED,
+        planned_start=timezone.now() - dt.timedelta(days=400),
+    )
     draft = ConferenceFactory(title="Họp nháp", status=Status.DRAFT)
     other = ConferenceFactory(title="Họp của huyện khác")
     for conf in (soon, recent, old, draft):
@@ -76,12 +82,19 @@ def test_operator_rotates_token_and_old_url_stops_working(client_for, vanchan_op
 def test_operator_page_shows_feed_url(client_for, vanchan_operator):
     conf = ConferenceFactory()
     (inv,) = invite(conf, "140")
-    page = client_for(vanchan_operator).get(reverse("operator_conference", args=[conf.code, inv.site.code]))
+    page = client_for(vanchan_operator).get(
+        reverse("operator_conference", args=[conf.code, inv.site.code])
+    )
     assert calendar_feed_for(inv.site).token in page.content.decode()
 
 
 def test_another_sites_operator_cannot_rotate_the_feed(client_for, vanchan_operator):
     site = Site.objects.get(key="138")
     old = calendar_feed_for(site).token
-    assert client_for(vanchan_operator).post(reverse("calendar_feed_rotate", args=[site.code])).status_code == 404
+    assert (
+        client_for(vanchan_operator)
+        .post(reverse("calendar_feed_rotate", args=[site.code]))
+        .status_code
+        == 404
+    )
     assert CalendarFeed.objects.get(site=site).token == old

@@ -44,7 +44,9 @@ def _send(conference, kind, capture):
         notifications.conference_changed(conference, kind)
 
 
-def test_scheduled_conference_mails_each_operator_with_request_ics(org, vanchan_operator, tranyen_role_operator, django_capture_on_commit_callbacks):
+def test_scheduled_conference_mails_each_operator_with_request_ics(
+    org, vanchan_operator, tranyen_role_operator, django_capture_on_commit_callbacks
+):
     conf = ConferenceFactory(title="Giao ban kinh tế - xã hội tháng 11")
     invite(conf, "140", "138", "139")
     _send(conf, "scheduled", django_capture_on_commit_callbacks)
@@ -52,7 +54,9 @@ def test_scheduled_conference_mails_each_operator_with_request_ics(org, vanchan_
     assert set(by_to) == {vanchan_operator.email, tranyen_role_operator.email}
     message = by_to[vanchan_operator.email]
     assert "Giấy mời" in message.subject and "Giao ban kinh tế" in message.subject
-    assert "Trân trọng kính mời" in message.body and Site.objects.get(key="140").name in message.body
+    assert (
+        "Trân trọng kính mời" in message.body and Site.objects.get(key="140").name in message.body
+    )
     cal = _ics(message)
     event = _event(cal)
     assert str(cal["METHOD"]) == "REQUEST"
@@ -62,7 +66,9 @@ def test_scheduled_conference_mails_each_operator_with_request_ics(org, vanchan_
     assert event.decoded("DTSTART") == conf.planned_start.replace(microsecond=0)
 
 
-def test_update_keeps_uid_and_raises_sequence(org, vanchan_operator, django_capture_on_commit_callbacks):
+def test_update_keeps_uid_and_raises_sequence(
+    org, vanchan_operator, django_capture_on_commit_callbacks
+):
     conf = ConferenceFactory()
     invite(conf, "140")
     _send(conf, "scheduled", django_capture_on_commit_callbacks)
@@ -75,7 +81,9 @@ def test_update_keeps_uid_and_raises_sequence(org, vanchan_operator, django_capt
     assert "Thay đổi" in mail.outbox[1].subject
 
 
-def test_cancellation_sends_cancel_with_cancelled_status(org, vanchan_operator, django_capture_on_commit_callbacks):
+def test_cancellation_sends_cancel_with_cancelled_status(
+    org, vanchan_operator, django_capture_on_commit_callbacks
+):
     conf = ConferenceFactory(status=Status.CANCELLED, sequence=2)
     invite(conf, "140")
     _send(conf, "cancelled", django_capture_on_commit_callbacks)
@@ -98,7 +106,9 @@ def test_operator_of_several_invited_sites_gets_one_mail(org, django_capture_on_
     assert "Xã Tú Lệ" in message.body
 
 
-def test_nothing_is_sent_when_the_transaction_rolls_back(org, vanchan_operator, django_capture_on_commit_callbacks):
+def test_nothing_is_sent_when_the_transaction_rolls_back(
+    org, vanchan_operator, django_capture_on_commit_callbacks
+):
     conf = ConferenceFactory()
     invite(conf, "140")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -106,7 +116,9 @@ def test_nothing_is_sent_when_the_transaction_rolls_back(org, vanchan_operator, 
     assert len(callbacks) == 1 and mail.outbox == []
 
 
-def test_scheduling_a_draft_sends_invitations(org, province_clerk, vanchan_operator, django_capture_on_commit_callbacks):
+def test_scheduling_a_draft_sends_invitations(
+    org, province_clerk, vanchan_operator, django_capture_on_commit_callbacks
+):
     conf = ConferenceFactory(status=Status.DRAFT)
     invite(conf, "140")
     with django_capture_on_commit_callbacks(execute=True):

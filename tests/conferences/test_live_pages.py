@@ -36,7 +36,9 @@ def console_url(conference) -> str:
 
 def page_config(response) -> dict:
     html = response.content.decode()
-    start = html.index('<script id="live-config" type="application/json">') + len('<script id="live-config" type="application/json">')
+    start = html.index('<script id="live-config" type="application/json">') + len(
+        '<script id="live-config" type="application/json">'
+    )
     return json.loads(html[start : html.index("</script>", start)])
 
 
@@ -47,7 +49,9 @@ def test_anonymous_visitor_is_sent_to_login_from_both_pages(client, conf):
         assert "/login/" in response["Location"]
 
 
-def test_invited_operator_gets_the_join_page_with_the_socket_path(client_for, conf, vanchan_operator):
+def test_invited_operator_gets_the_join_page_with_the_socket_path(
+    client_for, conf, vanchan_operator
+):
     response = client_for(vanchan_operator).get(join_url(conf))
     assert response.status_code == 200
     config = page_config(response)
@@ -81,7 +85,15 @@ def test_chair_gets_the_console_with_controls(client_for, conf, chair):
     response = client_for(chair).get(console_url(conf))
     assert response.status_code == 200
     html = response.content.decode()
-    for action in ("start", "end", "floor.give", "mute.all", "rollcall.start", "absent.call", "agenda.next"):
+    for action in (
+        "start",
+        "end",
+        "floor.give",
+        "mute.all",
+        "rollcall.start",
+        "absent.call",
+        "agenda.next",
+    ):
         assert f'data-action="{action}"' in html, action
     assert page_config(response)["console"] is True
     # the chair's join page links to the console
@@ -100,7 +112,9 @@ def test_leader_sees_the_console_without_chair_controls(client_for, conf, leader
 def test_unknown_conference_is_404(client_for, chair, org):
     client = client_for(chair)
     assert client.get("/conferences/00000000-0000-0000-0000-000000000000/join/").status_code == 404
-    assert client.get("/conferences/00000000-0000-0000-0000-000000000000/console/").status_code == 404
+    assert (
+        client.get("/conferences/00000000-0000-0000-0000-000000000000/console/").status_code == 404
+    )
 
 
 def test_operator_of_several_invited_sites_chooses_the_site(client_for, conf, vanchan_operator):
@@ -131,7 +145,9 @@ def test_forged_expired_or_foreign_join_links_are_refused(client, conf, org):
     person = UserFactory(username="tablet_user")
     site = Site.objects.get(key="140")
     good = join_link_token(conference=conf, user=person, site=site)
-    expired = join_link_token(conference=conf, user=person, site=site, expires_at=timezone.now() - dt.timedelta(minutes=1))
+    expired = join_link_token(
+        conference=conf, user=person, site=site, expires_at=timezone.now() - dt.timedelta(minutes=1)
+    )
     other = ConferenceFactory()
     foreign = join_link_token(conference=other, user=person, site=site)
     for token in (good[:-3] + "xyz", expired, foreign):

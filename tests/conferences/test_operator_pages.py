@@ -13,9 +13,17 @@ from tests.conferences.factories import ConferenceFactory, invite
 
 
 def test_my_conferences_lists_invited_conferences_upcoming_first(client_for, vanchan_operator):
-    later = ConferenceFactory(title="Họp tuần sau", planned_start=timezone.now() + dt.timedelta(days=7))
-    sooner = ConferenceFactory(title="Họp ngày mai", planned_start=timezone.now() + dt.timedelta(days=1))
-    past = ConferenceFactory(title="Họp tháng trước", status=Status.ENDED, planned_start=timezone.now() - dt.timedelta(days=30))
+    later = ConferenceFactory(
+        title="Họp tuần sau", planned_start=timezone.now() + dt.timedelta(days=7)
+    )
+    sooner = ConferenceFactory(
+        title="Họp ngày mai", planned_start=timezone.now() + dt.timedelta(days=1)
+    )
+    past = ConferenceFactory(
+        title="Họp tháng trước",
+        status=Status.ENDED,
+        planned_start=timezone.now() - dt.timedelta(days=30),
+    )
     draft = ConferenceFactory(title="Họp còn nháp", status=Status.DRAFT)
     other = ConferenceFactory(title="Họp không mời Văn Chấn")
     for conf in (later, sooner, past, draft):
@@ -34,7 +42,15 @@ def test_operator_confirms_and_answers_roll_call_with_leader(client_for, vanchan
     assert c.post(url, {"action": "confirm"}).status_code == 302
     rollcall_start(actor=chair, conference=conf)
     assert "Trả lời điểm danh" in c.get(url).content.decode()
-    response = c.post(url, {"action": "answer", "headcount": "17", "leader_name": "Phạm Văn Đức", "leader_title": "Chủ tịch UBND huyện"})
+    response = c.post(
+        url,
+        {
+            "action": "answer",
+            "headcount": "17",
+            "leader_name": "Phạm Văn Đức",
+            "leader_title": "Chủ tịch UBND huyện",
+        },
+    )
     assert response.status_code == 302
     inv.refresh_from_db()
     assert (inv.status, inv.headcount, inv.leader_name) == ("present", 17, "Phạm Văn Đức")

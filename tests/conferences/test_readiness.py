@@ -46,14 +46,20 @@ def test_readiness_only_before_start(vanchan_operator, org, status):
     assert inv.ready_at is None and not inv.entries.exists()
 
 
-def test_readiness_board_shows_every_invited_site_with_counts(client_for, province_clerk, vanchan_operator):
+def test_readiness_board_shows_every_invited_site_with_counts(
+    client_for, province_clerk, vanchan_operator
+):
     conf = ConferenceFactory()
     ready, _waiting = invite(conf, "140", "138")
     invitation_mark_ready(actor=vanchan_operator, invitation=ready)
     page = client_for(province_clerk).get(reverse("conference_sites", args=[conf.code]))
     html = page.content.decode()
     assert page.status_code == 200
-    assert 'data-count="invited">2<' in html and 'data-count="ready">1<' in html and 'data-count="not_ready">1<' in html
+    assert (
+        'data-count="invited">2<' in html
+        and 'data-count="ready">1<' in html
+        and 'data-count="not_ready">1<' in html
+    )
     assert ready.site.name in html and _waiting.site.name in html
     assert vanchan_operator.username in html or vanchan_operator.get_full_name() in html
     assert "Chưa kiểm tra" in html
@@ -63,7 +69,10 @@ def test_leader_reads_readiness_board_but_operator_does_not(client_for, leader, 
     conf = ConferenceFactory()
     invite(conf, "140")
     assert client_for(leader).get(reverse("conference_sites", args=[conf.code])).status_code == 200
-    assert client_for(vanchan_operator).get(reverse("conference_sites", args=[conf.code])).status_code == 403
+    assert (
+        client_for(vanchan_operator).get(reverse("conference_sites", args=[conf.code])).status_code
+        == 403
+    )
 
 
 def test_clerk_recording_ready_for_a_site_stamps_the_board(province_clerk, org):
@@ -73,4 +82,6 @@ def test_clerk_recording_ready_for_a_site_stamps_the_board(province_clerk, org):
     (inv,) = invite(conf, "140")
     attendance_record(actor=province_clerk, invitation=inv, status="ready", source="clerk")
     inv.refresh_from_db()
-    assert inv.ready_by == province_clerk and inv.ready_at is not None and inv.confirmed_at is not None
+    assert (
+        inv.ready_by == province_clerk and inv.ready_at is not None and inv.confirmed_at is not None
+    )

@@ -22,8 +22,13 @@ def shipped() -> dict:
 def test_shipped_tree_gives_210_sites_by_kind(org):
     counts = Counter(Site.objects.values_list("unit__kind", flat=True))
     assert counts == {
-        "party_committee": 1, "peoples_council": 1, "peoples_committee": 1,
-        "party_board": 6, "agency": 19, "district": 9, "commune": 173,
+        "party_committee": 1,
+        "peoples_council": 1,
+        "peoples_committee": 1,
+        "party_board": 6,
+        "agency": 19,
+        "district": 9,
+        "commune": 173,
     }
     assert Site.objects.count() == 210
 
@@ -67,10 +72,10 @@ def _bad(mutate) -> DomainError:
 
 def test_bad_file_lists_every_bad_row_and_imports_nothing(db):
     def mutate(units):
-        units[3]["parent_code"] = "NO-SUCH"          # missing parent
-        units[10]["code"] = units[11]["code"]        # duplicate code
-        units[20]["kind"] = "galaxy"                 # unknown kind
-        units[30]["name"] = ""                       # missing name
+        units[3]["parent_code"] = "NO-SUCH"  # missing parent
+        units[10]["code"] = units[11]["code"]  # duplicate code
+        units[20]["kind"] = "galaxy"  # unknown kind
+        units[30]["name"] = ""  # missing name
         units[40]["parent_code"] = units[41]["code"]  # cycle between two communes
         units[41]["parent_code"] = units[40]["code"]
 
@@ -91,7 +96,13 @@ def test_bad_file_lists_every_bad_row_and_imports_nothing(db):
         (lambda u: u[12].update(code=u[13]["code"]), "trùng mã"),
         (lambda u: u[20].update(kind="ministry"), "ministry"),
         (lambda u: u[30].update(name="  "), "thiếu tên"),
-        (lambda u: (u[40].update(parent_code=u[41]["code"]), u[41].update(parent_code=u[40]["code"])), "vòng lặp"),
+        (
+            lambda u: (
+                u[40].update(parent_code=u[41]["code"]),
+                u[41].update(parent_code=u[40]["code"]),
+            ),
+            "vòng lặp",
+        ),
         (lambda u: u[50].update(valid_from="2022-13-40"), "ngày hiệu lực"),
     ],
 )

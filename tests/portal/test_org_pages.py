@@ -9,7 +9,12 @@ from portal.models import Site
 
 @pytest.mark.parametrize(
     "query, expected",
-    [("van chan", "Huyện Văn Chấn"), ("mu cang chai", "Huyện Mù Căng Chải"), ("VĂN CHẤN", "Huyện Văn Chấn"), ("tu le", "Xã Tú Lệ")],
+    [
+        ("van chan", "Huyện Văn Chấn"),
+        ("mu cang chai", "Huyện Mù Căng Chải"),
+        ("VĂN CHẤN", "Huyện Văn Chấn"),
+        ("tu le", "Xã Tú Lệ"),
+    ],
 )
 def test_search_ignores_diacritics_and_case(org, query, expected):
     assert expected in [u.name for u in selectors.unit_search(query)]
@@ -46,7 +51,10 @@ def test_vanchan_clerk_cannot_edit_a_tran_yen_site(client_for, vanchan_clerk):
     site = Site.objects.get(key="138")
     c = client_for(vanchan_clerk)
     assert c.get(reverse("site_edit", args=[site.code])).status_code == 403
-    response = c.post(reverse("site_edit", args=[site.code]), {"name": "Hacked", "location": "", "contact_phone": ""})
+    response = c.post(
+        reverse("site_edit", args=[site.code]),
+        {"name": "Hacked", "location": "", "contact_phone": ""},
+    )
     assert response.status_code == 403
     site.refresh_from_db()
     assert site.name != "Hacked"
@@ -55,7 +63,12 @@ def test_vanchan_clerk_cannot_edit_a_tran_yen_site(client_for, vanchan_clerk):
 def test_vanchan_clerk_edits_a_commune_site_below_it(client_for, vanchan_clerk):
     site = Site.objects.get(key="04630")
     response = client_for(vanchan_clerk).post(
-        reverse("site_edit", args=[site.code]), {"name": "Điểm cầu xã Tú Lệ", "location": "Hội trường UBND xã", "contact_phone": "0216 3888 123"}
+        reverse("site_edit", args=[site.code]),
+        {
+            "name": "Điểm cầu xã Tú Lệ",
+            "location": "Hội trường UBND xã",
+            "contact_phone": "0216 3888 123",
+        },
     )
     assert response.status_code == 302
     site.refresh_from_db()
@@ -64,20 +77,38 @@ def test_vanchan_clerk_edits_a_commune_site_below_it(client_for, vanchan_clerk):
 
 def test_province_clerk_may_edit_any_site(client_for, province_clerk):
     site = Site.objects.get(key="138")
-    response = client_for(province_clerk).post(reverse("site_edit", args=[site.code]), {"name": site.name, "location": "P. họp", "contact_phone": ""})
+    response = client_for(province_clerk).post(
+        reverse("site_edit", args=[site.code]),
+        {"name": site.name, "location": "P. họp", "contact_phone": ""},
+    )
     assert response.status_code == 302
 
 
 def test_operator_edits_own_site_but_gets_403_on_another(client_for, vanchan_operator):
     own, other = Site.objects.get(key="140"), Site.objects.get(key="138")
     c = client_for(vanchan_operator)
-    assert c.post(reverse("site_edit", args=[own.code]), {"name": own.name, "location": "Phòng họp tầng 2", "contact_phone": ""}).status_code == 302
-    assert c.post(reverse("site_edit", args=[other.code]), {"name": "x", "location": "", "contact_phone": ""}).status_code == 403
+    assert (
+        c.post(
+            reverse("site_edit", args=[own.code]),
+            {"name": own.name, "location": "Phòng họp tầng 2", "contact_phone": ""},
+        ).status_code
+        == 302
+    )
+    assert (
+        c.post(
+            reverse("site_edit", args=[other.code]),
+            {"name": "x", "location": "", "contact_phone": ""},
+        ).status_code
+        == 403
+    )
 
 
 def test_site_form_shows_field_errors_and_keeps_data(client_for, vanchan_operator):
     site = Site.objects.get(key="140")
-    response = client_for(vanchan_operator).post(reverse("site_edit", args=[site.code]), {"name": "", "location": "x", "contact_phone": "abc"})
+    response = client_for(vanchan_operator).post(
+        reverse("site_edit", args=[site.code]),
+        {"name": "", "location": "x", "contact_phone": "abc"},
+    )
     assert response.status_code == 400
     html = response.content.decode()
     assert "errorlist" in html and "Số điện thoại không hợp lệ" in html

@@ -8,11 +8,18 @@ from django.conf import settings
 
 
 def _start(env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL"}}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL"}
+    }
     return subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
         env={**clean, "DJANGO_SETTINGS_MODULE": "portal.settings", **env},
-        cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=60,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

@@ -12,7 +12,9 @@ from portal.management.io import read_json, rejected
 
 
 class Command(BaseCommand):
-    help = "Import (or re-import) an organisation tree in the format of portal/data/yen_bai_2022.json."
+    help = (
+        "Import (or re-import) an organisation tree in the format of portal/data/yen_bai_2022.json."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("path", type=Path)

@@ -17,7 +17,9 @@ class Command(BaseCommand):
     help = "Create demo users (and each app's demo data) and print the logins and URLs to try."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+        parser.add_argument(
+            "--json", action="store_true", help="print one JSON object instead of text"
+        )
 
     def handle(self, *args, **options) -> None:
         report: dict[str, Any] = {"users": [], "urls": {}}
@@ -34,7 +36,9 @@ class Command(BaseCommand):
             return
         self.stdout.write(self.style.SUCCESS("Dữ liệu demo đã sẵn sàng. Đăng nhập:"))
         for user in report["users"]:
-            self.stdout.write(f"  {user['username']:<22} {user['password']:<14} {user['role']:<9} {user['unit']:<8} {user['name']}")
+            self.stdout.write(
+                f"  {user['username']:<22} {user['password']:<14} {user['role']:<9} {user['unit']:<8} {user['name']}"
+            )
         self.stdout.write("Địa chỉ:")
         for name, url in report["urls"].items():
             self.stdout.write(f"  {name:<22} {url}")
