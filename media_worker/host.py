@@ -12,8 +12,13 @@ Contract:
   the event is dropped and counted (``dropped``);
 - a site whose peer receives no packet for ``no_media_timeout`` seconds is recorded as left at
   the moment its media stopped, and its peer is removed;
-- :meth:`close` records every peer still in the room as left, closes the room and waits
-  (bounded) for the writes. Safe twice.
+- recording: a ``state`` command with ``record: true`` starts (or resumes) the room's recorder
+  (``media_worker.sfu.recording.live``), ``record: false`` pauses it; segments go to
+  ``MEDIA_ROOT/recordings/<code>/`` and each finished one is reported (``recording_segment``)
+  like any room event. On open, ``.part`` segments a killed worker left are finished and
+  reported, and numbering continues after the highest segment there;
+- :meth:`close` records every peer still in the room as left, finishes the recording, closes
+  the room and waits (bounded) for the writes. Safe twice.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -32,6 +38,8 @@ from media_worker import ports
 from media_worker.layout import slot_layout
 from media_worker.settings_policy import network_policy
 from media_worker.sfu import Room, SignallingError
+from media_worker.sfu.recording import RecorderConfig
+from media_worker.sfu.recording.live import RoomRecorder, next_index, recover_directory
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +47,10 @@ EVENT_QUEUE = 10_000  # room events waiting to be written (presence, media, spea
 RETRY_MAX = 2.0  # seconds between write attempts at most
 CLOSE_WAIT = 10.0  # seconds close() waits for the last writes
 REPORTED = ("participant_connection", "participant_left", "participant_media", "speaking")
+
+
+def recording_dir(code: str) -> Path:
+    return Path(settings.MEDIA_ROOT) / "recordings" / code
 
 
 def _db(fn: Any, /, *args: Any, **kwargs: Any) -> Any:
@@ -74,6 +86,8 @@ class RoomHost:
         loop = asyncio.get_running_loop()
         self._pump = loop.create_task(self._pump_events())
         self._watch = loop.create_task(self._watch_media())
+        self.recorder: RoomRecorder | None = None
+        self.recording_dir = recording_dir(code)
 
     @classmethod
     async def open(
@@ -90,6 +104,9 @@ class RoomHost:
         if epoch is None:
             return None
         host = cls(code, epoch=epoch, worker=worker)
+        # A worker killed mid-segment left a .part: finish it (off the loop) before recording on.
+        for event in await asyncio.to_thread(recover_directory, host.recording_dir):
+            host._enqueue(event)
         host.apply(state)
         logger.info("room %s opened by %s at epoch %s", code, worker or "this process", epoch)
         return host
@@ -152,6 +169,28 @@ class RoomHost:
             room.set_muted(pid, True)
         for pid in room.muted - wanted:
             room.set_muted(pid, False)
+        self._record(bool(command.get("record")))
+
+    def _record(self, wanted: bool) -> None:
+        if self._closing:
+            return
+        if wanted and self.recorder is None:
+            config = RecorderConfig(
+                directory=self.recording_dir,
+                first_index=next_index(self.recording_dir),
+                segment_seconds=float(settings.RECORDING_SEGMENT_SECONDS),
+                keyframe_seconds=float(settings.RECORDING_KEYFRAME_SECONDS),
+                metadata={"conference": self.code, "worker": self.worker},
+            )
+            self.recorder = RoomRecorder(self.room, config, on_segment=self._enqueue)
+        if self.recorder is None:
+            return
+        if wanted and not self.recorder.active:
+            logger.info("room %s: recording", self.code)
+            self.recorder.start()
+        elif not wanted and self.recorder.active:
+            logger.info("room %s: recording paused", self.code)
+            self.recorder.pause()
 
     async def close(self) -> None:
         """Record every peer as left, close every peer, then let the writes finish (bounded)."""
@@ -162,6 +201,8 @@ class RoomHost:
         for pid in list(self.room.peers):
             self._enqueue({"type": "participant_left", "participant": pid})
         try:
+            if self.recorder is not None:
+                await self.recorder.close()  # its last segment is reported before the end
             await self.room.close()
         finally:
             try:

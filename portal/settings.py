@@ -159,6 +159,10 @@ if MEDIA_THUMBNAILS > 4:
 MEDIA_MAX_BITRATE = env_int("MEDIA_MAX_BITRATE", 2_500_000, minimum=100_000)
 # A site whose peer sends no packet for this many seconds is recorded as left (and removed).
 MEDIA_NO_MEDIA_TIMEOUT = env_int("MEDIA_NO_MEDIA_TIMEOUT", 20, minimum=1)
+# Recording (media_worker/sfu/recording): segment length and the key-frame interval asked for
+# (a player seeks to the key frame before the wanted time).
+RECORDING_SEGMENT_SECONDS = env_int("RECORDING_SEGMENT_SECONDS", 300, minimum=2)
+RECORDING_KEYFRAME_SECONDS = env_int("RECORDING_KEYFRAME_SECONDS", 10, minimum=0)
 # Celery beat re-dispatches rooms of live conferences whose lease expired (each media worker's
 # own watchdog does too; beat covers the case where no media worker is idle-watching).
 CELERY_BEAT_SCHEDULE = {

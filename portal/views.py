@@ -16,9 +16,10 @@ from portal.models import Membership, Site, Unit
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
+    user = request.user  # signed in (login_required)
     memberships = (
-        Membership.objects.filter(user=request.user).select_related("unit").order_by("role")
-    )  # type: ignore[misc]  # signed in (login_required)
+        Membership.objects.filter(user=user).select_related("unit").order_by("role")  # type: ignore[misc]
+    )
     return render(
         request,
         "portal/home.html",

@@ -136,4 +136,6 @@ def room_state(conference: Conference) -> dict[str, Any]:
         "broadcast": state.broadcast or None,
         "chair": str(conference.chair_site.code) if conference.chair_site else None,
         "muted": list(state.muted),
+        # Record now? Confidential conferences are not recorded by default.
+        "record": not conference.confidential,
     }

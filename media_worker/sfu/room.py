@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from . import rtp
-from .forwarding import Output, PublisherStream, Slot
+from .forwarding import Output, PublisherStream, Slot, Transmitter
 from .peer import Peer
 from .policy import NetworkPolicy
 from .signalling import OfferLayout, SignallingError, parse_offer, slot_order
@@ -93,6 +93,7 @@ class Room:
         # first RTCPeerConnection would never be closed.
         self._member_locks: dict[str, _MemberLock] = {}
         self._negotiating: set[Peer] = set()
+        self._sinks: dict[str, list[Any]] = {}  # slot key -> attached sinks (the recorder)
 
     # --- membership -----------------------------------------------------------------
 
@@ -254,6 +255,16 @@ class Room:
                 slot.resync()  # subscribers see one continuous stream across the silence
         self._emit({"type": "muted", "participant": participant_id, "muted": bool(muted)})
 
+    def attach(self, slot_key: str, sink: Transmitter, payload_types: dict[str, int]) -> None:
+        """Send ``slot_key``'s forwarded packets to ``sink`` too (the recorder), as to a
+        subscriber: rewritten, continuous across switches, video from a key frame. ``sink``
+        (unique ``participant_id``, ``tx``) may have ``switched(pid)``, called with the
+        slot's new source whenever it changes (and now)."""
+        self.slots[slot_key].add_output(Output(sink, payload_types, {}))
+        self._sinks.setdefault(slot_key, []).append(sink)
+        if hasattr(sink, "switched"):
+            sink.switched(self.slots[slot_key].source_pid)
+
     # --- introspection --------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
@@ -337,8 +348,11 @@ class Room:
             stream = None
             if peer is not None:
                 stream = peer.video if slot.kind == "video" else peer.audio
-            if slot.set_source(pid if stream else None, stream) and stream is not None:
-                if slot.kind == "video" and peer is not None:
+            if slot.set_source(pid if stream else None, stream):
+                for sink in self._sinks.get(f"{slot.name}/{slot.kind}", ()):
+                    if hasattr(sink, "switched"):
+                        sink.switched(slot.source_pid)
+                if slot.kind == "video" and peer is not None and stream is not None:
                     peer.request_keyframe(stream, forced=True)
         sources = {
             name: wanted.get(name) for name in dict.fromkeys(s.name for s in self.slots.values())
