@@ -6,7 +6,10 @@ Contract:
   ``Participant`` the connection speaks for, or raises ``JoinRefused`` with the close code and
   reason the socket closes with;
 - ``participant_resolve(user=, conference=, site_code=)`` decides the (user, site) pair for a
-  known user, or raises ``PermissionDeniedError``.
+  known user, or raises ``PermissionDeniedError``: only a site's operators speak for an invited
+  site, holders of chair rights for the chair site;
+- ``participant_for_link(user=, conference=, site_code=)``: a personal join link speaks for the
+  invited site it was issued for.
 A participant is a (user, site) pair: the site is the identity in the room, on the floor, in the
 hand queue and in the attendance log. Join links are verified by ``conferences.joinlinks``.
 """
@@ -23,7 +26,6 @@ from conferences import permissions as perms
 from conferences.errors import PermissionDeniedError
 from conferences.joinlinks import JoinLinkError, join_link_read, join_link_user
 from conferences.models import Conference, Invitation
-from portal import permissions as org
 from portal.models import Site
 
 
@@ -54,7 +56,13 @@ class Participant:
 def participant_resolve(
     *, user, conference: Conference, site_code: str | None = None
 ) -> Participant:
-    """The participant ``user`` is in ``conference`` (see docs/protocol.md §1)."""
+    """The participant ``user`` is in ``conference`` (see docs/protocol.md §1).
+
+    Only a site's operators (named on the site, or holding the operator role over its unit)
+    speak for an invited site; holders of chair rights speak for the chair site. A role over an
+    invited site's unit (clerk, chair, leader of a district) does not make its holder that
+    site: the site has one connection, and taking it would cut its real operator off.
+    """
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         raise PermissionDeniedError()
     organiser = perms.is_organiser(user, conference)
@@ -74,22 +82,13 @@ def participant_resolve(
 
     if site_code:
         invitation = invitations.filter(site__code=site_code).first()
-        if invitation is not None and _speaks_for(user, conference, invitation):
+        if invitation is not None and perms.can_operate(user, conference, invitation.site):
             return as_site(invitation.site, invitation)
         if chair and chair_site is not None and str(chair_site.code) == str(site_code):
             return chair_participant()
-        raise PermissionDeniedError(_("Bạn không tham dự với điểm cầu này."))
+        raise PermissionDeniedError(_("Bạn không phải cán bộ kỹ thuật của điểm cầu này."))
     if chair:
         return chair_participant()
-    if organiser and not perms.operated_invitations(user, conference).exists():
-        # A leader without chair rights must not take over the chair site's one connection
-        # (that would cut the chair off mid-conference), nor silently speak for a site.
-        raise PermissionDeniedError(
-            _(
-                "Lãnh đạo không có quyền chủ trì theo dõi hội nghị tại điểm cầu chủ trì "
-                "hoặc một điểm cầu được mời; không thể kết nối thay điểm cầu chủ trì."
-            )
-        )
     invitation = (
         perms.operated_invitations(user, conference)
         .select_related("site", "unit")
@@ -97,19 +96,24 @@ def participant_resolve(
         .first()
     )
     if invitation is None:
-        invitation = (
-            invitations.filter(org.units_q(user, perms.ALL_ROLES, prefix="unit__"))
-            .order_by("unit__path", "site__key")
-            .first()
-        )
-    if invitation is None:
-        raise PermissionDeniedError(_("Bạn không được mời dự hội nghị này."))
+        raise PermissionDeniedError(_("Bạn không phải cán bộ kỹ thuật của điểm cầu được mời."))
     return as_site(invitation.site, invitation)
 
 
-def _speaks_for(user, conference: Conference, invitation: Invitation) -> bool:
-    return perms.can_operate(user, conference, invitation.site) or org.has_role_over(
-        user, perms.ALL_ROLES, invitation.unit
+def participant_for_link(*, user, conference: Conference, site_code: str) -> Participant:
+    """A personal join link speaks for the site it was issued for, while that site is invited
+    (the clerk chose its holder: ``services.join_links.may_hold``)."""
+    invitation = (
+        conference.invitations.select_related("site", "unit").filter(site__code=site_code).first()
+    )
+    if invitation is None or not user.is_active:
+        raise PermissionDeniedError()
+    return Participant(
+        user=user,
+        site=invitation.site,
+        invitation=invitation,
+        chair=perms.can_chair(user, conference),
+        organiser=perms.is_organiser(user, conference),
     )
 
 
@@ -132,7 +136,7 @@ def participant_for_socket(
         except JoinLinkError as exc:
             raise JoinRefused(4403, exc.code) from None
         try:
-            return conference, participant_resolve(
+            return conference, participant_for_link(
                 user=user, conference=conference, site_code=link.site_code
             )
         except PermissionDeniedError:

@@ -3,7 +3,8 @@ reads and checks them).
 
 Contract: only a manager of the conference (``permissions.can_manage``) acts; links are for an
 invited site and a person who may speak for it (its operator, or a user holding a role over the
-site's unit — the same rule the live socket applies); a link expires at the latest 7 days after
+site's unit: the link is the clerk's delegation — without it only the site's operators join as
+the site, ``conferences.live.participants``); a link expires at the latest 7 days after
 the planned end; ended or cancelled conferences get no new links. Issuing, sending and revoking
 each write one audit entry; mail leaves after commit and a failure to send is logged, never undoes
 the record.
@@ -46,7 +47,7 @@ def link_state(link: PersonalJoinLink, now: dt.datetime | None = None) -> str:
 
 
 def may_hold(user, conference: Conference, invitation: Invitation) -> bool:
-    """May ``user`` join as this invited site (the live socket's rule for a site)?"""
+    """May ``user`` hold a link for this invited site (its operator, or a role over its unit)?"""
     if not getattr(user, "is_active", False):
         return False
     return perms.can_operate(user, conference, invitation.site) or org.has_role_over(

@@ -116,6 +116,19 @@ def prepare(
 
 
 def free_port() -> int:
+    """A free loopback port: in ``GIAOBAN_TEST_PORTS`` (``first-last``) when set, so servers a
+    test starts stay in the range its runner was given; else any the system picks."""
+    span = os.environ.get("GIAOBAN_TEST_PORTS", "")
+    if span:
+        first, last = (int(p) for p in span.split("-", 1))
+        for port in range(first, last + 1):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+        raise RuntimeError(f"no free port in {span}")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
