@@ -18,10 +18,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import rtp
+from .counters import RoomCounters
+from .ingress import HISTORY_SIZE, MAX_DROPOUT, MAX_MISORDER, PublisherStream
 
-HISTORY_SIZE = 1024  # packets kept per publisher stream for NACK (issue asks >= 500)
-MAX_DROPOUT = 3000  # RFC 3550 A.1
-MAX_MISORDER = 100
+__all__ = [
+    "HISTORY_SIZE",
+    "MAX_DROPOUT",
+    "MAX_MISORDER",
+    "Output",
+    "Pacer",
+    "PublisherStream",
+    "Slot",
+    "Transmitter",
+]
+
 _pack_header = struct.Struct("!BHII").pack_into
 
 
@@ -35,114 +45,6 @@ class Transmitter:
         raise NotImplementedError
 
 
-class PublisherStream:
-    """One incoming RTP stream (a participant's camera or microphone)."""
-
-    def __init__(
-        self,
-        owner: str,
-        kind: str,
-        ssrc: int,
-        codecs: dict[int, str],
-        extensions: dict[str, int],
-    ) -> None:
-        self.owner = owner
-        self.kind = kind
-        self.ssrc = ssrc
-        self.codecs = codecs
-        self.clock_rate = 90000 if kind == "video" else 48000
-        self.uri_by_id = {i: u for u, i in extensions.items()}
-        self.abs_send_time_id = extensions.get(rtp.URI_ABS_SEND_TIME, 0)
-        self.audio_level_id = extensions.get(rtp.URI_AUDIO_LEVEL, 0)
-        self.history: list[bytes | None] = [None] * HISTORY_SIZE
-        self.slots: list[Slot] = []
-        self.muted = False
-        # receive statistics for receiver reports (RFC 3550 A.3, A.8)
-        self.packets = 0
-        self.octets = 0
-        self.base_seq = -1
-        self.max_seq = 0
-        self.cycles = 0
-        self.expected_prior = 0
-        self.received_prior = 0
-        self.jitter = 0.0
-        self.last_transit: float | None = None
-        self.last_arrival = 0.0
-        self.sr_ntp = 0  # last sender report: NTP and RTP time, local receive time
-        self.sr_rtp = 0
-        self.sr_at = 0.0
-        self.audio_level = 127  # smoothed -dBov; 127 is silence
-        self.keyframes = 0
-        self.bad_seq = -1
-        self.restarts = 0
-
-    def stored(self, seq: int) -> bytes | None:
-        data = self.history[seq % HISTORY_SIZE]
-        if data is not None and struct.unpack_from("!H", data, 2)[0] == seq:
-            return data
-        return None
-
-    def note_arrival(self, data: bytes, seq: int, timestamp: int, now: float) -> bool:
-        """Account for a packet; return False if its sequence number is implausible.
-
-        RFC 3550 A.1: a jump of more than MAX_DROPOUT ahead or MAX_MISORDER behind is
-        dropped, unless the next packet continues from it (the source restarted). This keeps
-        a broken or hostile sender from throwing the subscribers' sequence and SRTP index
-        estimates off.
-        """
-        if self.base_seq < 0:
-            self.base_seq = seq
-            self.max_seq = seq
-        else:
-            delta = (seq - self.max_seq) & 0xFFFF
-            if delta < MAX_DROPOUT:
-                if seq < self.max_seq:
-                    self.cycles += 0x10000
-                self.max_seq = seq
-            elif delta <= 0x10000 - MAX_MISORDER:
-                if seq != self.bad_seq:
-                    self.bad_seq = (seq + 1) & 0xFFFF
-                    return False
-                # two in a row: the source restarted its numbering
-                self.base_seq = seq
-                self.max_seq = seq
-                self.cycles = 0
-                self.packets = 0
-                self.expected_prior = self.received_prior = 0
-                self.restarts += 1
-                for slot in self.slots:
-                    slot.resync()  # keep the subscribers' numbering continuous
-        self.history[seq % HISTORY_SIZE] = data
-        self.packets += 1
-        self.octets += len(data)
-        self.last_arrival = now
-        transit = now * self.clock_rate - timestamp
-        if self.last_transit is not None:
-            d = abs(transit - self.last_transit)
-            if d < self.clock_rate:  # ignore timestamp jumps (source switch, wrap)
-                self.jitter += (d - self.jitter) / 16
-        self.last_transit = transit
-        return True
-
-    def report_block(self) -> rtp.ReportBlock:
-        extended = self.cycles + self.max_seq
-        expected = extended - self.base_seq + 1
-        lost = expected - self.packets
-        expected_interval = expected - self.expected_prior
-        received_interval = self.packets - self.received_prior
-        self.expected_prior = expected
-        self.received_prior = self.packets
-        lost_interval = expected_interval - received_interval
-        fraction = 0
-        if expected_interval > 0 and lost_interval > 0:
-            fraction = min(255, (lost_interval << 8) // expected_interval)
-        lsr = (self.sr_ntp >> 16) & 0xFFFFFFFF
-        dlsr = int((time.monotonic() - self.sr_at) * 65536) if self.sr_ntp else 0
-        return rtp.ReportBlock(
-            self.ssrc, fraction, lost, extended, int(self.jitter), lsr, dlsr & 0xFFFFFFFF
-        )
-
-
 @dataclass
 class Output:
     """One subscriber's view of one slot: its negotiated payload types and extension ids."""
@@ -153,7 +55,10 @@ class Output:
     waiting_keyframe: bool = True
     start_packets: int = 0
     start_octets: int = 0
-    retransmitted: int = 0
+    retransmitted: int = 0  # packets resent to this subscriber (answering its NACKs)
+    send_errors: int = 0  # sends to it that raised
+    added_at: float = 0.0  # monotonic time the output was added to the slot
+    first_keyframe_at: float = 0.0  # ... and its first key frame was sent (0 = not yet)
 
     @property
     def participant_id(self) -> str:
@@ -170,8 +75,11 @@ class _Group:
 class Slot:
     """An outgoing stream every subscriber receives; its source can be re-pointed."""
 
-    def __init__(self, name: str, kind: str, ssrc: int) -> None:
+    def __init__(
+        self, name: str, kind: str, ssrc: int, counters: RoomCounters | None = None
+    ) -> None:
         self.name = name
+        self.counters = counters if counters is not None else RoomCounters()
         self.kind = kind
         self.ssrc = ssrc
         self.clock_rate = 90000 if kind == "video" else 48000
@@ -183,6 +91,9 @@ class Slot:
         self._resync = True
         self.seq_offset = 0
         self.ts_offset = 0
+        self.start_seq = 0  # the current source's first forwarded packet: older ones are late
+        self._fresh = False  # start_seq is recent enough to compare with
+        self.late_dropped = 0
         self.last_seq = 0
         self.last_ts = 0
         self.last_time = 0.0
@@ -215,8 +126,19 @@ class Slot:
         """Re-base numbering on the next packet: it follows the last one sent, no gap."""
         self._resync = True
 
+    def forget(self, stream: PublisherStream) -> None:
+        """Drop the ring's references to a departed publisher's stream (and its history)."""
+        if stream is self.source:
+            return
+        ring = self.ring
+        for i, entry in enumerate(ring):
+            if entry is not None and entry[1] is stream:
+                ring[i] = None
+
     def add_output(self, output: Output) -> None:
         output.waiting_keyframe = self.kind == "video"
+        output.added_at = time.monotonic()
+        output.first_keyframe_at = 0.0 if self.kind == "video" else output.added_at
         output.start_packets = self.packets
         output.start_octets = self.octets
         self.outputs[output.participant_id] = output
@@ -268,6 +190,7 @@ class Slot:
         ts = header.timestamp
         if self._resync:
             self._resync = False
+            self.start_seq = seq
             if self.started:
                 elapsed = max(1, int((now - self.last_time) * self.clock_rate))
                 self.ts_offset = (self.last_ts + elapsed - ts) & 0xFFFFFFFF
@@ -276,6 +199,16 @@ class Slot:
                 self.started = True
                 self.seq_offset = (self.ssrc - seq) & 0xFFFF  # arbitrary, stable start
                 self.ts_offset = (self.ssrc * 7 - ts) & 0xFFFFFFFF
+            self._fresh = True
+        elif self._fresh:
+            since = (seq - self.start_seq) & 0xFFFF
+            if since & 0x8000:
+                # Older than the packet this source started on (late, or recovered by NACK,
+                # from before the switch): its number would reuse one sent for the old source.
+                self.late_dropped += 1
+                return 0
+            if since > 0x2000:
+                self._fresh = False  # nothing that old is still accepted by the ingress
         out_seq = (seq + self.seq_offset) & 0xFFFF
         out_ts = (ts + self.ts_offset) & 0xFFFFFFFF
         if ((out_seq - self.last_seq) & 0xFFFF) < 0x8000 or not self.packets:
@@ -303,11 +236,15 @@ class Slot:
                     if not keyframe:
                         continue
                     out.waiting_keyframe = False
+                    out.first_keyframe_at = now
                 try:
                     tx(packet)
-                except Exception:  # noqa: S112 - a dead socket must not stop the fan-out
+                except Exception:  # a dead socket must not stop the fan-out (counted)
+                    out.send_errors += 1
+                    self.counters.send_errors += 1
                     continue
                 sent += 1
+        self.counters.packets_out += sent
         return sent
 
     def retransmit(self, output: Output, seqs: list[int]) -> list[tuple[PublisherStream, int]]:
@@ -342,9 +279,12 @@ class Slot:
             rtp.rewrite_extensions(buf, header.two_byte_ext, elements, id_map)
             try:
                 tx(bytes(buf))
-            except Exception:  # noqa: S112
+            except Exception:
+                output.send_errors += 1
+                self.counters.send_errors += 1
                 continue
             output.retransmitted += 1
+            self.counters.retransmitted_downstream += 1
         return missing
 
     def sender_report(self, output: Output) -> bytes | None:

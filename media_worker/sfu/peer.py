@@ -75,6 +75,9 @@ class Peer(Transmitter):
         self._pli_timer: asyncio.TimerHandle | None = None
         self.closed = False
         self.state = "new"
+        self.counters = room.totals
+        self.rtt: float | None = None  # s, from receiver reports on the slots sent to it
+        self.nack_mids: set[str] = set()  # publish m-lines where the answer has "nack"
         # counters for stats()
         self.rtp_in = 0
         self.rtcp_in = 0
@@ -83,6 +86,7 @@ class Peer(Transmitter):
         self.nacks_in = 0
         self.plis_in = 0
         self.plis_out = 0
+        self.nacks_out = 0
         self.remb_in: int | None = None
 
     # --- negotiation ----------------------------------------------------------------
@@ -143,6 +147,13 @@ class Peer(Transmitter):
                 if c.name.lower() in ("vp8", "h264", "opus")
             }
             self.negotiated[m.rtp.muxId] = (codecs, {e.uri: e.id for e in m.rtp.headerExtensions})
+            if any(
+                fb.type == "nack" and not fb.parameter
+                for c in m.rtp.codecs
+                if c.name.lower() in ("vp8", "h264")
+                for fb in c.rtcpFeedback
+            ):
+                self.nack_mids.add(m.rtp.muxId)
         assert self.layout is not None
         for line in (self.layout.publish_video, self.layout.publish_audio):
             codecs, exts = self.negotiated.get(line.mid, ({}, {}))
@@ -234,6 +245,7 @@ class Peer(Transmitter):
             return
         self._pli_at = time.monotonic()
         self.plis_out += 1
+        self.counters.keyframes_requested += 1
         self.send_rtcp(rtp.build_pli(self.rtcp_ssrc, stream.ssrc))
 
     # --- ingress --------------------------------------------------------------------
@@ -250,13 +262,37 @@ class Peer(Transmitter):
             if line.ssrcs and ssrc not in line.ssrcs:
                 return None
             stream = PublisherStream(
-                self.participant_id, line.kind, ssrc, line.codecs, line.extensions
+                self.participant_id, line.kind, ssrc, line.codecs, line.extensions, self.counters
             )
+            if line.kind == "video" and line.mid in self.nack_mids:
+                self._attach_nack(stream)
             setattr(self, attr, stream)
             self.streams[ssrc] = stream
             self.room._stream_bound(self, stream)
             return stream
         return None
+
+    def _attach_nack(self, stream: PublisherStream) -> None:
+        """Upstream NACKs for a video stream whose publisher negotiated ``nack``."""
+        nack = stream.nack
+        nack.enabled = self.room.upstream_nack
+        media_ssrc = stream.ssrc
+
+        def send(seqs: list[int]) -> None:
+            self.nacks_out += 1
+            self.send_rtcp(rtp.build_nack(self.rtcp_ssrc, media_ssrc, seqs))
+
+        def give_up() -> None:
+            self.request_keyframe(stream, forced=True)
+
+        nack.send = send
+        nack.give_up = give_up
+        if self.rtt is not None:
+            nack.set_rtt(self.rtt)
+
+    def _drop(self) -> None:
+        self.dropped += 1
+        self.counters.dropped += 1
 
     async def _on_rtp(self, data: bytes, arrival_time_ms: int) -> None:
         self.pacer.begin()
@@ -264,33 +300,34 @@ class Peer(Transmitter):
             self._ingest(data, arrival_time_ms)
         except Exception:
             # Malformed input must never take down the receive task of this transport.
-            self.dropped += 1
+            self._drop()
             logger.debug("dropping RTP from %s", self.participant_id, exc_info=True)
         await self.pacer.end()
 
     def _ingest(self, data: bytes, arrival_time_ms: int) -> None:
         self.rtp_in += 1
+        self.counters.packets_in += 1
         header = rtp.parse_rtp_header(data)
         if header is None:
-            self.dropped += 1
+            self._drop()
             return
         stream = self.streams.get(header.ssrc)
         if stream is None:
             stream = self._bind_stream(header.ssrc, header.marker_pt & 0x7F)
             if stream is None:
-                self.dropped += 1
+                self._drop()
                 return
         codec = stream.codecs.get(header.marker_pt & 0x7F)
         if codec is None:
-            self.dropped += 1
+            self._drop()
             return
         elements = rtp.extension_elements(data, header)
         if elements is None:
-            self.dropped += 1
+            self._drop()
             return
         now = time.monotonic()
         if not stream.note_arrival(data, header.seq, header.timestamp, now):
-            self.dropped += 1
+            self._drop()
             return
         if stream.kind == "audio":
             if stream.audio_level_id:
@@ -304,6 +341,7 @@ class Peer(Transmitter):
             keyframe = rtp.KEYFRAME_DETECTORS[codec](data, header.payload_start, header.payload_end)
             if keyframe:
                 stream.keyframes += 1
+                self.counters.keyframes_received += 1
             if stream.abs_send_time_id:
                 abs_time = rtp.abs_send_time(data, header, elements, stream.abs_send_time_id)
                 if abs_time is not None:
@@ -344,12 +382,12 @@ class Peer(Transmitter):
         try:
             items = rtp.split_rtcp(data)
             if items is None:
-                self.dropped += 1
+                self._drop()
                 return
             for item in items:
                 self._rtcp_item(item)
         except Exception:
-            self.dropped += 1
+            self._drop()
             logger.debug("dropping RTCP from %s", self.participant_id, exc_info=True)
 
     def _rtcp_item(self, item: rtp.RtcpItem) -> None:
@@ -361,6 +399,9 @@ class Peer(Transmitter):
                 stream.sr_ntp = int.from_bytes(body[4:12], "big")
                 stream.sr_rtp = int.from_bytes(body[12:16], "big")
                 stream.sr_at = time.monotonic()
+            self._note_report_blocks(body, 24, item.count)
+        elif item.packet_type == rtp.RTCP_RR and len(body) >= 4:
+            self._note_report_blocks(body, 4, item.count)
         elif item.packet_type == rtp.RTCP_PSFB and len(body) >= 8:
             media_ssrc = int.from_bytes(body[4:8], "big")
             if item.count == rtp.PSFB_PLI:
@@ -377,7 +418,28 @@ class Peer(Transmitter):
             parsed = rtp.parse_nack_body(body)
             if parsed is not None:
                 self.nacks_in += 1
+                self.counters.nacks_received += 1
                 self.room._nack(self, parsed[1], parsed[2])
+
+    def _note_report_blocks(self, body: bytes, offset: int, count: int) -> None:
+        """Round-trip time from the report blocks about the slots we send (RFC 3550 6.4.1)."""
+        slot_ssrcs = self.room.slot_by_ssrc
+        for i in range(min(count, 31)):
+            pos = offset + 24 * i
+            if pos + 24 > len(body):
+                return
+            ssrc = int.from_bytes(body[pos : pos + 4], "big")
+            lsr = int.from_bytes(body[pos + 16 : pos + 20], "big")
+            dlsr = int.from_bytes(body[pos + 20 : pos + 24], "big")
+            if not lsr or ssrc not in slot_ssrcs:
+                continue
+            now = (rtp.ntp_now() >> 16) & 0xFFFFFFFF
+            rtt = ((now - lsr - dlsr) & 0xFFFFFFFF) / 65536
+            if rtt < 5.0:
+                self.rtt = rtt if self.rtt is None else self.rtt + (rtt - self.rtt) / 8
+                for stream in self.streams.values():
+                    stream.nack.set_rtt(self.rtt)
+            return
 
     # --- periodic RTCP (called by the room's ticker) ----------------------------------
 
@@ -407,6 +469,8 @@ class Peer(Transmitter):
         if self._pli_timer is not None:
             self._pli_timer.cancel()
             self._pli_timer = None
+        for stream in self.streams.values():
+            stream.close()
         self.tx = None
         self._send_rtcp = None
         try:

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from . import rtp
+from .counters import RoomCounters
 from .forwarding import Output, PublisherStream, Slot, Transmitter
 from .peer import Peer
 from .policy import NetworkPolicy
@@ -47,6 +48,8 @@ class Room:
     :param on_event: called with plain JSON-serialisable dicts (``{"type": ...}``).
     :param start_bitrate_kbps: ``x-google-start-bitrate`` put in answers (0 = none).
     :param max_publish_bitrate: cap (bit/s) on the REMB sent to publishers (None = none).
+    :param upstream_nack: ask publishers again for packets lost on their way to the SFU
+        (NACK generation, docs/sfu.md); False = the behaviour without it (benchmark baseline).
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class Room:
         on_event: EventCallback | None = None,
         start_bitrate_kbps: int = 2500,
         max_publish_bitrate: int | None = None,
+        upstream_nack: bool = True,
     ) -> None:
         if not 0 <= thumbnails <= 16:
             raise ValueError("thumbnails must be between 0 and 16")
@@ -68,6 +72,8 @@ class Room:
         self.on_event = on_event
         self.start_bitrate_kbps = start_bitrate_kbps
         self.max_publish_bitrate = max_publish_bitrate
+        self.upstream_nack = upstream_nack
+        self.totals = RoomCounters()
         self.peers: dict[str, Peer] = {}
         self.slots: dict[str, Slot] = {}
         used: set[int] = set()
@@ -76,7 +82,7 @@ class Room:
             while ssrc == 0 or ssrc in used:
                 ssrc = random.getrandbits(32)
             used.add(ssrc)
-            self.slots[f"{name}/{kind}"] = Slot(name, kind, ssrc)
+            self.slots[f"{name}/{kind}"] = Slot(name, kind, ssrc, self.totals)
         self.slot_by_ssrc = {s.ssrc: s for s in self.slots.values()}
         self.floor: str | None = None
         self.broadcast: str | None = None
@@ -194,6 +200,9 @@ class Room:
         for slot in self.slots.values():
             slot.remove_output(participant_id)
         self._repoint()
+        for stream in peer.streams.values():
+            for slot in self.slots.values():
+                slot.forget(stream)  # the ring must not keep its history alive
         if self.speaker == participant_id:
             self.speaker = None
             self._emit({"type": "speaking", "participant": None, "level": 0})
@@ -267,9 +276,20 @@ class Room:
 
     # --- introspection --------------------------------------------------------------
 
+    def counters(self) -> dict[str, int]:
+        """Room-wide totals since the room was created (cheap: no scan of participants).
+
+        Keys (all ints): ``packets_in``, ``packets_out``, ``dropped``, ``lost_upstream``,
+        ``recovered``, ``unrecovered``, ``duplicates``, ``nacks_sent``, ``nacked_packets``,
+        ``nacks_received``, ``retransmitted_downstream``, ``keyframes_requested``,
+        ``keyframes_received``, ``send_errors``, ``rtcp_limited``; see docs/sfu.md.
+        """
+        return self.totals.as_dict()
+
     def stats(self) -> dict[str, Any]:
         """A JSON-serialisable snapshot of the room for dashboards and tests."""
         return {
+            "counters": self.totals.as_dict(),
             "room": self.room_id,
             "closed": self.closed,
             "floor": self.floor,
@@ -299,12 +319,14 @@ class Room:
                     "nacks_in": p.nacks_in,
                     "plis_in": p.plis_in,
                     "plis_out": p.plis_out,
-                    "retransmitted": sum(
-                        o.retransmitted
-                        for s in self.slots.values()
-                        for o in s.outputs.values()
-                        if o.participant_id == pid
-                    ),
+                    "retransmitted": self._output_sum(pid, "retransmitted"),
+                    "send_errors": self._output_sum(pid, "send_errors"),
+                    "nacks_out": p.nacks_out,
+                    "lost_upstream": sum(s.nack.lost for s in p.streams.values()),
+                    "recovered": sum(s.nack.recovered for s in p.streams.values()),
+                    "duplicates": sum(s.duplicates for s in p.streams.values()),
+                    "rtt_ms": None if p.rtt is None else round(p.rtt * 1000, 1),
+                    "first_keyframe_ms": self._first_keyframe_ms(pid),
                     "remb_out": p.remb_bitrate,
                     "remb_in": p.remb_in,
                     "keyframes_in": p.video.keyframes if p.video else 0,
@@ -314,6 +336,26 @@ class Room:
                 for pid, p in self.peers.items()
             },
         }
+
+    def _output_sum(self, pid: str, name: str) -> int:
+        """Sum a counter over the slots a participant receives (O(slots), not O(N))."""
+        total = 0
+        for slot in self.slots.values():
+            output = slot.outputs.get(pid)
+            if output is not None:
+                total += getattr(output, name)
+        return total
+
+    def _first_keyframe_ms(self, pid: str) -> dict[str, float | None]:
+        """Per video slot a participant receives: ms from joining to its first key frame."""
+        out: dict[str, float | None] = {}
+        for key, slot in self.slots.items():
+            output = slot.outputs.get(pid)
+            if output is None or slot.kind != "video":
+                continue
+            at = output.first_keyframe_at
+            out[key] = round((at - output.added_at) * 1000, 1) if at else None
+        return out
 
     # --- internals called by peers ----------------------------------------------------
 
@@ -418,6 +460,8 @@ class Room:
         if output is None:
             return
         missing = slot.retransmit(output, seqs)
+        if self.upstream_nack:
+            return  # the sources' NACK generators already ask for what is missing
         by_source: dict[PublisherStream, list[int]] = {}
         for source, seq in missing:
             by_source.setdefault(source, []).append(seq)

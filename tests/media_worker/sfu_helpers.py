@@ -234,3 +234,30 @@ async def wait_for(
             return
         await asyncio.sleep(step)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+def drop_upstream(room, pid: str, drop: Callable[[int, int], bool]) -> set[tuple[int, int]]:
+    """Drop RTP datagrams from participant ``pid`` on their way into the SFU.
+
+    The filter sits on the SFU's ICE transport, before SRTP, as a network would: each
+    ``(ssrc, seq)`` for which ``drop`` is true is dropped the first time only, so a
+    retransmission answering the SFU's NACK gets through. Returns the set of dropped keys.
+    """
+    ice = room.peers[pid].transport.transport
+    inner = ice._recv
+    dropped: set[tuple[int, int]] = set()
+
+    async def recv() -> bytes:
+        while True:
+            data = await inner()
+            if 127 < data[0] < 192 and not 192 <= data[1] <= 223:
+                header = rtp.parse_rtp_header(data)
+                if header is not None:
+                    key = (header.ssrc, header.seq)
+                    if key not in dropped and drop(*key):
+                        dropped.add(key)
+                        continue
+            return data
+
+    ice._recv = recv
+    return dropped

@@ -8,7 +8,7 @@ import random
 import socket
 
 import pytest
-from sfu_helpers import Client, connect, wait_for
+from sfu_helpers import Client, connect, drop_upstream, wait_for
 
 from media_worker.sfu import NetworkPolicy, Room, SignallingError, rtp
 
@@ -140,6 +140,57 @@ async def test_nack_is_answered_from_the_history_under_loss(room):
     assert room.stats()["participants"]["c"]["retransmitted"] >= len(recovered) > 0
     assert len(recovered) >= len(c.dropped) * 0.7
     assert near(c.slot("main").luma, BRIGHT)
+
+
+@pytest.mark.parametrize("upstream_nack", [True, False])
+async def test_a_packet_lost_on_the_publisher_leg_is_recovered_and_reaches_subscribers(
+    upstream_nack,
+):
+    """Every 40th video packet of the publisher is dropped once on its way into the SFU.
+
+    With the NACK generator the SFU asks the publisher again and the retransmission reaches
+    every subscriber in its place; without it (today's baseline) the hole stays.
+    """
+    room = Room("loss", thumbnails=0, policy=NetworkPolicy.loopback(), upstream_nack=upstream_nack)
+    clients: list[Client] = []
+    try:
+        a = Client(thumbnails=0, luma=BRIGHT)
+        clients.append(a)
+        await connect(room, "a", a)
+        room.set_floor("a")
+        subs = [Client(thumbnails=0, luma=None, tone=None) for _ in range(2)]
+        clients += subs
+        for i, sub in enumerate(subs):
+            await connect(room, f"s{i}", sub)
+        await wait_for(lambda: all(s.slot("main") and s.slot("main").frames >= 5 for s in subs))
+        video = room.peers["a"].video
+        slot = room.slots["main/video"]
+        start = video.max_seq
+        dropped = drop_upstream(
+            room, "a", lambda ssrc, seq: ssrc == video.ssrc and (seq - start) % 40 == 20
+        )
+        await wait_for(lambda: len(dropped) >= 8, timeout=30)
+        await asyncio.sleep(1.0)
+        lost = {(seq + slot.seq_offset) & 0xFFFF for _, seq in dropped}
+        counters = room.counters()
+        assert counters["lost_upstream"] >= len(dropped)
+        for sub in subs:
+            got = {q for q, _ in sub.rtp_log[slot.ssrc]}
+            if upstream_nack:
+                assert lost <= got, "every dropped packet reaches every subscriber"
+            else:
+                assert not lost & got
+        if upstream_nack:
+            assert counters["nacks_sent"] >= len(dropped)
+            assert counters["recovered"] >= len(dropped)
+            assert room.stats()["participants"]["a"]["recovered"] >= len(dropped)
+            assert near(subs[0].slot("main").luma, BRIGHT)
+        else:
+            assert counters["nacks_sent"] == 0 and counters["recovered"] == 0
+    finally:
+        for c in clients:
+            await c.close()
+        await room.close()
 
 
 async def test_pli_reaches_the_publisher_when_a_subscriber_joins(room):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import struct
 import time
 
@@ -247,3 +248,124 @@ async def test_pacer_splits_a_key_frame_burst_into_short_stalls():
     assert elapsed > 0.2  # the burst really was long
     assert pacer.yields >= 20
     assert max(gaps) < 0.020
+
+
+# --- upstream NACK generation (ingress) --------------------------------------------------
+
+
+def nack_stream(enabled: bool = True) -> tuple[PublisherStream, list[list[int]], list[str]]:
+    src = stream("a", 100)
+    sent: list[list[int]] = []
+    keyframes: list[str] = []
+    src.nack.enabled = enabled
+    src.nack.send = sent.append
+    src.nack.give_up = lambda: keyframes.append("pli")
+    return src, sent, keyframes
+
+
+def arrive(src: PublisherStream, seq: int, now: float) -> bool:
+    return src.note_arrival(make_rtp(seq, seq * 3000, ssrc=src.ssrc), seq, seq * 3000, now)
+
+
+def test_nack_generator_waits_for_reordering_then_asks_paced_by_rtt():
+    src, sent, keyframes = nack_stream()
+    gen = src.nack
+    gen.set_rtt(0.050)
+    t = time.monotonic()
+    for seq in (10, 11, 14, 15):  # 12 and 13 missing
+        assert arrive(src, seq, t)
+    assert sorted(gen.missing) == [12, 13]
+    assert src.counters.lost_upstream == 2
+    gen._run()  # at once: still inside the reordering tolerance, nothing sent
+    assert sent == []
+    arrive(src, 12, t + 0.002)  # 12 was only reordered
+    assert sorted(gen.missing) == [13] and src.counters.recovered == 1
+    time.sleep(0.012)
+    gen._run()
+    assert sent == [[13]]
+    gen._run()  # right after: the retry waits for ~1.25 RTT
+    assert sent == [[13]]
+    time.sleep(gen.interval() + 0.005)
+    gen._run()
+    assert sent == [[13], [13]]
+    assert src.counters.nacks_sent == 2 and src.counters.nacked_packets == 2
+    assert arrive(src, 13, time.monotonic())  # the retransmission: accepted, not a dup
+    assert gen.missing == {} and src.counters.recovered == 2
+    assert not arrive(src, 13, time.monotonic())  # a second copy is a duplicate
+    assert src.counters.duplicates == 1
+    assert keyframes == []
+
+
+def test_nack_generator_gives_up_after_bounded_tries_and_asks_for_a_key_frame():
+    src, sent, keyframes = nack_stream()
+    gen = src.nack
+    gen.set_rtt(0.001)
+    t = time.monotonic()
+    arrive(src, 1, t)
+    arrive(src, 3, t)
+    for _ in range(40):  # bounded: each try waits NACK_MIN_INTERVAL
+        time.sleep(0.021)
+        gen._run()
+        if not gen.missing:
+            break
+    assert len(sent) == 10  # NACK_MAX_TRIES
+    assert gen.missing == {} and src.counters.unrecovered == 1
+    assert keyframes == ["pli"]
+    # a jump larger than NACK_MAX_GAP is given up at once
+    arrive(src, 1000, time.monotonic())
+    assert src.counters.unrecovered == 1 + 996 and gen.missing == {}
+    assert keyframes == ["pli", "pli"]
+
+
+def test_without_upstream_nack_gaps_are_counted_but_nothing_is_sent():
+    src, sent, keyframes = nack_stream(enabled=False)
+    t = time.monotonic()
+    for seq in (1, 2, 5, 6):
+        arrive(src, seq, t)
+    time.sleep(0.03)
+    src.nack._run()
+    assert sent == [] and keyframes == []
+    assert src.counters.lost_upstream == 2
+    arrive(src, 4, t + 0.01)  # reordered, not recovered by a NACK
+    assert src.counters.recovered == 1
+
+
+def test_a_late_packet_far_behind_is_accepted_only_if_it_was_missing():
+    src, _, _ = nack_stream()
+    t = time.monotonic()
+    arrive(src, 1, t)
+    arrive(src, 3, t)
+    for seq in range(4, 300):
+        arrive(src, seq, t)
+    assert arrive(src, 2, t)  # 297 behind, but asked for
+    assert src.stored(2) is not None
+    assert not arrive(src, 290, t)  # 9 behind, already here: a duplicate
+    assert src.counters.duplicates == 1
+    assert not arrive(src, 5, t)  # > MAX_MISORDER behind, unknown: implausible, dropped
+
+
+def test_late_old_packets_after_a_switch_are_dropped_and_departed_history_released():
+    a, b = stream("a", 100), stream("b", 200)
+    sub = FakePeer("s")
+    slot = Slot("main", "video", 4242)
+    slot.add_output(Output(sub, {"vp8": 96}, {ABS_URI: 3}))
+    slot.set_source("a", a)
+    for i in range(5):
+        feed(slot, a, 100 + i, 3000 * i, VP8_KEY if i == 0 else VP8_DELTA)
+    slot.set_source("b", b)
+    feed(slot, b, 500, 0, VP8_KEY)
+    feed(slot, b, 501, 3000, VP8_DELTA)
+    sent_before = len(sub.sent)
+    # b's packets from before the key frame the slot started on: late (e.g. recovered by
+    # a NACK); forwarded they would reuse sequence numbers already sent for a
+    feed(slot, b, 498, 0, VP8_DELTA)
+    feed(slot, b, 499, 0, VP8_DELTA)
+    assert len(sub.sent) == sent_before and slot.late_dropped == 2
+    feed(slot, b, 502, 6000, VP8_DELTA)
+    seqs = [rtp.parse_rtp_header(p).seq for p in sub.sent]
+    assert all((y - x) & 0xFFFF == 1 for x, y in itertools.pairwise(seqs))
+    # a has left: the slot's NACK ring must not keep a's history alive
+    assert any(e is not None and e[1] is a for e in slot.ring)
+    slot.forget(a)
+    assert not any(e is not None and e[1] is a for e in slot.ring)
+    assert any(e is not None and e[1] is b for e in slot.ring)
