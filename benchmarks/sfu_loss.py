@@ -20,7 +20,9 @@ time, one window of ``--seconds``: residual loss (packets missing at subscribers
 audio, % of sent), frames complete (% of frames sent), frames shown by the decoder model,
 freeze (time without a newly shown frame for more than 200 ms, % of the window, mean over
 subscribers), and the SFU's and the harness's counters. ``fanout_us_per_packet`` = CPU of the
-SFU process per packet forwarded, in the 0 % window with the generator on (N subscribers).
+SFU process per packet forwarded, in the 0 % window with the generator on (N subscribers);
+with ``--fanout-n 100`` it is instead sfu_fanout.py's measurement (its counting-only
+subscribers, no loss, 10 s) at that N, generator off and on, against this benchmark's server.
 
 Prints ONE JSON line: {"loss": {"<pct>": {"residual_loss_pct", "frames_complete_pct",
 "freeze_pct", "recovered", ...}}, "baseline": {...}, "fanout_us_per_packet": ..., ...}
@@ -56,6 +58,7 @@ from sfu_fanout import Child, make_clip, rpc
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "_loss_worker.py"
 PER_PROCESS = 10
+FANOUT_PER_PROCESS = 25  # as in sfu_fanout.py
 GRACE = 1.0  # seconds after a window for late retransmissions before subscribers report
 OUTER_TIMEOUT = 1800  # the whole run, seconds (bounded whatever the options)
 
@@ -185,6 +188,74 @@ def measure(
             child.log_file.close()
 
 
+def fanout(*, upstream_nack: bool, n: int, window: float, clip_dir: Path, log_dir: Path) -> dict:
+    """sfu_fanout.py's measurement against this server: N counting-only subscribers
+    (its _sfu_worker.py, 25 per process), no loss, CPU of the SFU process per packet."""
+    children: list[Child] = []
+    port = 0
+    try:
+        server = LossChild(log_dir, "server", "on" if upstream_nack else "off")
+        children.append(server)
+        port = server.read()["port"]
+        server_proc = psutil.Process(server.proc.pid)
+        publisher = LossChild(log_dir, "publisher", str(port), str(clip_dir))
+        children.append(publisher)
+        publisher.read()
+        rpc(port, {"cmd": "floor", "pid": "pub"})
+        subs = []
+        for start in range(0, n, FANOUT_PER_PROCESS):
+            count = min(FANOUT_PER_PROCESS, n - start)
+            sub = Child("subscribers", str(port), "sfu", f"f{start}-", str(count))
+            children.append(sub)
+            subs.append(sub)
+        for sub in subs:
+            sub.read(timeout=180)
+        receiving = 0
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            receiving = 0
+            for sub in subs:
+                sub.send("ready")
+                receiving += sub.read()["receiving"]
+            if receiving >= n:
+                break
+            time.sleep(0.5)
+        time.sleep(1.0)
+        for sub in subs:
+            sub.send("reset")
+            sub.read()
+        before = rpc(port, {"cmd": "stats"})
+        cpu0 = server_proc.cpu_times()
+        time.sleep(window)
+        cpu1 = server_proc.cpu_times()
+        after = rpc(port, {"cmd": "stats"})
+        received = expected = 0
+        for sub in subs:
+            sub.send("report")
+            r = sub.read()
+            received += r["received"]
+            expected += r["expected"]
+        cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+        counters = _delta(after["counters"], before["counters"]) if after["counters"] else {}
+        forwarded = counters.get("packets_out", after["forwarded"] - before["forwarded"])
+        return {
+            "us_per_packet": round(cpu / max(1, forwarded) * 1e6, 2),
+            "loss_pct": round(100 * (expected - received) / max(1, expected), 3),
+            "forwarded_pps": round(forwarded / window),
+            "server_cpu_pct": round(100 * cpu / window, 1),
+            "receiving": receiving,
+        }
+    finally:
+        if port:
+            with contextlib.suppress(Exception):
+                rpc(port, {"cmd": "quit"})
+        for child in reversed(children):
+            child.stop()
+        for child in children:
+            if isinstance(child, LossChild):
+                child.log_file.close()
+
+
 def summarise(
     *,
     reports: list[dict],
@@ -267,11 +338,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 log_dir=clip_dir,
             )
             out[mode] = results
-    loss0 = out.get("loss", {}).get("0")
-    base0 = out.get("baseline", {}).get("0")
+        if args.fanout_n:
+            out["fanout"] = {
+                mode: fanout(
+                    upstream_nack=mode == "loss",
+                    n=args.fanout_n,
+                    window=args.fanout_window,
+                    clip_dir=clip_dir,
+                    log_dir=clip_dir,
+                )
+                for mode in ("baseline", "loss")
+            }
+    if args.fanout_n:
+        loss0, base0 = out["fanout"]["loss"], out["fanout"]["baseline"]
+        out["fanout_n"] = args.fanout_n
+    else:  # the 0 % windows above, N = --subscribers
+        loss0 = out.get("loss", {}).get("0")
+        base0 = out.get("baseline", {}).get("0")
+        out["fanout_n"] = args.subscribers
     out["fanout_us_per_packet"] = loss0["us_per_packet"] if loss0 else None
     out["fanout_baseline_us_per_packet"] = base0["us_per_packet"] if base0 else None
-    out["fanout_n"] = args.subscribers
     out["generator_switchable"] = switchable
     out["subscribers"] = args.subscribers
     out["window_s"] = args.seconds
@@ -289,7 +375,17 @@ def main() -> None:
     parser.add_argument("--rates", default="0,1,3,5", help="upstream loss rates, %%")
     parser.add_argument("--settle", type=float, default=2.0, help="seconds before a window")
     parser.add_argument("--modes", default="baseline,loss", help="baseline and/or loss")
+    parser.add_argument(
+        "--fanout-n",
+        type=int,
+        default=0,
+        help="also measure fan-out CPU at this N without loss, generator off and on, with "
+        "sfu_fanout.py's counting subscribers (0 = use the 0 %% windows at --subscribers)",
+    )
+    parser.add_argument("--fanout-window", type=float, default=10.0)
     args = parser.parse_args()
+    if not 0 <= args.fanout_n <= 200 or not 1 <= args.fanout_window <= 60:
+        parser.error("--fanout-n must be 0..200 and --fanout-window 1..60")
     if not 1 <= args.seconds <= 300 or not 1 <= args.subscribers <= 100:
         parser.error("--seconds must be 1..300 and --subscribers 1..100")
     if set(args.modes.split(",")) - {"baseline", "loss"}:
