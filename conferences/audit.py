@@ -57,6 +57,11 @@ ACTIONS: dict[str, Any] = {
     "live.hand.raise": _("Giơ tay xin phát biểu"),
     "live.hand.lower": _("Hạ tay"),
     "live.absent.call": _("Gọi điểm cầu vắng"),
+    "live.recording.pause": _("Tạm dừng ghi hình"),
+    "live.recording.resume": _("Tiếp tục ghi hình"),
+    "recording.mode": _("Đổi chế độ ghi hình"),
+    "recording.download": _("Tải xuống bản ghi hình"),
+    "recording.expired": _("Xóa bản ghi hình hết hạn lưu trữ"),
 }
 
 # Codes written before the namespaces were made uniform (migration 0007 renames stored rows).

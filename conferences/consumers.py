@@ -37,6 +37,8 @@ CHAIR_TYPES = frozenset(
         "end",
         "floor.give",
         "floor.clear",
+        "recording.pause",
+        "recording.resume",
         "broadcast.set",
         "mute.set",
         "mute.all",
@@ -420,6 +422,16 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
     async def on_absent_call(self, message):
         await self._call(commands.absent_call)
 
+    async def on_recording_pause(self, message):
+        from recordings.services import set_paused
+
+        await self._call(set_paused, paused=True)
+
+    async def on_recording_resume(self, message):
+        from recordings.services import set_paused
+
+        await self._call(set_paused, paused=False)
+
 
 def _newer(event: dict[str, Any], than: dict[str, Any]) -> bool:
     """Versioned events: the higher version; transient ones: the later arrival."""
@@ -457,4 +469,6 @@ HANDLERS = {
     "rollcall.answer": ConferenceConsumer.on_rollcall_answer,
     "rollcall.end": ConferenceConsumer.on_rollcall_end,
     "absent.call": ConferenceConsumer.on_absent_call,
+    "recording.pause": ConferenceConsumer.on_recording_pause,
+    "recording.resume": ConferenceConsumer.on_recording_resume,
 }

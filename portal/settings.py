@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "portal",
     "conferences",
     "media_worker",
+    "recordings",
 ]
 
 MIDDLEWARE = [
@@ -163,10 +164,16 @@ MEDIA_NO_MEDIA_TIMEOUT = env_int("MEDIA_NO_MEDIA_TIMEOUT", 20, minimum=1)
 # (a player seeks to the key frame before the wanted time).
 RECORDING_SEGMENT_SECONDS = env_int("RECORDING_SEGMENT_SECONDS", 300, minimum=2)
 RECORDING_KEYFRAME_SECONDS = env_int("RECORDING_KEYFRAME_SECONDS", 10, minimum=0)
+# Levels recorded by default (empty = every level); a confidential conference only when its
+# clerk turns recording on. Recordings are deleted this many days after the conference ended
+# (`manage.py recordings_expire`, daily from Celery beat).
+RECORDING_LEVELS = env_list("RECORDING_LEVELS", [])
+RECORDING_RETENTION_DAYS = env_int("RECORDING_RETENTION_DAYS", 1825, minimum=1)
 # Celery beat re-dispatches rooms of live conferences whose lease expired (each media worker's
 # own watchdog does too; beat covers the case where no media worker is idle-watching).
 CELERY_BEAT_SCHEDULE = {
     "media-rooms-watchdog": {"task": "media_worker.tasks.rooms_watchdog", "schedule": 5.0},
+    "recordings-expire": {"task": "recordings.tasks.recordings_expire", "schedule": 86400.0},
 }
 
 # --- Auth -----------------------------------------------------------------------------------

@@ -38,6 +38,8 @@ GROUPS: dict[str, str] = {
     "start": "chair",
     "end": "chair",
     "floor.give": "chair",
+    "recording.pause": "chair",
+    "recording.resume": "chair",
     "floor.clear": "chair",
     "broadcast.set": "chair",
     "mute.set": "chair",

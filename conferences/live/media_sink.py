@@ -143,6 +143,10 @@ class MediaSink:
         if kind == "speaking":
             events.transient(code, {"type": "speaking", "site": site})
             return True
+        if kind == "recording_segment":
+            from recordings.services import segment_reported  # recordings builds on us
+
+            return segment_reported(code, epoch, event)
         if not isinstance(site, str):
             return True
         at = _when(event.get("at"))

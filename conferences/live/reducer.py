@@ -71,6 +71,12 @@ class HandsEvent(TypedDict):
     hands: list[str]
 
 
+class RecordingEvent(TypedDict):
+    type: Literal["recording"]
+    version: int
+    recording: Literal["on", "paused", "off"]  # recorded now / paused by the chair / not recorded
+
+
 class MediaEvent(TypedDict):
     type: Literal["media"]
     version: int
@@ -163,6 +169,7 @@ for _schema in (
     BroadcastEvent,
     MutedEvent,
     HandsEvent,
+    RecordingEvent,
     MediaEvent,
     PresenceJoinedEvent,
     PresenceLeftEvent,
@@ -254,7 +261,7 @@ def validate_event(event: dict[str, Any]) -> None:
 
 def _key(event: dict[str, Any]) -> str | None:
     kind = event["type"]
-    if kind in ("floor", "broadcast", "muted", "hands", "conference"):
+    if kind in ("floor", "broadcast", "muted", "hands", "conference", "recording"):
         return str(kind)
     if kind == "agenda":
         return "current_item"
@@ -300,7 +307,7 @@ class LiveView:
             snap["conference"] = event["conference"]
         elif kind == "agenda":
             snap["current_item"] = event["current_item"]
-        elif kind in ("floor", "broadcast", "muted", "hands"):
+        elif kind in ("floor", "broadcast", "muted", "hands", "recording"):
             snap[kind] = event[kind]
         elif site is None:
             pass  # not a site of this conference: nothing to show, the version still counts

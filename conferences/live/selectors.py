@@ -102,6 +102,7 @@ def live_snapshot(*, conference: Conference, participant: Any = None) -> dict[st
         "broadcast": state.broadcast or None,
         "muted": list(state.muted),
         "hands": list(state.hands),
+        "recording": _recording_status(conference),
         "rollcall": None,
     }
     if open_call is not None:
@@ -125,6 +126,18 @@ def live_snapshot(*, conference: Conference, participant: Any = None) -> dict[st
     return snapshot
 
 
+def _recording_now(conference: Conference) -> bool:
+    from recordings.services import recording_now  # recordings builds on conferences
+
+    return recording_now(conference)
+
+
+def _recording_status(conference: Conference) -> str:
+    from recordings.services import recording_status
+
+    return recording_status(conference)
+
+
 def room_state(conference: Conference) -> dict[str, Any]:
     """What the media room must enforce, from the database (also used to restore a room)."""
     conference = Conference.objects.select_related("chair_site").get(pk=conference.pk)
@@ -136,6 +149,5 @@ def room_state(conference: Conference) -> dict[str, Any]:
         "broadcast": state.broadcast or None,
         "chair": str(conference.chair_site.code) if conference.chair_site else None,
         "muted": list(state.muted),
-        # Record now? Confidential conferences are not recorded by default.
-        "record": not conference.confidential,
+        "record": _recording_now(conference),
     }

@@ -175,6 +175,8 @@ async def test_every_socket_command_keeps_snapshot_plus_events_equal_to_a_fresh_
         ("hand.raise", op, {"type": "hand.raise"}),
         ("hand.lower", op, {"type": "hand.lower"}),
         ("absent.call", ch, {"type": "absent.call"}),
+        ("recording.pause", ch, {"type": "recording.pause"}),
+        ("recording.resume", ch, {"type": "recording.resume"}),
         ("end", ch, {"type": "end"}),
     ]
     try:

@@ -149,6 +149,8 @@ CHAIR_PAYLOADS = {
     "rollcall.start": {},
     "rollcall.end": {},
     "absent.call": {},
+    "recording.pause": {},
+    "recording.resume": {},
 }
 
 

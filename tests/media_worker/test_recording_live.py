@@ -16,6 +16,7 @@ from recording_helpers import probe
 from conferences.models import Status
 from media_worker.host import RoomHost
 from portal.models import Site
+from recordings.models import RecordingSegment
 from tests.conferences.factories import ConferenceFactory, invite
 from tests.media_worker.sfu_helpers import Client, wait_for
 
@@ -111,6 +112,17 @@ async def test_the_room_records_the_floor_and_follows_a_floor_change(org, media)
     assert first_b > 15 and all(v < 110 for v in lumas[:first_b])
     assert len(lumas) - first_b > 15 and all(v > 150 for v in lumas[first_b:])
     assert stats["packets"]["chair"] > 100 and stats["packets"]["floor"] > 100
+    # every finished segment reached the database through the room's event queue
+    rows = await database_sync_to_async(
+        lambda: list(
+            RecordingSegment.objects.filter(recording__conference=conf).values_list(
+                "index", "state", "size", "file"
+            )
+        )
+    )()
+    assert rows == [
+        (s["index"], "complete", s["bytes"], f"recordings/{code}/{s['name']}") for s in closed
+    ]
 
 
 async def test_pausing_closes_the_segment_and_a_confidential_room_records_nothing(org, media):

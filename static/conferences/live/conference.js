@@ -277,6 +277,9 @@ export class Live {
     const text = (role, value) => { const el = $(`[data-role=${role}]`); if (el) el.textContent = value; };
     const pill = $('[data-role=conference-status]');
     if (pill) { pill.textContent = STATUS_TEXT[s.conference.status] || s.conference.status; pill.hidden = ended; }
+    // participants must know they are recorded: shown on every live page while it records
+    const rec = $('[data-role=recording]');
+    if (rec) rec.hidden = ended || s.conference.status !== 'live' || s.recording !== 'on';
     // the stage: the floor (or broadcast) site; nobody has it → the chair
     const showsChair = !main || main === chairSite;
     const stageSite = main || chairSite;

@@ -204,6 +204,8 @@ function renderControls(s) {
   show('[data-action=start]', status === 'scheduled');
   show('[data-action=end]', status === 'live');
   show('[data-action="rollcall.start"]', !s.rollcall && status === 'live');
+  show('[data-action="recording.pause"]', status === 'live' && s.recording === 'on');
+  show('[data-action="recording.resume"]', status === 'live' && s.recording === 'paused');
   show('[data-action="rollcall.end"]', !!s.rollcall && !ended);
   for (const el of document.querySelectorAll('.live-only')) el.hidden = status !== 'live';
   const board = $('[data-role=rollcall-board]');
@@ -278,6 +280,7 @@ document.addEventListener('click', async (e) => {
     case 'agenda.prev': agendaStep(-1); break;
     case 'agenda.next': agendaStep(1); break;
     case 'rollcall.start': case 'rollcall.end': case 'absent.call': live.send({ type }); break;
+    case 'recording.pause': case 'recording.resume': live.send({ type }); break;
     default: break;
   }
 });

@@ -11,12 +11,12 @@ const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404, 4409]);
 // was last set at (the snapshot's version for all of them) and drops an older event, so events
 // delivered out of order by two servers never put back a stale value.
 const TRANSIENT = new Set(['speaking', 'media.restart']);
-const KNOWN = new Set(['conference', 'agenda', 'floor', 'broadcast', 'muted', 'hands', 'media', 'presence',
+const KNOWN = new Set(['conference', 'agenda', 'floor', 'broadcast', 'muted', 'hands', 'recording', 'media', 'presence',
   'attendance', 'roll_call_started', 'roll_call_answer', 'roll_call_ended', 'absent.called']);
 
 function pieceOf(event) {
   switch (event.type) {
-    case 'floor': case 'broadcast': case 'muted': case 'hands': case 'conference': return event.type;
+    case 'floor': case 'broadcast': case 'muted': case 'hands': case 'recording': case 'conference': return event.type;
     case 'agenda': return 'current_item';
     case 'media': case 'presence': case 'attendance': return `${event.type}:${event.site}`;
     default: return null;
@@ -53,7 +53,7 @@ export class LiveView {
     switch (event.type) {
       case 'conference': state.conference = event.conference; break;
       case 'agenda': state.current_item = event.current_item; break;
-      case 'floor': case 'broadcast': case 'muted': case 'hands': state[event.type] = event[event.type]; break;
+      case 'floor': case 'broadcast': case 'muted': case 'hands': case 'recording': state[event.type] = event[event.type]; break;
       case 'media': if (site) { site.video = !!event.video; site.audio = !!event.audio; } break;
       case 'presence': if (site) site.connected = 'joined_at' in event; break;
       case 'attendance': if (site) { site.status = event.status; site.headcount = event.headcount; } break;
