@@ -20,6 +20,7 @@ urlpatterns = [
     path("org/sites/<uuid:code>/", views.site_detail, name="site_detail"),
     path("org/sites/<uuid:code>/edit/", views.site_edit, name="site_edit"),
     path("", include("conferences.urls")),
+    path("", include("recordings.urls")),
     path("admin/", admin.site.urls),
     # browsers ask for /favicon.ico on pages without a <link rel="icon"> (files, the API)
     path("favicon.ico", RedirectView.as_view(url=static("portal/favicon.svg"), permanent=True)),

@@ -1,0 +1,82 @@
+"""Who may watch or download a recording, and its chapters.
+
+- Watch: the conference's organisers over the host unit — its managers (admin/clerk) and the
+  chairs and leaders whose subtree holds the host unit. Download: managers only (audited). An
+  invited site's operator, a leader of another subtree or an anonymous visitor sees nothing
+  (404: a code does not reveal that a recording exists).
+- Chapters come from what actually happened: each agenda item's actual start, each floor or
+  broadcast given (the audit log), placed on the recording's timeline — segment and offset —
+  by the segments' wall-clock start and end. A moment in a pause jumps to the next segment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from conferences import permissions as perms
+from conferences.models import AuditEntry, Conference
+from recordings.models import RecordingSegment, SegmentState
+
+CHAPTER_ACTIONS = ("live.floor.give", "live.broadcast.set")
+
+
+def can_watch(user: Any, conference: Conference) -> bool:
+    return bool(getattr(user, "is_authenticated", False)) and perms.is_organiser(user, conference)
+
+
+def can_download(user: Any, conference: Conference) -> bool:
+    return can_watch(user, conference) and perms.can_manage(user, conference)
+
+
+def playable_segments(conference: Conference) -> list[RecordingSegment]:
+    return list(
+        RecordingSegment.objects.filter(
+            recording__conference=conference, state=SegmentState.COMPLETE
+        ).order_by("started_at", "index")
+    )
+
+
+@dataclass(frozen=True)
+class Chapter:
+    at: dt.datetime
+    kind: str  # "agenda" | "floor" | "broadcast"
+    title: str
+    segment: int  # position in the playable list
+    offset: float  # seconds into that segment
+
+
+def locate(segments: list[RecordingSegment], at: dt.datetime) -> tuple[int, float] | None:
+    """(position, seconds) of wall-clock ``at`` in the recording; None if after its end."""
+    for i, seg in enumerate(segments):
+        end = seg.ended_at or seg.started_at + dt.timedelta(milliseconds=seg.duration_ms)
+        if at < seg.started_at:
+            return i, 0.0  # in a pause (or before the start): where recording went on
+        if at < end:
+            return i, max(0.0, (at - seg.started_at).total_seconds())
+    return None
+
+
+def chapters(conference: Conference, segments: list[RecordingSegment]) -> list[Chapter]:
+    if not segments:
+        return []
+    moments: list[tuple[dt.datetime, str, str]] = []
+    for item in conference.agenda_items.all():
+        if item.actual_start is not None:
+            moments.append((item.actual_start, "agenda", f"{item.position}. {item.title}"))
+    entries = AuditEntry.objects.filter(
+        conference=conference, action__in=CHAPTER_ACTIONS
+    ).select_related("site")
+    for entry in entries:
+        name = entry.site.name if entry.site is not None else ""
+        if not name:
+            continue
+        kind = "floor" if entry.action == "live.floor.give" else "broadcast"
+        moments.append((entry.at, kind, name))
+    out = []
+    for at, kind, title in sorted(moments, key=lambda m: m[0]):
+        where = locate(segments, at)
+        if where is not None:
+            out.append(Chapter(at, kind, title, where[0], round(where[1], 1)))
+    return out

@@ -1,0 +1,128 @@
+"""The recording's files, served only here: permission-checked, with HTTP range requests (206),
+and the clerk's per-conference choice. See ``recordings.playback`` for who may do what."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.http import (
+    Http404,
+    HttpResponse,
+    HttpResponseForbidden,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from conferences import permissions as perms
+from conferences.errors import DomainError
+from conferences.models import Conference
+from recordings import playback, services
+from recordings.models import RecordingSegment, SegmentState
+
+CHUNK = 256 * 1024
+RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _conference(code: Any) -> Conference:
+    return get_object_or_404(Conference.objects.select_related("host_unit"), code=code)
+
+
+def _ranged(path: Path, start: int, length: int):
+    with path.open("rb") as fh:
+        fh.seek(start)
+        left = length
+        while left > 0:
+            data = fh.read(min(CHUNK, left))
+            if not data:
+                return
+            left -= len(data)
+            yield data
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
+    """(start, end inclusive); None = no usable Range (send all); False = unsatisfiable."""
+    match = RANGE.match(header.strip())
+    if match is None:
+        return None  # several ranges or another unit: ignored, the whole file is sent (RFC 9110)
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # the last N bytes
+        n = int(last)
+        if n == 0:
+            return False
+        return max(0, size - n), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or end < start:
+        return False
+    return start, end
+
+
+@require_GET
+def segment_file(request, code, index: int):
+    conference = _conference(code)
+    if not playback.can_watch(request.user, conference):
+        raise Http404  # nobody learns that a recording exists
+    segment = get_object_or_404(
+        RecordingSegment,
+        recording__conference=conference,
+        index=index,
+        state=SegmentState.COMPLETE,
+    )
+    download = request.GET.get("download") == "1"
+    if download and not playback.can_download(request.user, conference):
+        return HttpResponseForbidden("Chỉ văn thư/quản trị của đơn vị chủ trì được tải xuống.")
+    root = Path(settings.MEDIA_ROOT).resolve()
+    path = (root / segment.file).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise Http404
+    size = path.stat().st_size
+    wanted = _parse_range(request.headers.get("Range", ""), size)
+    if wanted is False:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        return response
+    if download and (wanted is None or wanted[0] == 0):
+        services.log_download(actor=request.user, segment=segment)  # once per download
+    if wanted is None:
+        start, end, status = 0, size - 1, 200
+    else:
+        start, end = wanted  # type: ignore[misc]
+        status = 206
+    length = end - start + 1
+    response = StreamingHttpResponse(
+        _ranged(path, start, length), status=status, content_type=segment.content_type
+    )
+    response["Content-Length"] = str(length)
+    response["Accept-Ranges"] = "bytes"
+    response["Cache-Control"] = "private, no-store"
+    if status == 206:
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    if download:
+        response["Content-Disposition"] = f'attachment; filename="{conference.code}-{path.name}"'
+    return response
+
+
+@require_POST
+def set_mode(request, code):
+    """The clerk's choice for this conference (default / on / off); audited by the service."""
+    conference = _conference(code)
+    if not perms.can_view(request.user, conference):
+        raise Http404
+    try:
+        services.set_mode(actor=request.user, conference=conference, mode=request.POST.get("mode"))
+    except DomainError as exc:
+        return HttpResponse(
+            exc.message, status=exc.status, content_type="text/plain; charset=utf-8"
+        )
+    back = str(request.POST.get("next") or "")
+    if not back.startswith("/") or back.startswith("//"):
+        back = reverse("conference_detail", args=[conference.code])
+    return HttpResponseRedirect(back)
