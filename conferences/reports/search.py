@@ -50,13 +50,20 @@ def history_conferences(user, f: HistoryFilter) -> QuerySet[Conference]:
             )
             qs = qs.filter(subtree_q("host_unit", f.unit, mapped=f.successors) | Q(invited))
         else:
-            # Below the root: one IN over the union of hosted and invited conference ids. Kept
-            # out of any OR so PostgreSQL plans it as a hashed semi-join; "host OR id IN (…)"
-            # made it rescan a materialised list of invitations for every conference.
+            # Below the root: hosted in the subtree, or invited one of its units. Both tests are
+            # uncorrelated IN lists under one OR, so PostgreSQL runs each once as a hashed SubPlan
+            # and checks conferences in whatever order the query wants: a page (newest first)
+            # stops after its rows, a count scans the conferences once. The invited ids are
+            # DISTINCT so the hash is sized by conferences (tens of thousands at most), not by
+            # invitations (a district: 611,000 over ten years), which keeps it hashed; without
+            # DISTINCT, or as "id IN (hosted UNION ALL invited)" (estimated at 200 rows), the
+            # planner rescanned a list per conference or probed 24,000 conferences one by one.
             units = Unit.objects.filter(_unit_subtree_q(f.unit, mapped=f.successors))
-            hosted = Conference.objects.filter(host_unit__in=units).order_by().values("id")
             invited_ids = (
-                Invitation.objects.filter(unit__in=units).order_by().values("conference_id")
+                Invitation.objects.filter(unit__in=units)
+                .order_by()
+                .values("conference_id")
+                .distinct()
             )
             if start or end:
                 # The ids of the period's conferences lie between its smallest and largest id: a
@@ -65,12 +72,10 @@ def history_conferences(user, f: HistoryFilter) -> QuerySet[Conference]:
                 ids = Conference.objects.filter(
                     planned_start__gte=start or MIN_START, planned_start__lt=end or MAX_END
                 ).aggregate(lo=Min("id"), hi=Max("id"))
-                bounds = (ids["lo"] or 0, ids["hi"] or 0)
-                hosted = hosted.filter(id__range=bounds)
                 invited_ids = invited_ids.filter(
-                    conference_id__gte=bounds[0], conference_id__lte=bounds[1]
+                    conference_id__gte=ids["lo"] or 0, conference_id__lte=ids["hi"] or 0
                 )
-            qs = qs.filter(pk__in=hosted.union(invited_ids, all=True))
+            qs = qs.filter(Q(host_unit__in=units) | Q(pk__in=invited_ids))
     if f.q:
         qs = search_titles(qs, f.q)  # words, any order, prefixes; annotated with search_rank
     return qs

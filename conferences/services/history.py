@@ -36,7 +36,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -133,6 +133,13 @@ def _refresh_transaction() -> Iterator[None]:
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+                # For this transaction only (one refresh at a time): a month's ~45,000
+                # invitations (at the benchmark's scale) group in memory instead of an external
+                # sort (41 ms instead of 77 ms, EXPLAIN ANALYZE); and the commit does not wait
+                # for the WAL flush. That is safe for derived data: a crash loses the whole
+                # transaction, claim of the dirty marks included, so the months stay marked.
+                cursor.execute("SET LOCAL work_mem = '32MB'")
+                cursor.execute("SET LOCAL synchronous_commit = off")
         yield
 
 
@@ -176,48 +183,99 @@ def history_rebuild() -> int:
         HistoryDirtyMonth.objects.all().delete()
         HistorySummary.objects.all().delete()
         HistoryConferenceSummary.objects.all().delete()
-        rows = _attendance_rows(Invitation.objects.all())
-        HistorySummary.objects.bulk_create(rows, batch_size=5000)
-        HistoryConferenceSummary.objects.bulk_create(
-            _conference_rows(Conference.objects.all()), batch_size=5000
+        months = (
+            Conference.objects.filter(status=Status.ENDED)
+            .annotate(m=TruncMonth("planned_start", output_field=DateField()))
+            .values_list("m", flat=True)
+            .distinct()
+            .order_by("m")
         )
-    return len(rows)
+        return sum(_fill_month(month)[0] for month in list(months))
 
 
 def _recompute(months: list[dt.date]) -> int:
-    period = Q()
-    for month in months:
-        start, end = month_bounds(month)
-        period |= Q(planned_start__gte=start, planned_start__lt=end)
-    conferences = Conference.objects.filter(period)
     HistorySummary.objects.filter(month__in=months).delete()
     HistoryConferenceSummary.objects.filter(month__in=months).delete()
-    rows = _attendance_rows(
-        Invitation.objects.filter(
-            conference__in=conferences.filter(status=Status.ENDED).values("pk")
-        )
-    )
-    HistorySummary.objects.bulk_create(rows, batch_size=5000)
-    conference_rows = _conference_rows(conferences)
-    HistoryConferenceSummary.objects.bulk_create(conference_rows, batch_size=5000)
-    return len(rows) + len(conference_rows)
+    return sum(sum(_fill_month(month)) for month in months)
 
 
-def _attendance_rows(invitations: QuerySet[Invitation]) -> list[HistorySummary]:
+def _fill_month(month: dt.date) -> tuple[int, int]:
+    """Aggregate one month's ended conferences straight into the (emptied) summary tables: one
+    ``INSERT … SELECT`` per table, nothing read into Python. Returns (attendance rows, conference
+    rows) written."""
+    start, end = month_bounds(month)
+    in_month = {"planned_start__gte": start, "planned_start__lt": end, "status": Status.ENDED}
+    of_month = {f"conference__{key}": value for key, value in in_month.items()}
     late_minutes = settings.HISTORY_LATE_MINUTES
+    attendance = _insert(
+        HistorySummary,
+        month,
+        _attendance_select(Invitation.objects.filter(**of_month), late_minutes),
+        {
+            "level": "s.lv",
+            "host_unit": "s.host",
+            "unit": "s.u",
+            "absence_reason": "s.r",
+            "invited": "s.n_invited",
+            "attended": "s.n_attended",
+            "excused": "s.n_excused",
+            "absent": "s.n_absent",
+            "late": "s.n_late",
+            "late_minutes": "%s",
+            "headcount": "COALESCE(s.n_headcount, 0)",
+            "attended_without_headcount": "s.n_without",
+        },
+        [late_minutes],
+    )
+    keys = {"level": "s.lv", "host_unit": "s.host"}
+    conferences = _insert(
+        HistoryConferenceSummary,
+        month,
+        Conference.objects.filter(**in_month)
+        .annotate(lv=F("level"), host=F("host_unit_id"))
+        .values("lv", "host")
+        .annotate(
+            n=Count("id"), d=Sum(duration()), first=Min("planned_start"), last=Max("planned_start")
+        )
+        .order_by(),
+        {
+            **keys,
+            "topic": "NULL",
+            "conferences": "s.n",
+            "duration": "s.d",
+            "first_start": "s.first",
+            "last_start": "s.last",
+        },
+    )
+    conferences += _insert(
+        HistoryConferenceSummary,
+        month,
+        Conference.topics.through.objects.filter(**of_month)
+        .values(lv=F("conference__level"), host=F("conference__host_unit_id"), t=F("topic_id"))
+        .annotate(n=Count("id"))
+        .order_by(),
+        {**keys, "topic": "s.t", "conferences": "s.n"},
+    )
+    return attendance, conferences
+
+
+def _attendance_select(invitations: QuerySet[Invitation], late_minutes: int) -> QuerySet:
+    """Attendance of these invitations grouped by level × host × invited unit × absence reason
+    (of absent rows): the columns of ``HistorySummary`` but its month and ``late_minutes``."""
     late_after = F("conference__planned_start") + dt.timedelta(minutes=late_minutes)
     attended = Q(status__in=ATTENDED)
-    rows = (
-        invitations.filter(conference__status=Status.ENDED)
-        .annotate(
-            m=TruncMonth("conference__planned_start", output_field=DateField()),
+    return (
+        invitations.annotate(
+            lv=F("conference__level"),
+            host=F("conference__host_unit_id"),
+            u=F("unit_id"),
             r=Case(
                 When(status__in=ABSENT, then=F("absence_reason")),
                 default=Value(""),
                 output_field=CharField(),
             ),
         )
-        .values("m", "conference__level", "conference__host_unit_id", "unit_id", "r")
+        .values("lv", "host", "u", "r")
         .annotate(
             n_invited=Count("id"),
             n_attended=Count("id", filter=attended),
@@ -229,61 +287,25 @@ def _attendance_rows(invitations: QuerySet[Invitation]) -> list[HistorySummary]:
         )
         .order_by()
     )
-    return [
-        HistorySummary(
-            month=row["m"],
-            level=row["conference__level"],
-            host_unit_id=row["conference__host_unit_id"],
-            unit_id=row["unit_id"],
-            absence_reason=row["r"] or "",
-            invited=row["n_invited"],
-            attended=row["n_attended"],
-            excused=row["n_excused"],
-            absent=row["n_absent"],
-            late=row["n_late"],
-            late_minutes=late_minutes,
-            headcount=row["n_headcount"] or 0,
-            attended_without_headcount=row["n_without"],
-        )
-        for row in rows.iterator(chunk_size=5000)
-    ]
 
 
-def _conference_rows(conferences: QuerySet[Conference]) -> list[HistoryConferenceSummary]:
-    ended = conferences.filter(status=Status.ENDED)
-    month = TruncMonth("planned_start", output_field=DateField())
-    out = [
-        HistoryConferenceSummary(
-            month=row["m"],
-            level=row["level"],
-            host_unit_id=row["host_unit_id"],
-            conferences=row["n"],
-            duration=row["d"],
-            first_start=row["first"],
-            last_start=row["last"],
-        )
-        for row in ended.annotate(m=month)
-        .values("m", "level", "host_unit_id")
-        .annotate(
-            n=Count("id"), d=Sum(duration()), first=Min("planned_start"), last=Max("planned_start")
-        )
-        .order_by()
-    ]
-    topics = (
-        Conference.topics.through.objects.filter(conference__in=ended.values("pk"))
-        .annotate(m=TruncMonth("conference__planned_start", output_field=DateField()))
-        .values("m", "conference__level", "conference__host_unit_id", "topic_id")
-        .annotate(n=Count("id"))
-        .order_by()
+def _insert(
+    model, month: dt.date, select: QuerySet, columns: dict[str, str], params: Sequence = ()
+) -> int:
+    """``INSERT INTO <model> (month, <fields>) SELECT <month>, <expressions> FROM (<select>) s``.
+
+    ``columns`` maps fields to SQL over the select's aliases (``s.<alias>``), literals, or ``%s``
+    for the ``params`` in order. Returns the number of rows inserted.
+    """
+    quote = connection.ops.quote_name
+    fields = [model._meta.get_field(name).column for name in ("month", *columns)]
+    inner, inner_params = select.query.sql_with_params()
+    # Only the model's own table and column names and the fixed expressions above are spliced
+    # into the statement; every value is a parameter.
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(map(quote, fields))}) "  # noqa: S608
+        f"SELECT %s, {', '.join(columns.values())} FROM ({inner}) s"
     )
-    out += [
-        HistoryConferenceSummary(
-            month=row["m"],
-            level=row["conference__level"],
-            host_unit_id=row["conference__host_unit_id"],
-            topic_id=row["topic_id"],
-            conferences=row["n"],
-        )
-        for row in topics
-    ]
-    return out
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [connection.ops.adapt_datefield_value(month), *params, *inner_params])
+        return max(cursor.rowcount, 0)

@@ -325,3 +325,75 @@ def test_celery_beat_runs_the_refresh_task(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["history-summary-refresh"]
     assert entry["task"] == history_summary_refresh.name
     assert entry["schedule"] == settings.HISTORY_SUMMARY_REFRESH_SECONDS
+
+
+def test_a_month_is_aggregated_exactly_at_its_local_boundaries(org, settings):
+    """The refresh aggregates in one ``INSERT … SELECT`` per table: check its rows field by field
+    against figures worked out by hand, with conferences at the edges of the month in the
+    portal's time zone (00:30 on the 1st is still the previous day in UTC), a late join, a
+    present site without headcount, absence reasons, a topic, and conferences that must not
+    count (another month, not ended)."""
+    from conferences.models import HistoryConferenceSummary
+    from conferences.services.topics import topics_for_names
+
+    settings.HISTORY_LATE_MINUTES = 5
+    tz = dt.timezone(dt.timedelta(hours=7))  # Asia/Ho_Chi_Minh
+
+    def conference(start: dt.datetime, minutes: int, status: str = Status.ENDED) -> Conference:
+        return Conference.objects.create(
+            title="Giao ban",
+            level="province_to_district",
+            host_unit=Unit.objects.get(code="15-UBND"),
+            planned_start=start,
+            planned_end=start + dt.timedelta(minutes=minutes),
+            status=status,
+        )
+
+    first = conference(dt.datetime(2022, 3, 1, 0, 30, tzinfo=tz), 90)
+    last = conference(dt.datetime(2022, 3, 31, 23, 30, tzinfo=tz), 30)
+    last.topics.set(topics_for_names(["Chuyển đổi số"]))
+    february = conference(dt.datetime(2022, 2, 28, 23, 59, tzinfo=tz), 60)
+    scheduled = conference(dt.datetime(2022, 3, 15, 8, 0, tzinfo=tz), 60, status=Status.SCHEDULED)
+    attend(first, "138", headcount=4, late_minutes=10)
+    attend(first, "140")  # on time, no headcount recorded
+    attend(first, "15-UBND", status="absent", reason="Mất điện")
+    attend(last, "138", status="absent_excused", reason="Trùng lịch")
+    attend(last, "140", headcount=2, late_minutes=5)  # at the threshold: not late
+    attend(february, "138", headcount=9)
+    attend(scheduled, "138", headcount=9)
+
+    march = dt.date(2022, 3, 1)
+    assert history_refresh_months(months=[march]) == 4 + 2  # attendance rows + conference rows
+    fields = ("level", "host_unit__code", "unit__code", "absence_reason")
+    counts = ("invited", "attended", "excused", "absent", "late", "late_minutes", "headcount")
+    rows = {
+        tuple(r[f] for f in fields): tuple(r[c] for c in (*counts, "attended_without_headcount"))
+        for r in HistorySummary.objects.filter(month=march).values(
+            *fields, *counts, "attended_without_headcount"
+        )
+    }
+    p2d = "province_to_district"
+    assert rows == {
+        (p2d, "15-UBND", "138", ""): (1, 1, 0, 0, 1, 5, 4, 0),
+        (p2d, "15-UBND", "140", ""): (2, 2, 0, 0, 0, 5, 2, 1),
+        (p2d, "15-UBND", "15-UBND", "Mất điện"): (1, 0, 0, 1, 0, 5, 0, 0),
+        (p2d, "15-UBND", "138", "Trùng lịch"): (1, 0, 1, 0, 0, 5, 0, 0),
+    }
+    conf_rows = {
+        (r.topic.name if r.topic else None): (
+            r.conferences,
+            r.duration,
+            r.first_start,
+            r.last_start,
+        )
+        for r in HistoryConferenceSummary.objects.filter(month=march, level=p2d)
+    }
+    assert conf_rows == {
+        None: (2, dt.timedelta(minutes=120), first.planned_start, last.planned_start),
+        "Chuyển đổi số": (1, None, None, None),
+    }
+    # February holds its own conference only, and a rebuild gives back the same rows.
+    assert HistorySummary.objects.get(month=dt.date(2022, 2, 1)).headcount == 9
+    before = sorted(HistorySummary.objects.values_list(*fields, *counts).order_by())
+    assert history_rebuild() == 5
+    assert sorted(HistorySummary.objects.values_list(*fields, *counts).order_by()) == before
