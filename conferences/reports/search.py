@@ -15,7 +15,7 @@ from conferences.models import Conference, Invitation, Status
 from conferences.permissions import ALL_ROLES, ORGANISERS, visible_conferences
 from conferences.reports.expressions import ABSENT, ATTENDED  # noqa: F401 (re-exported)
 from conferences.reports.filters import HistoryFilter
-from conferences.reports.successors import subtree_q
+from conferences.reports.successors import subtree_q, unit_subtree_q
 from conferences.reports.words import search_titles
 from portal import permissions as org
 from portal.models import Unit
@@ -58,7 +58,7 @@ def history_conferences(user, f: HistoryFilter) -> QuerySet[Conference]:
             # invitations (a district: 611,000 over ten years), which keeps it hashed; without
             # DISTINCT, or as "id IN (hosted UNION ALL invited)" (estimated at 200 rows), the
             # planner rescanned a list per conference or probed 24,000 conferences one by one.
-            units = Unit.objects.filter(_unit_subtree_q(f.unit, mapped=f.successors))
+            units = Unit.objects.filter(unit_subtree_q(f.unit, mapped=f.successors))
             invited_ids = (
                 Invitation.objects.filter(unit__in=units)
                 .order_by()
@@ -86,13 +86,6 @@ def newest_or_best_first(qs: QuerySet[Conference], f: HistoryFilter) -> QuerySet
     if f.q:
         return qs.order_by("-search_rank", "-planned_start", "-id")
     return qs.order_by("-planned_start", "-id")
-
-
-def _unit_subtree_q(unit: Unit, *, mapped: bool) -> Q:
-    q = Q(path__startswith=unit.path)
-    if mapped:
-        q |= Q(successor__path__startswith=unit.path)
-    return q
 
 
 def history_invitations(

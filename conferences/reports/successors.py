@@ -27,5 +27,13 @@ def subtree_q(prefix: str, unit: Unit, *, mapped: bool) -> Q:
     return q
 
 
+def unit_subtree_q(unit: Unit, *, mapped: bool) -> Q:
+    """Units in ``unit``'s subtree (or, when mapped, whose successor is): for ``unit__in=`` lists."""
+    q = Q(path__startswith=unit.path)
+    if mapped:
+        q |= Q(successor__path__startswith=unit.path)
+    return q
+
+
 def successors_loaded() -> bool:
     return Unit.objects.filter(successor__isnull=False).exists()
