@@ -225,9 +225,11 @@ def fanout(*, upstream_nack: bool, n: int, window: float, clip_dir: Path, log_di
             sub.send("reset")
             sub.read()
         before = rpc(port, {"cmd": "stats"})
+        rcvbuf0 = udp_rcvbuf_errors()
         cpu0 = server_proc.cpu_times()
         time.sleep(window)
         cpu1 = server_proc.cpu_times()
+        rcvbuf1 = udp_rcvbuf_errors()
         after = rpc(port, {"cmd": "stats"})
         received = expected = 0
         for sub in subs:
@@ -244,6 +246,8 @@ def fanout(*, upstream_nack: bool, n: int, window: float, clip_dir: Path, log_di
             "forwarded_pps": round(forwarded / window),
             "server_cpu_pct": round(100 * cpu / window, 1),
             "receiving": receiving,
+            "udp_rcvbuf_errors": rcvbuf1 - rcvbuf0,
+            "send_errors": counters.get("send_errors"),
         }
     finally:
         if port:
@@ -302,6 +306,12 @@ def summarise(
             100
             * (total("video_expected") - total("video_received"))
             / max(1, total("video_expected")),
+            3,
+        ),
+        "audio_residual_loss_pct": round(
+            100
+            * (total("audio_expected") - total("audio_received"))
+            / max(1, total("audio_expected")),
             3,
         ),
         "frames_sent_per_subscriber": round(frames / max(1, len(reports)), 1),
