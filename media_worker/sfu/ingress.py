@@ -24,6 +24,7 @@ from .counters import RoomCounters
 
 if TYPE_CHECKING:
     from .forwarding import Slot
+    from .keyframes import KeyframeRequester
 
 HISTORY_SIZE = 1024  # packets kept per publisher stream for NACK (issue asks >= 500)
 MAX_DROPOUT = 3000  # RFC 3550 A.1
@@ -220,6 +221,7 @@ class PublisherStream:
         self.muted = False
         self.counters = counters if counters is not None else RoomCounters()
         self.nack = NackGenerator(self.counters)
+        self.keyframe_requests: KeyframeRequester | None = None  # video: set by the peer
         # receive statistics for receiver reports (RFC 3550 A.3, A.8)
         self.packets = 0
         self.octets = 0
@@ -322,3 +324,5 @@ class PublisherStream:
 
     def close(self) -> None:
         self.nack.close()
+        if self.keyframe_requests is not None:
+            self.keyframe_requests.close()

@@ -30,6 +30,7 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport
 
 from . import rtp
 from .forwarding import Pacer, PublisherStream, Transmitter
+from .keyframes import KeyframeRequester
 from .policy import NetworkPolicy
 from .signalling import OfferLayout, SignallingError, add_start_bitrate
 from .transport import ArrivalClock, DatagramSender, socket_sender, srtp_sender
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 REMB_MIN_INTERVAL = 0.25
-FORCED_PLI_INTERVAL = 0.3
 
 
 def _codec_caps(kind: str, names: tuple[str, ...]) -> list[Any]:
@@ -71,8 +71,6 @@ class Peer(Transmitter):
         self.arrivals = ArrivalClock()
         self.remb_bitrate = 0
         self._remb_at = 0.0
-        self._pli_at = 0.0
-        self._pli_timer: asyncio.TimerHandle | None = None
         self.closed = False
         self.state = "new"
         self.counters = room.totals
@@ -222,31 +220,9 @@ class Peer(Transmitter):
             logger.debug("RTCP send to %s failed: %r", self.participant_id, exc)
 
     def request_keyframe(self, stream: PublisherStream, *, forced: bool) -> None:
-        """PLI to this publisher: at most one a second, unless ``forced`` (join, switch).
-
-        Forced requests are coalesced to one per 300 ms: one arriving sooner is deferred,
-        not dropped. Chromium ignores key-frame requests within 300 ms of the previous one
-        (libwebrtc's minimum key-frame send interval), and a subscriber gated on a key frame
-        would otherwise wait for the encoder's own next one, which may never come.
-        """
-        now = time.monotonic()
-        since = now - self._pli_at
-        if since >= (FORCED_PLI_INTERVAL if forced else 1.0):
-            self._send_pli(stream)
-        elif forced and self._pli_timer is None:
-            loop = asyncio.get_running_loop()
-            self._pli_timer = loop.call_later(FORCED_PLI_INTERVAL - since, self._send_pli, stream)
-
-    def _send_pli(self, stream: PublisherStream) -> None:
-        if self._pli_timer is not None:
-            self._pli_timer.cancel()
-            self._pli_timer = None
-        if self.closed:
-            return
-        self._pli_at = time.monotonic()
-        self.plis_out += 1
-        self.counters.keyframes_requested += 1
-        self.send_rtcp(rtp.build_pli(self.rtcp_ssrc, stream.ssrc))
+        """Ask for a key frame through the stream's manager (see ``keyframes.py``)."""
+        if stream.keyframe_requests is not None:
+            stream.keyframe_requests.request(forced=forced)
 
     # --- ingress --------------------------------------------------------------------
 
@@ -264,13 +240,24 @@ class Peer(Transmitter):
             stream = PublisherStream(
                 self.participant_id, line.kind, ssrc, line.codecs, line.extensions, self.counters
             )
-            if line.kind == "video" and line.mid in self.nack_mids:
-                self._attach_nack(stream)
+            if line.kind == "video":
+                self._attach_keyframe_requests(stream)
+                if line.mid in self.nack_mids:
+                    self._attach_nack(stream)
             setattr(self, attr, stream)
             self.streams[ssrc] = stream
             self.room._stream_bound(self, stream)
             return stream
         return None
+
+    def _attach_keyframe_requests(self, stream: PublisherStream) -> None:
+        pli = rtp.build_pli(self.rtcp_ssrc, stream.ssrc)
+
+        def send() -> None:
+            self.plis_out += 1
+            self.send_rtcp(pli)
+
+        stream.keyframe_requests = KeyframeRequester(send, self.counters)
 
     def _attach_nack(self, stream: PublisherStream) -> None:
         """Upstream NACKs for a video stream whose publisher negotiated ``nack``."""
@@ -342,6 +329,8 @@ class Peer(Transmitter):
             if keyframe:
                 stream.keyframes += 1
                 self.counters.keyframes_received += 1
+                if stream.keyframe_requests is not None:
+                    stream.keyframe_requests.keyframe()
             if stream.abs_send_time_id:
                 abs_time = rtp.abs_send_time(data, header, elements, stream.abs_send_time_id)
                 if abs_time is not None:
@@ -466,9 +455,6 @@ class Peer(Transmitter):
         if self.closed:
             return
         self.closed = True
-        if self._pli_timer is not None:
-            self._pli_timer.cancel()
-            self._pli_timer = None
         for stream in self.streams.values():
             stream.close()
         self.tx = None

@@ -479,30 +479,10 @@ class Room:
             n += 1
             try:
                 self._detect_speaker()
-                self._retry_keyframes()
                 if n % 4 == 0:
                     self._send_reports()
             except Exception:
                 logger.exception("room %s: periodic work failed", self.room_id)
-
-    def _retry_keyframes(self) -> None:
-        """Keep asking (throttled to 1/s per publisher) while anyone waits for a key frame.
-
-        A PLI can be lost or ignored (Chromium drops requests closer than 300 ms apart);
-        a subscriber gated on a key frame must not depend on exactly one of them arriving.
-        """
-        for slot in self.slots.values():
-            source = slot.source
-            if slot.kind != "video" or source is None:
-                continue
-            waiting = slot.waiting_keyframe or any(
-                out.waiting_keyframe and out.peer.tx is not None and pid != source.owner
-                for pid, out in slot.outputs.items()
-            )
-            if waiting:
-                source_peer = self.peers.get(source.owner)
-                if source_peer is not None:
-                    source_peer.request_keyframe(source, forced=False)
 
     def _send_reports(self) -> None:
         for pid, peer in list(self.peers.items()):

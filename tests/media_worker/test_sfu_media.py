@@ -204,6 +204,36 @@ async def test_pli_reaches_the_publisher_when_a_subscriber_joins(room):
     await wait_for(lambda: c.slot("main") and c.slot("main").frames >= 5, timeout=10)
 
 
+async def test_a_join_storm_is_coalesced_into_few_key_frame_requests(room):
+    """Eight viewers join at once: the publisher gets a PLI or two, not one per join."""
+    a = await join(room, "a", luma=BRIGHT)
+    room.set_floor("a")
+    await wait_for(lambda: room.peers["a"].video is not None)
+    await asyncio.sleep(1.2)
+    requests = room.peers["a"].video.keyframe_requests
+    times: list[float] = []
+    original = requests._send_pli
+
+    def send() -> None:
+        times.append(asyncio.get_running_loop().time())
+        original()
+
+    requests._send_pli = send
+    before = a.plis_received()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    viewers = [Client(thumbnails=room.thumbnails, luma=None, tone=None) for _ in range(8)]
+    room.clients.extend(viewers)
+    await asyncio.gather(*(connect(room, f"v{i}", v) for i, v in enumerate(viewers)))
+    await wait_for(lambda: all(v.slot("main") and v.slot("main").frames >= 3 for v in viewers))
+    storm = loop.time() - start
+    assert requests.requests >= 8  # every join and connect asked ...
+    assert 1 <= len(times) <= 2 + int(storm / 0.5)  # ... and they were coalesced
+    assert all(b - a >= 0.49 for a, b in itertools.pairwise(times))
+    await wait_for(lambda: a.plis_received() >= before + len(times), timeout=5)
+    assert room.counters()["keyframes_requested"] >= len(times)
+
+
 async def test_server_side_mute_stops_forwarding_audio(room):
     await join(room, "a", luma=BRIGHT, tone=8000)
     await join(room, "b", luma=DARK, tone=0)

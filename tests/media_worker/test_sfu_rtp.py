@@ -369,3 +369,58 @@ def test_late_old_packets_after_a_switch_are_dropped_and_departed_history_releas
     slot.forget(a)
     assert not any(e is not None and e[1] is a for e in slot.ring)
     assert any(e is not None and e[1] is b for e in slot.ring)
+
+
+# --- key-frame request manager ------------------------------------------------------------
+
+
+def test_keyframe_manager_coalesces_a_join_storm_of_50_into_at_most_2_requests():
+    from media_worker.sfu.keyframes import KeyframeRequester
+
+    sent: list[float] = []
+    clock = [100.0]
+    req = KeyframeRequester(lambda: sent.append(req.sent_at))
+    deferred_at: float | None = None
+    # 50 joins over 0.4 s; the publisher answers each PLI with a key frame 60 ms later
+    for i in range(50):
+        clock[0] = 100.0 + i * 0.008
+        if sent and clock[0] - sent[-1] >= 0.06 and req.pending:
+            req.keyframe()
+        if deferred_at is not None and clock[0] >= deferred_at:
+            req.fire(now=deferred_at)
+            deferred_at = None
+        req.request(forced=True, now=clock[0])
+        if req._deferred and deferred_at is None:
+            deferred_at = req.sent_at + 0.5
+    if deferred_at is not None:
+        req.fire(now=deferred_at)  # the deferred request is sent, not dropped
+    assert req.requests == 50
+    assert 1 <= len(sent) <= 2
+    assert req.counters.keyframes_requested == len(sent)
+    if len(sent) == 2:
+        assert sent[1] - sent[0] >= 0.5
+
+
+def test_keyframe_manager_pending_retry_throttle_and_cancel():
+    from media_worker.sfu.keyframes import KeyframeRequester
+
+    sent: list[int] = []
+    req = KeyframeRequester(lambda: sent.append(1))
+    req.request(forced=False, now=10.0)
+    assert len(sent) == 1 and req.pending
+    req.request(forced=True, now=10.1)  # pending: coalesced
+    assert len(sent) == 1
+    req.fire(now=11.0)  # no key frame within RETRY_TIMEOUT: asked again
+    assert len(sent) == 2 and req.retries == 1
+    req.keyframe()
+    assert not req.pending
+    req.request(forced=False, now=11.2)  # a subscriber PLI inside the 1 s throttle: deferred
+    assert len(sent) == 2 and req._deferred
+    req.request(forced=True, now=11.3)  # a join: brought forward to the 0.5 s interval
+    req.keyframe()  # the encoder's own key frame arrives: satisfies the deferred request
+    assert not req._deferred and req._timer is None
+    req.request(forced=True, now=12.0)
+    assert len(sent) == 3
+    for i in range(40):  # the publisher never answers: bounded retries
+        req.fire(now=13.0 + i)
+    assert len(sent) == 3 + 30 and not req.pending
