@@ -49,6 +49,27 @@ def parse_rtp(data: bytes) -> tuple[int, int, int, bool, int, int] | None:
     return b1 & 0x7F, seq, ts, bool(b1 & 0x80), ssrc, pos
 
 
+def unwrap_rtx(data: bytes, payload_type: int, ssrc: int) -> bytes | None:
+    """The original packet inside an RTX packet (RFC 4588): its sequence number from the
+    first two payload bytes, ``payload_type`` and ``ssrc`` of the original stream. None for
+    a malformed or padding-only RTX packet."""
+    parsed = parse_rtp(data)
+    if parsed is None:
+        return None
+    end = len(data)
+    if data[0] & 0x20:  # padding
+        end -= data[-1]
+    pos = parsed[5]
+    if end - pos < 3:
+        return None
+    header = bytearray(data[:pos])
+    header[0] &= ~0x20 & 0xFF
+    header[1] = (header[1] & 0x80) | payload_type
+    header[2:4] = data[pos : pos + 2]
+    header[8:12] = ssrc.to_bytes(4, "big")
+    return bytes(header) + data[pos + 2 : end]
+
+
 def vp8_descriptor(data: bytes, pos: int) -> tuple[bool, bool] | None:
     """``(starts_frame, keyframe)`` from the VP8 payload descriptor at ``pos`` (RFC 7741).
 

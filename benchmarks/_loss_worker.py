@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import av
-from _loss_frames import SeqCounter, Vp8Receiver, freeze_seconds
+from _loss_frames import SeqCounter, Vp8Receiver, freeze_seconds, unwrap_rtx
 from _sfu_worker import CONFIG, ClipTrack, rpc
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
@@ -234,9 +234,12 @@ async def publish(port: int, clip_dir: str) -> None:
 # --- subscribers -------------------------------------------------------------------------
 
 
-def _payload_types(sdp: str) -> tuple[set[int], set[int]]:
+def _payload_types(sdp: str) -> tuple[set[int], set[int], dict[int, int]]:
+    """VP8 and Opus payload types of an answer, and RTX payload type -> the one it repairs."""
     vp8: set[int] = set()
     opus: set[int] = set()
+    rtx: set[int] = set()
+    apt: dict[int, int] = {}
     for line in sdp.splitlines():
         if line.startswith("a=rtpmap:"):
             pt, _, name = line[len("a=rtpmap:") :].partition(" ")
@@ -245,7 +248,15 @@ def _payload_types(sdp: str) -> tuple[set[int], set[int]]:
                 vp8.add(int(pt))
             elif codec == "opus":
                 opus.add(int(pt))
-    return vp8, opus
+            elif codec == "rtx":
+                rtx.add(int(pt))
+        elif line.startswith("a=fmtp:") and "apt=" in line:
+            pt, _, params = line[len("a=fmtp:") :].partition(" ")
+            for param in params.split(";"):
+                key, _, value = param.strip().partition("=")
+                if key == "apt" and value.isdigit():
+                    apt[int(pt)] = int(value)
+    return vp8, opus, {pt: apt[pt] for pt in rtx if apt.get(pt) in vp8}
 
 
 def build_pli(sender: int, media: int) -> bytes:
@@ -266,10 +277,14 @@ def build_nack(sender: int, media: int, seqs: list[int]) -> bytes:
 
 
 class Subscriber:
-    def __init__(self, pc: RTCPeerConnection, vp8: set[int], opus: set[int]) -> None:
+    def __init__(
+        self, pc: RTCPeerConnection, vp8: set[int], opus: set[int], rtx: dict[int, int]
+    ) -> None:
         self.pc = pc
         self.vp8 = vp8
         self.opus = opus
+        self.rtx = rtx  # RTX payload type -> VP8 payload type it repairs
+        self.rtx_received = 0
         self.video = Vp8Receiver()
         self.audio = SeqCounter()
         self.video_ssrc = 0
@@ -287,6 +302,15 @@ class Subscriber:
             return
         pt = data[1] & 0x7F
         now = time.monotonic()
+        if pt in self.rtx:  # a retransmission on RTX (RFC 4588): unwrap, then as VP8
+            if not self.video_ssrc:
+                return
+            original = unwrap_rtx(data, self.rtx[pt], self.video_ssrc)
+            if original is None:
+                self.other += 1
+                return
+            self.rtx_received += 1
+            data, pt = original, self.rtx[pt]
         if pt in self.vp8:
             self.video_ssrc = int.from_bytes(data[8:12], "big")
             before = self.video.seqs.highest
@@ -338,6 +362,8 @@ class Subscriber:
             "nacks": self.nacks_sent,
             "plis": self.plis_sent,
             "breaks": self.video.chain_breaks,
+            "rtx": self.rtx_received,
+            "other": self.other,
         }
 
     def mark(self, now: float) -> None:
@@ -366,6 +392,8 @@ class Subscriber:
             "nacks_sent": self.nacks_sent - w["nacks"],
             "plis_sent": self.plis_sent - w["plis"],
             "chain_breaks": self.video.chain_breaks - w["breaks"],
+            "rtx_received": self.rtx_received - w["rtx"],
+            "other_packets": self.other - w["other"],
         }
 
 

@@ -320,6 +320,8 @@ def summarise(
         "subscriber_nacks": total("nacks_sent"),
         "subscriber_plis": total("plis_sent"),
         "chain_breaks": total("chain_breaks"),
+        "subscriber_rtx_received": total("rtx_received"),
+        "subscriber_other_packets": total("other_packets"),
         "sfu": counters,
         "us_per_packet": round(cpu / max(1, forwarded) * 1e6, 2),
         "forwarded_pps": round(forwarded / seconds),

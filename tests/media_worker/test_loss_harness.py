@@ -284,3 +284,18 @@ def test_freeze_seconds():
     assert lf.freeze_seconds(shown, 0.0, 1.3) == pytest.approx(0.434 + 0.467 + 0.3)
     assert lf.freeze_seconds([], 0.0, 2.0) == pytest.approx(2.0)
     assert lf.freeze_seconds([0.1 * i for i in range(21)], 0.0, 2.0) == 0.0
+
+
+def test_rtx_retransmission_is_unwrapped_into_the_original_packet():
+    original = vp8_packet(700, 9000, start=False, marker=True, ext=True)
+    parsed = lf.parse_rtp(original)
+    pos = parsed[5]
+    # RTX: own payload type, SSRC and sequence number; payload = original seq + payload.
+    rtx = bytearray(original[:pos])
+    rtx[1] = (rtx[1] & 0x80) | 97
+    rtx[2:4] = (40000).to_bytes(2, "big")
+    rtx[8:12] = (999).to_bytes(4, "big")
+    rtx = bytes(rtx) + (700).to_bytes(2, "big") + original[pos:]
+    assert lf.unwrap_rtx(rtx, PT, 1234) == original
+    padding_only = rtx[:pos] + b"\x00\x00"  # too short to carry a payload
+    assert lf.unwrap_rtx(padding_only, PT, 1234) is None
