@@ -39,7 +39,13 @@ from media_worker.layout import slot_layout
 from media_worker.settings_policy import network_policy
 from media_worker.sfu import Room, SignallingError
 from media_worker.sfu.recording import RecorderConfig
-from media_worker.sfu.recording.live import RoomRecorder, next_index, recover_directory
+from media_worker.sfu.recording.live import (
+    RoomRecorder,
+    next_index,
+    recover_directory,
+    sidecar_events,
+    write_sidecar,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +111,10 @@ class RoomHost:
             return None
         host = cls(code, epoch=epoch, worker=worker)
         # A worker killed mid-segment left a .part: finish it (off the loop) before recording on.
-        for event in await asyncio.to_thread(recover_directory, host.recording_dir):
+        # Reports of finished segments are sent again: one whose report died with the worker
+        # reaches the database now (the writes are idempotent).
+        await asyncio.to_thread(recover_directory, host.recording_dir)
+        for event in await asyncio.to_thread(sidecar_events, host.recording_dir):
             host._enqueue(event)
         host.apply(state)
         logger.info("room %s opened by %s at epoch %s", code, worker or "this process", epoch)
@@ -182,7 +191,7 @@ class RoomHost:
                 keyframe_seconds=float(settings.RECORDING_KEYFRAME_SECONDS),
                 metadata={"conference": self.code, "worker": self.worker},
             )
-            self.recorder = RoomRecorder(self.room, config, on_segment=self._enqueue)
+            self.recorder = RoomRecorder(self.room, config, on_segment=self._segment)
         if self.recorder is None:
             return
         if wanted and not self.recorder.active:
@@ -216,6 +225,10 @@ class RoomHost:
                 logger.warning("room %s closed with %s events unwritten", self.code, self.queued)
 
     # --- the room's events ---------------------------------------------------------------
+
+    def _segment(self, event: dict[str, Any]) -> None:
+        write_sidecar(self.recording_dir, event)
+        self._enqueue(event)
 
     def _enqueue(self, event: dict[str, Any]) -> None:
         stamped = {**event, "at": event.get("at") or time.time()}

@@ -15,6 +15,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+from django.urls import reverse
+
 from conferences import permissions as perms
 from conferences.models import AuditEntry, Conference
 from recordings.models import RecordingSegment, SegmentState
@@ -56,6 +59,17 @@ def locate(segments: list[RecordingSegment], at: dt.datetime) -> tuple[int, floa
         if at < end:
             return i, max(0.0, (at - seg.started_at).total_seconds())
     return None
+
+
+def recording_link(conference: Conference, at: dt.datetime | None) -> str:
+    """The history page's player at wall-clock ``at`` (``#rec=<part>:<seconds>``), or ""."""
+    if at is None:
+        return ""
+    where = locate(playable_segments(conference), at)
+    if where is None:
+        return ""
+    path = reverse("history_conference", args=[conference.code])
+    return f"{settings.SITE_URL}{path}#rec={where[0]}:{where[1]:.0f}"
 
 
 def chapters(conference: Conference, segments: list[RecordingSegment]) -> list[Chapter]:

@@ -233,6 +233,7 @@ def expire(now: dt.datetime | None = None) -> list[dict[str, Any]]:
                 if path.is_file():
                     freed += path.stat().st_size
                 path.unlink(missing_ok=True)
+                path.with_name(path.name + ".json").unlink(missing_ok=True)
             folder = Path(settings.MEDIA_ROOT) / "recordings" / str(conference.code)
             for leftover in folder.glob("*.part") if folder.is_dir() else []:
                 freed += leftover.stat().st_size

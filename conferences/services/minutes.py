@@ -275,6 +275,8 @@ def minutes_docx(conference: Conference) -> bytes:
 
     _para(doc, "IV. CHƯƠNG TRÌNH VÀ NỘI DUNG", bold=True)
     items = list(conference.agenda_items.select_related("presenter_unit", "presenter_site"))
+    from recordings.playback import recording_link  # recordings builds on conferences
+
     if not items:
         _para(doc, "……………………")
     for n, item in enumerate(items, start=1):
@@ -294,6 +296,9 @@ def minutes_docx(conference: Conference) -> bytes:
             doc,
             f"{n}. {item.title}{when}" + (f" — trình bày: {presenter}" if presenter else "") + ".",
         )
+        link = recording_link(conference, item.actual_start)
+        if link:
+            _para(doc, f"Ghi hình: {link}", italic=True, size=11)
 
     _para(doc, "V. KẾT LUẬN CỦA HỘI NGHỊ", bold=True)
     for line in (conference.conclusions or "……………………").splitlines():

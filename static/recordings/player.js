@@ -24,6 +24,9 @@ if (video && sourcesEl) {
     video.dataset.segment = String(i);
   };
   video.dataset.segment = '0';
+  // a link from the minutes or the timeline: #rec=<part>:<seconds>
+  const linked = /^#rec=(\d+):(\d+(?:\.\d+)?)$/.exec(window.location.hash);
+  if (linked) load(Number(linked[1]), Number(linked[2]), false);
   video.addEventListener('ended', () => { if (current + 1 < sources.length) load(current + 1, 0, true); });
   for (const button of document.querySelectorAll('[data-role=chapters] button')) {
     button.addEventListener('click', () => {

@@ -19,6 +19,8 @@ from aiortc.codecs.opus import OpusEncoder
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.rtp import RtpPacket
 
+from media_worker.sfu.recording import Recorder, RecorderConfig
+
 PT = {"vp8": 96, "h264": 102, "opus": 111}
 
 
@@ -140,3 +142,42 @@ def probe(path: Path) -> dict:
                     idx = packet.stream.index
                     info["audio"][idx] = info["audio"].get(idx, 0) + frame.samples
     return info
+
+
+def record(
+    directory, seconds: float, segment_seconds: float, t0: float = 1_780_000_000.0, first: int = 1
+) -> list[dict]:
+    """Real segments: a VP8 source through the recorder on a simulated clock."""
+    events: list[dict] = []
+    now = [t0]
+    source = Source(90)
+    recorder = Recorder(
+        RecorderConfig(
+            directory=directory,
+            segment_seconds=segment_seconds,
+            keyframe_seconds=1,
+            first_index=first,
+        ),
+        on_segment=events.append,
+        request_keyframe=lambda: setattr(source, "force_keyframe", True),
+        clock=lambda: now[0],
+    )
+    recorder.switch("video", "a")
+    recorder.switch("floor", "a")
+    recorder.start()
+    next_tick = t0 + 1
+    audio_at = t0
+    for i in range(int(seconds * source.fps)):
+        t = t0 + i / source.fps
+        batch = [(t + 0.0005 * k, "video", p) for k, p in enumerate(source.video_frame())]
+        while audio_at < t + 1 / source.fps:
+            batch.append((audio_at, "floor", source.audio_frame()))
+            audio_at += 0.02
+        for arrival, track, data in sorted(batch, key=lambda b: b[0]):
+            now[0] = arrival
+            while now[0] >= next_tick:
+                recorder.tick()
+                next_tick += 1
+            recorder.push(track, data, arrival)
+    recorder.close()
+    return [e for e in events if e["state"] == "closed"]

@@ -50,7 +50,8 @@ def media(settings, tmp_path):
 
 
 def _spy(host: RoomHost) -> None:
-    """Keep a copy of every event the host reports (it still goes to the media sink)."""
+    """Keep a copy of every event the host reports (it still goes to the media sink; the
+    recorder's reports pass through ``host._enqueue`` too)."""
     host.sent = []  # type: ignore[attr-defined]
     enqueue = host._enqueue
 
@@ -59,8 +60,6 @@ def _spy(host: RoomHost) -> None:
         enqueue(event)
 
     host._enqueue = spy  # type: ignore[method-assign]
-    if host.recorder is not None:
-        host.recorder.recorder.on_segment = spy
 
 
 async def test_the_room_records_the_floor_and_follows_a_floor_change(org, media):
@@ -94,7 +93,11 @@ async def test_the_room_records_the_floor_and_follows_a_floor_change(org, media)
     assert len(closed) >= 2, closed  # 9 s in segments of 5 s
     assert [s["index"] for s in closed] == list(range(1, len(closed) + 1))
     directory = media / "recordings" / code
-    assert sorted(p.name for p in directory.iterdir()) == sorted(s["name"] for s in closed)
+    assert sorted(p.name for p in directory.glob("*.webm")) == sorted(s["name"] for s in closed)
+    # each finished segment's report is kept beside it, for a host that takes the room over
+    assert sorted(p.name for p in directory.glob("*.json")) == sorted(
+        s["name"] + ".json" for s in closed
+    )
     lumas: list[int] = []
     total = 0.0
     for seg in closed:
@@ -157,3 +160,54 @@ async def test_pausing_closes_the_segment_and_a_confidential_room_records_nothin
         await database_sync_to_async(connections.close_all)()
     info = probe(media / "recordings" / code / seg["name"])
     assert info["errors"] == 0 and abs(info["duration"] - 2.0) <= 1.0
+
+
+async def test_loss_before_the_recorder_skips_broken_frames_and_the_file_decodes(org, media):
+    """5 % of the main video's packets never reach the recorder (as when the publisher's uplink
+    loses them and NACK does not recover them in time): broken frames are skipped, a key frame is
+    requested from the publisher (a PLI over the real connection), and the file decodes."""
+    import random
+
+    conf, speaker, chair = await database_sync_to_async(_live)()
+    code = str(conf.code)
+    host = await RoomHost.open(code, worker="test")
+    assert host is not None and host.recorder is not None
+    _spy(host)
+    host.apply({"type": "state", "version": 1, "floor": speaker, "chair": chair, "record": True})
+    a = Client(luma=60, tone=8000)
+    rnd = random.Random(5)
+    [video_sink] = [s for s in host.recorder.sinks if s.track == "video"]
+    deliver = video_sink._packet
+    lossy = {"on": False}
+
+    def maybe_drop(data: bytes) -> None:
+        if lossy["on"] and rnd.random() < 0.05:
+            return
+        deliver(data)
+
+    video_sink.tx = maybe_drop
+    try:
+        answer = await host.offer(participant=speaker, conn="ca", offer=await a.offer())
+        await a.accept(answer)
+        await wait_for(lambda: _segments(host, "started"), 20)
+        await asyncio.sleep(2.0)
+        plis_before = host.room.peers[speaker].plis_out
+        lossy["on"] = True
+        await asyncio.sleep(4.0)
+        lossy["on"] = False
+        await asyncio.sleep(2.0)
+        stats = host.recorder.stats()
+        plis_after = host.room.peers[speaker].plis_out
+        await host.close()
+    finally:
+        await a.close()
+        await host.close()
+        await database_sync_to_async(connections.close_all)()
+    assert stats["lost_frames"] > 0, stats
+    assert plis_after > plis_before  # the recorder asked the publisher for key frames
+    total_frames = 0
+    for seg in _segments(host):
+        info = probe(media / "recordings" / code / seg["name"])
+        assert info["errors"] == 0, seg
+        total_frames += info["frames"]
+    assert total_frames == stats["video_frames"] > 40  # recovered after the losses

@@ -13,55 +13,15 @@ import pytest
 from conferences.audit import audit_log
 from conferences.live.media_sink import report
 from conferences.models import AgendaItem, AuditEntry, Status
-from media_worker.sfu.recording import Recorder, RecorderConfig
 from portal.models import Site
 from recordings.models import RecordingSegment
 from tests.conferences.factories import ConferenceFactory, invite
 from tests.conftest import _persona
-from tests.media_worker.recording_helpers import Source
+from tests.media_worker.recording_helpers import record
 
 pytestmark = pytest.mark.django_db
 
 T0 = 1_780_000_000.0
-
-
-def record(
-    directory, seconds: float, segment_seconds: float, t0: float = T0, first: int = 1
-) -> list[dict]:
-    """Real segments: a VP8 source through the recorder on a simulated clock."""
-    events: list[dict] = []
-    now = [t0]
-    source = Source(90)
-    recorder = Recorder(
-        RecorderConfig(
-            directory=directory,
-            segment_seconds=segment_seconds,
-            keyframe_seconds=1,
-            first_index=first,
-        ),
-        on_segment=events.append,
-        request_keyframe=lambda: setattr(source, "force_keyframe", True),
-        clock=lambda: now[0],
-    )
-    recorder.switch("video", "a")
-    recorder.switch("floor", "a")
-    recorder.start()
-    next_tick = t0 + 1
-    audio_at = t0
-    for i in range(int(seconds * source.fps)):
-        t = t0 + i / source.fps
-        batch = [(t + 0.0005 * k, "video", p) for k, p in enumerate(source.video_frame())]
-        while audio_at < t + 1 / source.fps:
-            batch.append((audio_at, "floor", source.audio_frame()))
-            audio_at += 0.02
-        for arrival, track, data in sorted(batch, key=lambda b: b[0]):
-            now[0] = arrival
-            while now[0] >= next_tick:
-                recorder.tick()
-                next_tick += 1
-            recorder.push(track, data, arrival)
-    recorder.close()
-    return [e for e in events if e["state"] == "closed"]
 
 
 @pytest.fixture
@@ -239,3 +199,16 @@ def test_the_clerk_chooses_recording_on_the_detail_page_others_cannot(
     assert conf.recording.mode == "on"
     leader_page = client_for(leader).get(f"/conferences/{conf.code}/").content.decode()
     assert f'action="{url}"' not in leader_page and "được ghi hình" in leader_page
+
+
+def test_the_minutes_link_each_recorded_agenda_item_to_its_place_in_the_recording(
+    recorded, settings
+):
+    import docx
+
+    from conferences.services.minutes import minutes_docx
+
+    text = "\n".join(p.text for p in docx.Document(io.BytesIO(minutes_docx(recorded))).paragraphs)
+    links = re.findall(r"Ghi hình: (\S+)", text)
+    page = f"{settings.SITE_URL}/history/conferences/{recorded.code}/"
+    assert links == [f"{page}#rec=0:0", f"{page}#rec=1:2"], links

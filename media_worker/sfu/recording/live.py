@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -80,21 +82,53 @@ def recover_directory(directory: Path) -> list[dict[str, Any]]:
         if facts is None:
             continue
         index_text = facts["name"].split("-", 1)[-1].split(".", 1)[0]
-        out.append(
-            {
-                "type": "recording_segment",
-                "state": "closed",
-                "reason": "recovered",
-                "index": int(index_text) if index_text.isdigit() else 0,
-                "name": facts["name"],
-                # the cut file's last write is when it ended; its start is that minus its length
-                "started_at": started - facts["duration_ms"] / 1000,
-                "ended_at": started,
-                "duration_ms": facts["duration_ms"],
-                "bytes": facts["bytes"],
-                "keyframes_ms": facts["keyframes_ms"],
-            }
-        )
+        event = {
+            "type": "recording_segment",
+            "state": "closed",
+            "reason": "recovered",
+            "index": int(index_text) if index_text.isdigit() else 0,
+            "name": facts["name"],
+            # the cut file's last write is when it ended; its start is that minus its length
+            "started_at": started - facts["duration_ms"] / 1000,
+            "ended_at": started,
+            "duration_ms": facts["duration_ms"],
+            "bytes": facts["bytes"],
+            "keyframes_ms": facts["keyframes_ms"],
+        }
+        write_sidecar(directory, event)
+        out.append(event)
+    return out
+
+
+def write_sidecar(directory: Path, event: dict[str, Any]) -> None:
+    """Keep a finished segment's report next to it (``<name>.json``): a worker killed before
+    its report reached the database leaves it for the next host to send again."""
+    name = event.get("name")
+    if event.get("state") != "closed" or not isinstance(name, str):
+        return
+    target = directory / f"{name}.json"
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(event), encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError:
+        logger.exception("recorder: cannot write %s", target)
+
+
+def sidecar_events(directory: Path) -> list[dict[str, Any]]:
+    """The reports of every finished segment in ``directory`` (sent again on open: the
+    domain's writes are idempotent)."""
+    out = []
+    if not directory.is_dir():
+        return out
+    for path in sorted(directory.glob("*.json")):
+        media = path.with_name(path.name[: -len(".json")])
+        try:
+            event = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if media.is_file() and isinstance(event, dict):
+            out.append(event)
     return out
 
 
