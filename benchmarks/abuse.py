@@ -458,13 +458,23 @@ async def ws_phase(port: int, setup: dict, tally: Tally) -> None:
     ):
         ws, status = await WS.connect(port, bad, operator)
         close = None
+        reason = None
         if ws is not None:
+            # The refusal comes as an error frame with its reason, then the 4404 close
+            # (Daphne drops close reasons, docs/protocol.md §1): read both, bounded.
             with contextlib.suppress(Exception):
-                await ws.recv(5)
+                for _ in range(3):
+                    message = await ws.recv(5)
+                    if message is None:
+                        break
+                    if message.get("type") == "error":
+                        reason = message.get("code")
             close = ws.close_code
             ws.close()
         tally.add(
-            "ws", close == 4404 or status in (403, 404), f"{bad}: handshake {status} close {close}"
+            "ws",
+            (close == 4404 and reason == "not_found") or status in (403, 404),
+            f"{bad}: handshake {status} error {reason} close {close}",
         )
     # A hand-raise flood: state-changing commands must be limited or coalesced.
     chair = sign_in(port, "chutri.vanchan")
