@@ -50,7 +50,9 @@ class Output:
     """One subscriber's view of one slot: its negotiated payload types and extension ids."""
 
     peer: Transmitter
-    payload_types: dict[str, int]  # codec name -> subscriber's payload type
+    # codec key (signalling.codec_key) -> subscriber's payload type; a plain "h264" entry
+    # (internal sinks such as the recorder) takes any H.264
+    payload_types: dict[str, int]
     extensions: dict[str, int]  # uri -> subscriber's id
     waiting_keyframe: bool = True
     start_packets: int = 0
@@ -67,7 +69,7 @@ class Output:
 
 @dataclass
 class _Group:
-    payload_type: int
+    pt_map: dict[int, int]  # source payload type -> the group's; unmapped codecs are not sent
     id_map: dict[int, int]
     outputs: list[Output] = field(default_factory=list)
 
@@ -102,7 +104,7 @@ class Slot:
         self.octets = 0
         self.switches = 0
         # out seq -> (out seq, source, source seq, out timestamp) for NACK mapping
-        self.ring: list[tuple[int, PublisherStream, int, int] | None] = [None] * HISTORY_SIZE
+        self.ring: list[tuple[int, PublisherStream | None, int, int] | None] = [None] * HISTORY_SIZE
 
     # --- configuration (off the hot path) -----------------------------------------------
 
@@ -150,24 +152,28 @@ class Slot:
 
     def regroup(self) -> None:
         """Group outputs that need byte-identical packets; a source never gets itself."""
-        groups: dict[tuple[int, tuple[tuple[int, int], ...]], _Group] = {}
+        groups: dict[tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]], _Group] = {}
         src = self.source
         if src is not None:
             for pid, out in self.outputs.items():
                 if pid == src.owner:
                     continue
-                pt = _first_pt(out.payload_types, src.codecs)
-                if pt is None:
-                    continue
+                pt_map = {}
+                for src_pt, codec in src.codec_keys.items():
+                    pt = match_codec(out.payload_types, codec)
+                    if pt is not None:
+                        pt_map[src_pt] = pt
+                if not pt_map:
+                    continue  # it cannot decode anything this source sends
                 id_map = {
                     i: out.extensions.get(uri, 0)
                     for i, uri in src.uri_by_id.items()
                     if uri != rtp.URI_MID
                 }
-                key = (pt, tuple(sorted(id_map.items())))
+                key = (tuple(sorted(pt_map.items())), tuple(sorted(id_map.items())))
                 group = groups.get(key)
                 if group is None:
-                    group = groups[key] = _Group(pt, id_map)
+                    group = groups[key] = _Group(pt_map, id_map)
                 group.outputs.append(out)
         self._groups = list(groups.values())
 
@@ -215,16 +221,20 @@ class Slot:
             self.last_seq = out_seq
             self.last_ts = out_ts
             self.last_time = now
-        self.ring[out_seq % HISTORY_SIZE] = (out_seq, self.source, seq, out_ts)  # type: ignore[arg-type]
+        self.ring[out_seq % HISTORY_SIZE] = (out_seq, self.source, seq, out_ts)
         self.packets += 1
         self.octets += header.payload_end - header.payload_start
         sent = 0
         marker = header.marker_pt & 0x80
+        src_pt = header.marker_pt & 0x7F
         two_byte = header.two_byte_ext
         ssrc = self.ssrc
         for group in self._groups:
+            pt = group.pt_map.get(src_pt)
+            if pt is None:
+                continue  # this group cannot decode the packet's codec: nothing, not garbage
             buf = bytearray(data)
-            _pack_header(buf, 1, marker | group.payload_type, out_seq, out_ts, ssrc)
+            _pack_header(buf, 1, marker | pt, out_seq, out_ts, ssrc)
             if elements:
                 rtp.rewrite_extensions(buf, two_byte, elements, group.id_map)
             packet = bytes(buf)
@@ -258,6 +268,8 @@ class Slot:
             if entry is None or entry[0] != out_seq:
                 continue
             _, source, src_seq, out_ts = entry
+            if source is None:
+                continue
             data = source.stored(src_seq)
             if data is None:
                 missing.append((source, src_seq))
@@ -265,7 +277,8 @@ class Slot:
             header = rtp.parse_rtp_header(data)
             if header is None:
                 continue
-            pt = _first_pt(output.payload_types, source.codecs)
+            codec = source.codec_keys.get(header.marker_pt & 0x7F)
+            pt = None if codec is None else match_codec(output.payload_types, codec)
             if pt is None:
                 continue
             id_map = {
@@ -313,12 +326,17 @@ class Slot:
         )
 
 
-def _first_pt(payload_types: dict[str, int], source_codecs: dict[int, str]) -> int | None:
-    for name in source_codecs.values():
-        pt = payload_types.get(name)
-        if pt is not None:
-            return pt
-    return None
+def match_codec(payload_types: dict[str, int], codec: str) -> int | None:
+    """The subscriber's payload type for a source codec key, or None if it cannot decode it.
+
+    Exact keys only (H.264 profile and packetization mode included), except that a plain
+    codec name in ``payload_types`` (an internal sink that depacketizes anything) matches
+    every variant of that codec.
+    """
+    pt = payload_types.get(codec)
+    if pt is None and "/" in codec:
+        pt = payload_types.get(codec.split("/", 1)[0])
+    return pt
 
 
 class Pacer:

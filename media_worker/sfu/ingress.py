@@ -207,11 +207,15 @@ class PublisherStream:
         codecs: dict[int, str],
         extensions: dict[str, int],
         counters: RoomCounters | None = None,
+        *,
+        codec_keys: dict[int, str] | None = None,
     ) -> None:
         self.owner = owner
         self.kind = kind
         self.ssrc = ssrc
-        self.codecs = codecs
+        self.codecs = codecs  # payload type -> codec name
+        # payload type -> what a subscriber must match to decode it (signalling.codec_key)
+        self.codec_keys = {pt: (codec_keys or {}).get(pt, name) for pt, name in codecs.items()}
         self.clock_rate = 90000 if kind == "video" else 48000
         self.uri_by_id = {i: u for u, i in extensions.items()}
         self.abs_send_time_id = extensions.get(rtp.URI_ABS_SEND_TIME, 0)
@@ -236,7 +240,7 @@ class PublisherStream:
         self.sr_ntp = 0  # last sender report: NTP and RTP time, local receive time
         self.sr_rtp = 0
         self.sr_at = 0.0
-        self.audio_level = 127  # smoothed -dBov; 127 is silence
+        self.audio_level: float = 127  # smoothed -dBov; 127 is silence
         self.keyframes = 0
         self.bad_seq = -1
         self.restarts = 0

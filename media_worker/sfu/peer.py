@@ -32,7 +32,7 @@ from . import rtp
 from .forwarding import Pacer, PublisherStream, Transmitter
 from .keyframes import KeyframeRequester
 from .policy import NetworkPolicy
-from .signalling import OfferLayout, SignallingError, add_start_bitrate
+from .signalling import OfferLayout, SignallingError, add_start_bitrate, codec_key
 from .transport import ArrivalClock, DatagramSender, socket_sender, srtp_sender
 
 if TYPE_CHECKING:
@@ -44,8 +44,10 @@ REMB_MIN_INTERVAL = 0.25
 
 
 def _codec_caps(kind: str, names: tuple[str, ...]) -> list[Any]:
-    caps = RTCRtpReceiver.getCapabilities(kind).codecs
-    return [c for n in names for c in caps if c.name.lower() == n]
+    caps = RTCRtpReceiver.getCapabilities(kind)
+    if caps is None:
+        return []
+    return [c for n in names for c in caps.codecs if c.name.lower() == n]
 
 
 class Peer(Transmitter):
@@ -138,11 +140,17 @@ class Peer(Transmitter):
         from aiortc import sdp as aiortc_sdp
 
         self.negotiated: dict[str, tuple[dict[int, str], dict[str, int]]] = {}
+        self.codec_keys: dict[str, dict[int, str]] = {}
         for m in aiortc_sdp.SessionDescription.parse(answer_sdp).media:
+            self.codec_keys[m.rtp.muxId] = {
+                c.payloadType: codec_key(c.name, dict(c.parameters))
+                for c in m.rtp.codecs
+                if c.name.lower() in ("vp8", "h264", "opus") and c.payloadType is not None
+            }
             codecs = {
                 c.payloadType: c.name.lower()
                 for c in m.rtp.codecs
-                if c.name.lower() in ("vp8", "h264", "opus")
+                if c.name.lower() in ("vp8", "h264", "opus") and c.payloadType is not None
             }
             self.negotiated[m.rtp.muxId] = (codecs, {e.uri: e.id for e in m.rtp.headerExtensions})
             if any(
@@ -238,7 +246,13 @@ class Peer(Transmitter):
             if line.ssrcs and ssrc not in line.ssrcs:
                 return None
             stream = PublisherStream(
-                self.participant_id, line.kind, ssrc, line.codecs, line.extensions, self.counters
+                self.participant_id,
+                line.kind,
+                ssrc,
+                line.codecs,
+                line.extensions,
+                self.counters,
+                codec_keys=self.codec_keys.get(line.mid),
             )
             if line.kind == "video":
                 self._attach_keyframe_requests(stream)
@@ -388,22 +402,22 @@ class Peer(Transmitter):
                 stream.sr_ntp = int.from_bytes(body[4:12], "big")
                 stream.sr_rtp = int.from_bytes(body[12:16], "big")
                 stream.sr_at = time.monotonic()
-            self._note_report_blocks(body, 24, item.count)
+            self._note_report_blocks(body, 24, item.fmt)
         elif item.packet_type == rtp.RTCP_RR and len(body) >= 4:
-            self._note_report_blocks(body, 4, item.count)
+            self._note_report_blocks(body, 4, item.fmt)
         elif item.packet_type == rtp.RTCP_PSFB and len(body) >= 8:
             media_ssrc = int.from_bytes(body[4:8], "big")
-            if item.count == rtp.PSFB_PLI:
+            if item.fmt == rtp.PSFB_PLI:
                 self.plis_in += 1
                 self.room._keyframe_wanted(media_ssrc)
-            elif item.count == rtp.PSFB_FIR and len(body) >= 12:
+            elif item.fmt == rtp.PSFB_FIR and len(body) >= 12:
                 self.plis_in += 1
                 self.room._keyframe_wanted(int.from_bytes(body[8:12], "big"))
-            elif item.count == rtp.PSFB_APP:
+            elif item.fmt == rtp.PSFB_APP:
                 remb = rtp.parse_remb_fci(body[8:])
                 if remb is not None:
                     self.remb_in = remb[0]
-        elif item.packet_type == rtp.RTCP_RTPFB and item.count == rtp.RTPFB_NACK:
+        elif item.packet_type == rtp.RTCP_RTPFB and item.fmt == rtp.RTPFB_NACK:
             parsed = rtp.parse_nack_body(body)
             if parsed is not None:
                 self.nacks_in += 1

@@ -146,10 +146,10 @@ class Room:
         for key, line in layout.slots.items():
             if line.direction == "inactive":
                 continue
-            codecs, exts = peer.negotiated.get(line.mid, ({}, {}))
-            payload_types: dict[str, int] = {}
-            for pt, name in codecs.items():
-                payload_types.setdefault(name, pt)
+            _, exts = peer.negotiated.get(line.mid, ({}, {}))
+            payload_types: dict[str, int] = {}  # codec key -> the subscriber's payload type
+            for pt, key_ in peer.codec_keys.get(line.mid, {}).items():
+                payload_types.setdefault(key_, pt)
             self.slots[key].add_output(Output(peer, payload_types, exts))
         self._repoint()
         if self._ticker is None:

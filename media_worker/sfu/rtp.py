@@ -335,7 +335,7 @@ class RtcpItem(NamedTuple):
     """One packet of a compound RTCP datagram: type, count/fmt field and body bytes."""
 
     packet_type: int
-    count: int
+    fmt: int  # the count / feedback-message-type field
     body: bytes
 
 

@@ -83,6 +83,47 @@ class OfferLayout:
         return info
 
 
+def h264_profile(profile_level_id: str) -> str:
+    """The H.264 profile of a ``profile-level-id`` (RFC 6184 8.1), the level ignored.
+
+    Constrained Baseline is spelt several ways (42e0.., 4de0.., 58c0.. and any 42 with
+    constraint_set1): they are one profile for decoding, so they map to ``"cb"``.
+    """
+    try:
+        raw = bytes.fromhex(profile_level_id)
+    except ValueError:
+        return "invalid"
+    if len(raw) != 3:
+        return "invalid"
+    idc, iop = raw[0], raw[1]
+    if idc == 0x42:
+        return "cb" if iop & 0x40 else "baseline"
+    if idc == 0x4D:
+        return "cb" if iop & 0x80 else "main"
+    if idc == 0x58:
+        if iop & 0xC0 == 0xC0:
+            return "cb"
+        return "baseline" if iop & 0x80 else "extended"
+    if idc == 0x64:
+        return "constrained-high" if iop & 0x0C == 0x0C else "high"
+    return f"{idc:02x}"
+
+
+def codec_key(name: str, parameters: dict[str, object] | None = None) -> str:
+    """What must match for a subscriber to decode a source's packets as they are.
+
+    VP8 and Opus are their name; H.264 is ``h264/<profile>/<packetization-mode>``
+    (defaults ``42001f`` and 0, RFC 6184), matched strictly like mediasoup's ``matchCodecs``.
+    """
+    name = name.lower()
+    if name != "h264":
+        return name
+    params = parameters or {}
+    plid = str(params.get("profile-level-id", "42001f"))
+    mode = str(params.get("packetization-mode", "0"))
+    return f"h264/{h264_profile(plid)}/{mode}"
+
+
 def slot_order(thumbnails: int) -> list[tuple[str, str]]:
     """``(slot name, kind)`` for m-lines 2.. in offer order."""
     order = [("main", "video"), ("main", "audio"), ("chair", "video"), ("chair", "audio")]
@@ -140,7 +181,11 @@ def parse_offer(offer: object, *, thumbnails: int, policy: NetworkPolicy) -> Off
         if direction not in allowed:
             raise SignallingError("bad_layout", f"m-line {index} ({role}) cannot be {direction}")
         wanted = VIDEO_CODECS if kind == "video" else AUDIO_CODECS
-        codecs = {c.payloadType: c.name.lower() for c in m.rtp.codecs if c.name.lower() in wanted}
+        codecs = {
+            c.payloadType: c.name.lower()
+            for c in m.rtp.codecs
+            if c.name.lower() in wanted and c.payloadType is not None
+        }
         if not codecs and direction != "inactive":
             raise SignallingError(
                 "unsupported_codec", f"m-line {index} offers none of {', '.join(wanted)}"

@@ -151,7 +151,7 @@ class ArrivalClock:
         async def recv() -> bytes:
             data = await original_recv()
             self.delay = self._delays.popleft() if self._delays else 0.0
-            return data  # type: ignore[no-any-return]
+            return data
 
         connection.data_received = data_received
         ice_transport._recv = recv

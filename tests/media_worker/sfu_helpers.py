@@ -129,6 +129,7 @@ class Client:
         self.drop = drop  # (ssrc, seq) -> drop this incoming packet once
         self.received: dict[str, Received] = {}
         self.rtp_log: dict[int, list[tuple[int, int]]] = {}
+        self.pt_log: dict[int, set[int]] = {}  # ssrc -> payload types seen
         self.dropped: set[tuple[int, int]] = set()
         self.rtcp_in: list[tuple[int, int]] = []  # (packet type, fmt)
         self.answer: dict | None = None
@@ -192,11 +193,12 @@ class Client:
             header = rtp.parse_rtp_header(data)
             if header is not None:
                 self.rtp_log.setdefault(header.ssrc, []).append((header.seq, header.timestamp))
+                self.pt_log.setdefault(header.ssrc, set()).add(header.marker_pt & 0x7F)
             await original_rtp(data, arrival_time_ms)
 
         async def on_rtcp(data: bytes) -> None:
             for item in rtp.split_rtcp(data) or []:
-                self.rtcp_in.append((item.packet_type, item.count))
+                self.rtcp_in.append((item.packet_type, item.fmt))
             await original_rtcp(data)
 
         dtls._handle_rtp_data = on_rtp
@@ -205,6 +207,21 @@ class Client:
     def slot(self, name: str, kind: str = "video") -> Received | None:
         assert self.answer is not None
         return self.received.get(self.answer["slots"][name][f"{kind}_mid"])
+
+    def answer_payload_types(self, name: str, kind: str = "video") -> dict[str, int]:
+        """Codec key (``signalling.codec_key``) -> the payload type in the SFU's answer."""
+        from aiortc import sdp as aiortc_sdp
+
+        from media_worker.sfu.signalling import codec_key
+
+        assert self.answer is not None
+        mid = self.answer["slots"][name][f"{kind}_mid"]
+        out: dict[str, int] = {}
+        for m in aiortc_sdp.SessionDescription.parse(self.answer["sdp"]).media:
+            if m.rtp.muxId == mid:
+                for c in m.rtp.codecs:
+                    out.setdefault(codec_key(c.name, dict(c.parameters)), c.payloadType)
+        return out
 
     def slot_ssrc(self, room, name: str, kind: str = "video") -> int:
         return room.slots[f"{name}/{kind}"].ssrc

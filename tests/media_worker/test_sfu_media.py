@@ -88,6 +88,37 @@ async def test_h264_publisher_is_forwarded_too(room):
     assert set(room.peers["a"].video.codecs.values()) == {"h264"}
 
 
+async def test_h264_and_vp8_publishers_reach_one_subscriber_with_its_own_payload_types(room):
+    """Per-packet codec mapping: each slot's packets carry the subscriber's PT of their codec."""
+    await join(room, "a", luma=BRIGHT, video_codec="H264")
+    await join(room, "b", luma=DARK)  # VP8
+    room.set_floor("a")
+    room.set_thumbnails(["a", "b"])
+    sent_pts: dict[str, set[int]] = {"a": set(), "b": set()}
+    for pid in ("a", "b"):
+        dtls = room.peers[pid].transport
+        inner = dtls._handle_rtp_data
+
+        async def spy(data, arrival, inner=inner, pts=sent_pts[pid]):
+            pts.add(data[1] & 0x7F)
+            await inner(data, arrival)
+
+        dtls._handle_rtp_data = spy
+    c = await join(room, "c", luma=None, tone=None)
+    await wait_for(
+        lambda: all(c.slot(s) and c.slot(s).frames >= 10 for s in ("main", "thumb0", "thumb1"))
+    )
+    assert near(c.slot("main").luma, BRIGHT) and near(c.slot("thumb1").luma, DARK)
+    video = {pid: room.peers[pid].video for pid in ("a", "b")}
+    sent = {pid: {video[pid].codec_keys[pt] for pt in sent_pts[pid]} for pid in ("a", "b")}
+    assert all(k.startswith("h264/") for k in sent["a"]) and sent["b"] == {"vp8"}
+    for slot, pid in (("main", "a"), ("thumb0", "a"), ("thumb1", "b")):
+        wanted = c.answer_payload_types(slot)
+        got = c.pt_log[room.slots[f"{slot}/video"].ssrc]
+        assert got == {wanted[k] for k in sent[pid]}, slot
+    assert c.answer_payload_types("main")["vp8"] not in c.pt_log[room.slots["main/video"].ssrc]
+
+
 async def test_slot_switch_keeps_sequence_continuous_and_frames_decoding(room):
     await join(room, "a", luma=BRIGHT)
     await join(room, "b", luma=DARK)

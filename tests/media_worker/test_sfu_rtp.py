@@ -424,3 +424,62 @@ def test_keyframe_manager_pending_retry_throttle_and_cancel():
     for i in range(40):  # the publisher never answers: bounded retries
         req.fire(now=13.0 + i)
     assert len(sent) == 3 + 30 and not req.pending
+
+
+# --- per-packet codec mapping ----------------------------------------------------------------
+
+
+def test_h264_profiles_and_packetization_modes_are_keyed_strictly():
+    from media_worker.sfu.signalling import codec_key, h264_profile
+
+    assert codec_key("VP8") == "vp8" and codec_key("opus", {"useinbandfec": 1}) == "opus"
+    assert h264_profile("42e01f") == h264_profile("4d801f") == "cb"
+    assert h264_profile("42001f") == "baseline" and h264_profile("640c1f") == "constrained-high"
+    assert h264_profile("zz") == "invalid"
+    cb1 = codec_key("H264", {"profile-level-id": "42e01f", "packetization-mode": 1})
+    assert cb1 == "h264/cb/1"
+    assert codec_key("H264", {"profile-level-id": "42e034", "packetization-mode": "1"}) == cb1
+    assert codec_key("H264", {"profile-level-id": "42e01f"}) == "h264/cb/0"
+    assert codec_key("H264", {}) == "h264/baseline/0"
+
+
+def test_each_packet_gets_the_payload_type_of_its_own_codec_or_is_not_sent():
+    src = PublisherStream(
+        "a",
+        "video",
+        100,
+        {96: "vp8", 102: "h264"},
+        {},
+        codec_keys={96: "vp8", 102: "h264/cb/1"},
+    )
+    both, vp8_only, wrong_mode = FakePeer("s1"), FakePeer("s2"), FakePeer("s3")
+    slot = Slot("main", "video", 4242)
+    slot.add_output(Output(both, {"vp8": 100, "h264/cb/1": 107}, {}))
+    slot.add_output(Output(vp8_only, {"vp8": 100}, {}))
+    slot.add_output(Output(wrong_mode, {"h264/cb/0": 99, "h264/baseline/1": 98}, {}))
+    slot.set_source("a", src)
+
+    def send(seq: int, pt: int, payload: bytes) -> None:
+        data = make_rtp(seq, seq * 3000, ssrc=100, pt=pt, payload=payload)
+        header = rtp.parse_rtp_header(data)
+        src.note_arrival(data, seq, header.timestamp, time.monotonic())
+        detector = rtp.KEYFRAME_DETECTORS[src.codecs[pt]]
+        key = detector(data, header.payload_start, header.payload_end)
+        slot.forward(data, header, [], key, time.monotonic())
+
+    send(1, 96, VP8_KEY)
+    send(2, 102, b"\x65\x88\x00\x00")  # an H.264 IDR slice: the source switched codec
+    send(3, 102, b"\x41\x9a\x00\x00")
+
+    def pts(peer: FakePeer) -> list[int]:
+        return [rtp.parse_rtp_header(p).marker_pt & 0x7F for p in peer.sent]
+
+    assert pts(both) == [100, 107, 107]
+    assert pts(vp8_only) == [100]  # no H.264 packets rather than H.264 labelled VP8
+    assert pts(wrong_mode) == []  # another packetization mode cannot decode it
+    # a NACK is answered with the stored packet's own codec too
+    out = slot.outputs["s1"]
+    both.sent.clear()
+    first = (1 + slot.seq_offset) & 0xFFFF
+    slot.retransmit(out, [first, (first + 1) & 0xFFFF])
+    assert pts(both) == [100, 107]

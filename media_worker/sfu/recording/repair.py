@@ -41,7 +41,7 @@ def recover_partial(part: Path) -> dict[str, Any] | None:
                     mapping[stream.index] = out
                 try:
                     for packet in src.demux():
-                        if packet.dts is None or packet.size == 0:
+                        if packet.dts is None or packet.pts is None or packet.size == 0:
                             continue
                         ms = int(packet.pts * packet.time_base * 1000)
                         if packet.stream.type == "video" and packet.is_keyframe:
