@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 REMB_MIN_INTERVAL = 0.25
+FEEDBACK_BUDGET = 200  # PLI/FIR/NACK packets a peer may send per second; more are ignored
+NACKED_BUDGET = 2000  # sequence numbers it may ask to be resent per second
 
 
 def _codec_caps(kind: str, names: tuple[str, ...]) -> list[Any]:
@@ -87,6 +89,10 @@ class Peer(Transmitter):
         self.plis_in = 0
         self.plis_out = 0
         self.nacks_out = 0
+        self.limited = 0  # feedback ignored over the budget (NACK/PLI storms)
+        self._budget_at = 0.0
+        self._feedback_used = 0
+        self._nacked_used = 0
         self.remb_in: int | None = None
 
     # --- negotiation ----------------------------------------------------------------
@@ -407,6 +413,8 @@ class Peer(Transmitter):
             self._note_report_blocks(body, 4, item.fmt)
         elif item.packet_type == rtp.RTCP_PSFB and len(body) >= 8:
             media_ssrc = int.from_bytes(body[4:8], "big")
+            if item.fmt in (rtp.PSFB_PLI, rtp.PSFB_FIR) and not self._within_budget(0):
+                return
             if item.fmt == rtp.PSFB_PLI:
                 self.plis_in += 1
                 self.room._keyframe_wanted(media_ssrc)
@@ -419,10 +427,24 @@ class Peer(Transmitter):
                     self.remb_in = remb[0]
         elif item.packet_type == rtp.RTCP_RTPFB and item.fmt == rtp.RTPFB_NACK:
             parsed = rtp.parse_nack_body(body)
-            if parsed is not None:
+            if parsed is not None and self._within_budget(len(parsed[2])):
                 self.nacks_in += 1
                 self.counters.nacks_received += 1
                 self.room._nack(self, parsed[1], parsed[2])
+
+    def _within_budget(self, nacked: int) -> bool:
+        """Bounded work per second for one peer's feedback: a storm is counted and ignored."""
+        now = time.monotonic()
+        if now - self._budget_at >= 1.0:
+            self._budget_at = now
+            self._feedback_used = self._nacked_used = 0
+        if self._feedback_used >= FEEDBACK_BUDGET or self._nacked_used + nacked > NACKED_BUDGET:
+            self.limited += 1
+            self.counters.rtcp_limited += 1
+            return False
+        self._feedback_used += 1
+        self._nacked_used += nacked
+        return True
 
     def _note_report_blocks(self, body: bytes, offset: int, count: int) -> None:
         """Round-trip time from the report blocks about the slots we send (RFC 3550 6.4.1)."""

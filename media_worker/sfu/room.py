@@ -322,6 +322,7 @@ class Room:
                     "retransmitted": self._output_sum(pid, "retransmitted"),
                     "send_errors": self._output_sum(pid, "send_errors"),
                     "nacks_out": p.nacks_out,
+                    "limited": p.limited,
                     "lost_upstream": sum(s.nack.lost for s in p.streams.values()),
                     "recovered": sum(s.nack.recovered for s in p.streams.values()),
                     "duplicates": sum(s.duplicates for s in p.streams.values()),

@@ -365,13 +365,17 @@ def split_rtcp(data: bytes) -> list[RtcpItem] | None:
     return items
 
 
-def parse_nack_body(body: bytes) -> tuple[int, int, list[int]] | None:
-    """``(sender_ssrc, media_ssrc, lost_seqs)`` of a generic NACK body."""
+def parse_nack_body(body: bytes, limit: int = 64) -> tuple[int, int, list[int]] | None:
+    """``(sender_ssrc, media_ssrc, lost_seqs)`` of a generic NACK body.
+
+    Reads at most ``limit`` items' worth (each item is up to 17 sequence numbers): a NACK
+    listing thousands of packets is not worth expanding, the SFU resends 64 at most.
+    """
     if len(body) < 12 or len(body) % 4:
         return None
     sender, media = struct.unpack_from("!II", body, 0)
     lost: list[int] = []
-    for pos in range(8, len(body), 4):
+    for pos in range(8, min(len(body), 8 + 4 * limit), 4):
         pid, blp = _unpack_hh(body, pos)
         lost.append(pid)
         for d in range(16):

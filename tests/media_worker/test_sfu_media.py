@@ -354,6 +354,36 @@ async def test_fuzzed_packets_do_not_disturb_other_subscribers(room):
         await asyncio.sleep(0.02)
     assert sent >= 10_000
 
+    # RTX-shaped packets for a stream nobody signalled: dropped and counted
+    dropped_before = x_peer.dropped
+    for i in range(300):
+        body = bytearray(rng.choice(samples))
+        body[1] = (body[1] & 0x80) | 97
+        body[8:12] = (0x1234ABCD).to_bytes(4, "big")
+        await x_peer.transport._handle_rtp_data(
+            bytes(body[:12]) + i.to_bytes(2, "big") + body[12:], 0
+        )
+    assert x_peer.dropped >= dropped_before + 300
+
+    # A NACK storm from x for real packets of the main slot: bounded work, counted, ignored
+    main = room.slots["main/video"]
+    retransmitted_before = room.stats()["participants"]["x"]["retransmitted"]
+    loop = asyncio.get_running_loop()
+    storm_start = loop.time()
+    for i in range(3000):
+        nack = rtp.build_nack(
+            x_peer.rtcp_ssrc, ssrc, [(main.last_seq - 40 + k) & 0xFFFF for k in range(17)]
+        )
+        await x_peer.transport._handle_rtcp_data(nack)
+        if i % 300 == 299:
+            await asyncio.sleep(0.01)
+    storm = loop.time() - storm_start
+    x_stats = room.stats()["participants"]["x"]
+    assert x_stats["limited"] > 2000
+    assert room.counters()["rtcp_limited"] >= x_stats["limited"]
+    resent = x_stats["retransmitted"] - retransmitted_before
+    assert 0 < resent <= 2000 * (int(storm) + 2)  # NACKED_BUDGET per second, not 51,000
+
     # ... and raw datagrams at the x peer's socket (STUN/DTLS/SRTP garbage), from loopback
     local = x_peer.transport.transport._connection._nominated[1].local_addr
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
