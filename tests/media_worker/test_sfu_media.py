@@ -99,9 +99,9 @@ async def test_h264_and_vp8_publishers_reach_one_subscriber_with_its_own_payload
         dtls = room.peers[pid].transport
         inner = dtls._handle_rtp_data
 
-        async def spy(data, arrival, inner=inner, pts=sent_pts[pid]):
+        async def spy(data, arrival_time_ms, inner=inner, pts=sent_pts[pid]):
             pts.add(data[1] & 0x7F)
-            await inner(data, arrival)
+            await inner(data, arrival_time_ms)
 
         dtls._handle_rtp_data = spy
     c = await join(room, "c", luma=None, tone=None)
