@@ -118,7 +118,7 @@ def write_sidecar(directory: Path, event: dict[str, Any]) -> None:
 def sidecar_events(directory: Path) -> list[dict[str, Any]]:
     """The reports of every finished segment in ``directory`` (sent again on open: the
     domain's writes are idempotent)."""
-    out = []
+    out: list[dict[str, Any]] = []
     if not directory.is_dir():
         return out
     for path in sorted(directory.glob("*.json")):
