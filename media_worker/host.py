@@ -94,6 +94,7 @@ class RoomHost:
         self._watch = loop.create_task(self._watch_media())
         self.recorder: RoomRecorder | None = None
         self.recording_dir = recording_dir(code)
+        self.first_index = 1
 
     @classmethod
     async def open(
@@ -113,6 +114,9 @@ class RoomHost:
         # A worker killed mid-segment left a .part: finish it (off the loop) before recording on.
         # Reports of finished segments are sent again: one whose report died with the worker
         # reaches the database now (the writes are idempotent).
+        # Numbers go on after the cut one even when nothing of it was readable (then it is the
+        # one segment lost): count the .part before it is finished or removed.
+        host.first_index = next_index(host.recording_dir)
         await asyncio.to_thread(recover_directory, host.recording_dir)
         for event in await asyncio.to_thread(sidecar_events, host.recording_dir):
             host._enqueue(event)
@@ -186,7 +190,7 @@ class RoomHost:
         if wanted and self.recorder is None:
             config = RecorderConfig(
                 directory=self.recording_dir,
-                first_index=next_index(self.recording_dir),
+                first_index=max(self.first_index, next_index(self.recording_dir)),
                 segment_seconds=float(settings.RECORDING_SEGMENT_SECONDS),
                 keyframe_seconds=float(settings.RECORDING_KEYFRAME_SECONDS),
                 metadata={"conference": self.code, "worker": self.worker},
