@@ -170,6 +170,22 @@ class AgendaItemAdmin(admin.ModelAdmin):
     raw_id_fields = ["conference", "presenter_unit", "presenter_site"]
 
 
+@admin.register(models.ConferenceObserver)
+class ConferenceObserverAdmin(admin.ModelAdmin):
+    """Read-only: clerks invite and remove observers on the conference's "Người theo dõi" tab
+    (audited)."""
+
+    list_display = ["conference", "user", "added_by", "added_at"]
+    list_select_related = ["conference", "user", "added_by"]
+    raw_id_fields = ["conference", "user", "added_by"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(models.PersonalJoinLink)
 class PersonalJoinLinkAdmin(admin.ModelAdmin):
     """Read-only: clerks issue and revoke links on the conference's join-link tab (audited)."""

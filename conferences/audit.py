@@ -33,6 +33,8 @@ ACTIONS: dict[str, Any] = {
     "join_link.issued": _("Cấp liên kết tham dự"),
     "join_link.revoked": _("Thu hồi liên kết tham dự"),
     "join_link.sent": _("Gửi liên kết tham dự"),
+    "observer.added": _("Mời người theo dõi"),
+    "observer.removed": _("Bỏ người theo dõi"),
     "invitation.confirm": _("Điểm cầu xác nhận tham dự"),
     "invitation.ready": _("Điểm cầu sẵn sàng kỹ thuật"),
     "attendance.record": _("Ghi nhận điểm danh"),

@@ -17,12 +17,13 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils.translation import gettext as _
 
 from conferences.errors import DomainError
-from conferences.live import commands, limits, selectors
+from conferences.live import commands, holders, limits, selectors
 from conferences.live.participants import JoinRefused, Participant, participant_for_socket
 from conferences.models import Conference, Status
 from media_worker import dispatch
@@ -48,6 +49,8 @@ CHAIR_TYPES = frozenset(
         "absent.call",
     }
 )
+# What only a site does: an observer (no site) is refused these as well as the chair's.
+SITE_TYPES = frozenset({"hand.raise", "hand.lower", "rollcall.answer"})
 # Events a socket forwards at most once per interval (seconds), the newest winning: a burst of
 # hand toggles from many sites reaches each page as one ``hands`` event per interval, however
 # many were committed (each one still audited). Keyed by (type, site).
@@ -62,6 +65,9 @@ def refusal_message(reason: str) -> str:
         "join_link_expired": _("Liên kết tham dự đã hết hạn."),
         "join_link_revoked": _("Liên kết tham dự đã bị thu hồi."),
         "not_found": _("Không tìm thấy hội nghị."),
+        "site_in_use": _(
+            "Điểm cầu này đang được kết nối từ máy khác. Kết nối lại với “takeover” để tiếp quản."
+        ),
     }.get(reason, reason)
 
 
@@ -91,10 +97,13 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         token = query.get("t", [None])[0]
         site = query.get("site", [None])[0]
+        watch = query.get("watch", [""])[0] in ("1", "true")
+        takeover = query.get("takeover", [""])[0] in ("1", "true")
+        self._held_at = 0.0
         try:
             self.conference, self.participant = await database_sync_to_async(
                 participant_for_socket
-            )(user=self.scope.get("user"), code=code, token=token, site=site)
+            )(user=self.scope.get("user"), code=code, token=token, site=site, watch=watch)
         except JoinRefused as exc:
             # Accept first: a close before the handshake completes reaches the browser as 1006
             # with no code or reason. Daphne 4.2 drops the close reason too, so the reason goes
@@ -104,6 +113,21 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
             await self.close(code=exc.code, reason=exc.reason)
             return
         self.code = str(self.conference.code)
+        if not self.participant.observer:
+            claimed = await sync_to_async(holders.site_claim)(
+                conference=self.code,
+                site=self.participant.site_code,
+                channel=self.channel_name,
+                takeover=takeover,
+            )
+            if not claimed:
+                # another connection speaks for the site: ask the user before taking it over
+                self.participant = None
+                await self.accept()
+                await self.error("site_in_use", refusal_message("site_in_use"))
+                await self.close(code=4423, reason="site_in_use")
+                return
+            self._held_at = time.monotonic()
         self.group = f"conference.{self.code}"
         self.site_group = f"conference.{self.code}.site.{self.participant.site_code}"
         layer = self.channel_layer
@@ -131,6 +155,13 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(self.site_group, self.channel_name)
         except Exception:
             logger.exception("could not leave the groups of %s", self.code)
+        if not self.participant.observer:
+            try:
+                await sync_to_async(holders.site_release)(
+                    conference=self.code, site=self.participant.site_code, channel=self.channel_name
+                )
+            except Exception:
+                logger.exception("could not free the site of %s", self.code)
         if self._offers:
             # not cancelled: a negotiation cut half-way would leave its peer open in the room
             await asyncio.wait(set(self._offers), timeout=15)
@@ -197,6 +228,14 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.participant is None or self.replaced:
             return
+        if (
+            not self.participant.observer
+            and time.monotonic() - self._held_at > holders.REFRESH_EVERY
+        ):
+            self._held_at = time.monotonic()
+            await sync_to_async(holders.site_refresh)(
+                conference=self.code, site=self.participant.site_code, channel=self.channel_name
+            )
         if not self._within_rate():
             await self.error("rate_limited", _("Quá nhiều thông điệp."))
             return
@@ -237,6 +276,9 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
             return
         if kind in CHAIR_TYPES and not self.participant.chair:
             await self.error("forbidden", _("Chỉ chủ trì mới được điều khiển hội nghị."), ident)
+            return
+        if kind in SITE_TYPES and self.participant.observer:
+            await self.error("forbidden", _("Người theo dõi không thay mặt điểm cầu nào."), ident)
             return
         target = message.get("site")
         wait = limits.command_wait(
@@ -310,6 +352,10 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         )()
         if status != Status.LIVE:
             raise DomainError("not_live", _("Hội nghị chưa diễn ra hoặc đã kết thúc."))
+        if self.participant.observer and publishes(sdp):
+            raise DomainError(
+                "forbidden", _("Người theo dõi chỉ xem và nghe: không gửi hình hoặc tiếng.")
+            )
         self.in_room = True
         # Negotiation takes a while (and, on a media worker, a round trip): run it beside the
         # socket so events and other messages keep flowing; a newer offer replaces it.
@@ -431,6 +477,21 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         from recordings.services import set_paused
 
         await self._call(set_paused, paused=False)
+
+
+def publishes(sdp: str) -> bool:
+    """Whether an offer sends media on its publish lines (the first two m-lines, docs/sfu.md):
+    an observer's must be ``inactive`` or ``recvonly``."""
+    sections = sdp.replace("\r\n", "\n").split("\nm=")[1:3]
+    for section in sections:
+        lines = section.split("\n")
+        direction = "sendrecv"  # RFC 4566: the default when no attribute says otherwise
+        for line in lines:
+            if line.strip() in ("a=sendonly", "a=sendrecv", "a=recvonly", "a=inactive"):
+                direction = line.strip()[2:]
+        if direction in ("sendonly", "sendrecv") and not lines[0].split(" ")[1:2] == ["0"]:
+            return True
+    return False
 
 
 def _newer(event: dict[str, Any], than: dict[str, Any]) -> bool:

@@ -30,6 +30,7 @@ ROOM_OPENS_BEFORE = dt.timedelta(minutes=60)
 CONSOLE = "console"  # the chair console (chairs and the managing clerks)
 JOIN = "join"  # a site's room page (that site's operators)
 HOST = "host"  # the host room's page for the chair site's technician (run from the console)
+WATCH = "watch"  # watch-only (leaders, managing clerks, listed observers), while live
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,10 @@ def room_open(conference: Conference, now: dt.datetime | None = None) -> bool:
 def join_url(conference: Conference, site_code: str | None = None) -> str:
     url = reverse("conference_join", args=[conference.code])
     return f"{url}?{urlencode({'site': site_code})}" if site_code else url
+
+
+def watch_url(conference: Conference) -> str:
+    return reverse("conference_watch", args=[conference.code])
 
 
 def console_url(conference: Conference) -> str:
@@ -102,4 +107,6 @@ def live_entries(
         if entry.kind == HOST and chair:
             continue  # the console already runs the host room
         out.append(entry)
+    if not chair and conference.status == Status.LIVE and permissions.can_watch(user, conference):
+        out.append(LiveEntry(WATCH, watch_url(conference)))
     return out

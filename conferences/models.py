@@ -434,6 +434,34 @@ class PersonalJoinLink(models.Model):
         return f"join link of {self.user_id} as {self.site_id} @ {self.conference_id}"
 
 
+class ConferenceObserver(models.Model):
+    """A person the managing clerk invited to watch the live conference (docs/protocol.md §1):
+    main, content and audio, without a site, without controls, never counted as a site."""
+
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="observers")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("người theo dõi"),
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("người theo dõi")
+        verbose_name_plural = _("người theo dõi")
+        ordering = ["conference", "added_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["conference", "user"], name="observer_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"observer {self.user_id} of {self.conference_id}"
+
+
 class LiveState(models.Model):
     """Live control state of a conference (docs/protocol.md): who has the floor, who is broadcast,
     who is muted, the hand queue, the current agenda item and what each site publishes.
@@ -450,6 +478,9 @@ class LiveState(models.Model):
     muted = models.JSONField(default=list, blank=True)
     hands = models.JSONField(default=list, blank=True)
     media = models.JSONField(default=dict, blank=True, help_text="site code → {video, audio}")
+    # Watch-only observers whose media is connected (conferences.live.media_sink): participant id
+    # → the room epoch it connected under, so a room taken over drops the previous room's ones.
+    watching = models.JSONField(default=dict, blank=True)
     current_item = models.ForeignKey(
         AgendaItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

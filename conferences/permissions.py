@@ -4,6 +4,7 @@ Built on ``portal.permissions`` (roles apply to a unit and its whole subtree):
 - organisers of a conference: admin/clerk over the host unit manage it; chair and leader over
   the host unit take part in running or reading it;
 - invited: the operators of an invited site, and anyone holding a role over an invited site's unit;
+- observers: the people the managing clerk listed to watch it (``ConferenceObserver``);
 - everyone else sees nothing of it (404 in views, not 403, so codes do not leak existence).
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from conferences.models import Conference, Invitation
+from conferences.models import Conference, ConferenceObserver, Invitation
 from portal import permissions as org
 from portal.models import Role, Site, Unit
 
@@ -81,10 +82,29 @@ def is_invited(user, conference: Conference) -> bool:
     return conference.invitations.filter(org.units_q(user, ALL_ROLES, prefix="unit__")).exists()
 
 
+def is_listed_observer(user, conference: Conference) -> bool:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return ConferenceObserver.objects.filter(conference=conference, user=user).exists()
+
+
+def can_watch(user, conference: Conference) -> bool:
+    """Watch the live room without a site and without controls: the organisers (admins, the
+    managing clerks, chairs and leaders whose role covers the host unit) and the observers the
+    clerk listed. A role over an invited unit alone does not give it."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return is_organiser(user, conference) or is_listed_observer(user, conference)
+
+
 def can_view(user, conference: Conference) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False
-    return is_organiser(user, conference) or is_invited(user, conference)
+    return (
+        is_organiser(user, conference)
+        or is_invited(user, conference)
+        or is_listed_observer(user, conference)
+    )
 
 
 def can_view_documents(user, conference: Conference) -> bool:
@@ -116,5 +136,6 @@ def visible_conferences(user) -> QuerySet[Conference]:
                 )
             )
         )
+        | Q(Exists(ConferenceObserver.objects.filter(conference=OuterRef("pk"), user=user)))
     )
     return Conference.objects.filter(q)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from conferences.views import core, join_links
+from conferences.views import core, join_links, observers
 
 urlpatterns = [
     path("conferences/", core.conference_list, name="conference_list"),
@@ -21,6 +21,11 @@ urlpatterns = [
         "conferences/<uuid:code>/links/",
         join_links.conference_join_links,
         name="conference_join_links",
+    ),
+    path(
+        "conferences/<uuid:code>/observers/",
+        observers.conference_observers,
+        name="conference_observers",
     ),
     path("conferences/<uuid:code>/agenda/", core.conference_agenda, name="conference_agenda"),
     path("conferences/<uuid:code>/agenda/reorder/", core.agenda_reorder, name="agenda_reorder"),

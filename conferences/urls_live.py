@@ -10,6 +10,7 @@ from conferences.views import document_pages, live
 
 urlpatterns = [
     path("conferences/<uuid:code>/join/", live.conference_join, name="conference_join"),
+    path("conferences/<uuid:code>/watch/", live.conference_watch, name="conference_watch"),
     path("conferences/<uuid:code>/console/", live.conference_console, name="conference_console"),
     path("conferences/<uuid:code>/j/<str:token>/", joinlinks.join_link_view, name="join_link"),
     # an agenda PDF presented page by page (conferences.views.document_pages)

@@ -6,7 +6,8 @@ Contract:
   elements not), images/media from us (plus ``data:``/``blob:``), WebSockets to the same host,
   no plugins, no framing, forms post only to us.
 - ``Permissions-Policy``: camera and microphone are off everywhere except the live pages
-  (``MEDIA_DEVICE_URL_NAMES``: the join page, the chair console, personal join links).
+  (``MEDIA_DEVICE_URL_NAMES``: the join page, the chair console, the watch page — which
+  asks for the microphone only to unlock its addresses —, personal join links).
 - ``Referrer-Policy``, ``X-Content-Type-Options``, ``X-Frame-Options``,
   ``Cross-Origin-Opener-Policy``: also on static files, which Django's ``ASGIStaticFilesHandler``
   serves without running any middleware.
@@ -24,7 +25,9 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-MEDIA_DEVICE_URL_NAMES = frozenset({"conference_join", "conference_console", "join_link"})
+MEDIA_DEVICE_URL_NAMES = frozenset(
+    {"conference_join", "conference_console", "conference_watch", "join_link"}
+)
 
 _POLICY = [
     ("default-src", "'self'"),

@@ -85,6 +85,12 @@ def _require_chair(actor: Any, conference: Conference) -> None:
         raise PermissionDeniedError(_("Chỉ chủ trì mới được điều khiển hội nghị."))
 
 
+def _require_site(participant: Participant) -> Site:
+    if participant.site is None:
+        raise PermissionDeniedError(_("Người theo dõi không thay mặt điểm cầu nào."))
+    return participant.site
+
+
 def _require_live(conference: Conference) -> None:
     if conference.status != Status.LIVE:
         raise ConferenceError("not_live", _("Hội nghị chưa diễn ra hoặc đã kết thúc."))
@@ -277,9 +283,10 @@ def agenda_goto(*, actor: Any, conference: Conference, item: int | None) -> Live
 
 @transaction.atomic
 def hand_raise(*, actor: Any, conference: Conference, participant: Participant) -> LiveState:
+    site = _require_site(participant)
     conference = _lock(conference)
     _require_live(conference)
-    if conference.chair_site_id == participant.site.pk:
+    if conference.chair_site_id == site.pk:
         raise ConferenceError("invalid", _("Điểm cầu chủ trì không cần giơ tay."))
     state = _state(conference)
     if participant.site_code in state.hands:
@@ -299,6 +306,7 @@ def hand_lower(
     *, actor: Any, conference: Conference, participant: Participant, site: str | None = None
 ) -> LiveState:
     """Lower the participant's own hand, or (chair) any site's."""
+    _require_site(participant)
     conference = _lock(conference)
     target = site or participant.site_code
     if target != participant.site_code:
@@ -332,6 +340,7 @@ def rollcall_answer(
     site: str | None = None,
 ) -> RollCallAnswer:
     """Answer the open roll call for the participant's site, or (chair) for ``site``."""
+    _require_site(participant)
     if not isinstance(headcount, int) or isinstance(headcount, bool):
         raise ConferenceError("invalid", _("Số người dự phải là một số nguyên."))
     call = rollcall.open_roll_call(conference)
@@ -346,7 +355,7 @@ def rollcall_answer(
         invitation = participant.invitation
         source = (
             AttendanceSource.SITE
-            if perms.can_operate(actor, conference, participant.site)
+            if perms.can_operate(actor, conference, _require_site(participant))
             else AttendanceSource.CLERK
         )
     if invitation is None:

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from conferences import events
 from conferences.errors import ConferenceError
+from conferences.live.participants import is_observer_id
 from conferences.live.selectors import room_state
 from conferences.models import (
     AttendanceSource,
@@ -96,6 +97,23 @@ def media_published(*, conference: Conference, site_code: str, video: bool, audi
     events.broadcast(conference, {"type": "media", "site": site_code, **wanted})
 
 
+def observer_seen(*, conference: Conference, participant: str, here: bool, epoch: int) -> None:
+    """A watch-only observer's media came up (``here``) or went: kept in ``LiveState.watching``
+    (never a presence interval, never a site) and counted in an ``observers`` event."""
+    LiveState.objects.get_or_create(conference=conference)
+    state = LiveState.objects.select_for_update().get(conference=conference)
+    watching = dict(state.watching or {})
+    if here:
+        watching[participant] = epoch
+    else:
+        watching.pop(participant, None)
+    if watching == (state.watching or {}):
+        return
+    state.watching = watching
+    state.save(update_fields=["watching", "updated_at"])
+    events.broadcast(conference, {"type": "observers", "observers": len(watching)})
+
+
 class MediaSink:
     """The conferences side of ``media_worker.ports.RoomDomain`` (registered at start-up)."""
 
@@ -131,6 +149,11 @@ class MediaSink:
                 at=max(at, interval.joined_at),
                 source=AttendanceSource.MEDIA,
             )
+        watching = {k: v for k, v in (state.watching or {}).items() if v == state.room_epoch}
+        if watching != (state.watching or {}):  # the previous room's observers are gone
+            state.watching = watching
+            state.save(update_fields=["watching", "updated_at"])
+            events.broadcast(conference, {"type": "observers", "observers": len(watching)})
         logger.info("room %s: epoch %s for %s", code, state.room_epoch, worker)
         return int(state.room_epoch)
 
@@ -162,7 +185,12 @@ class MediaSink:
             if current != epoch:
                 logger.info("room %s: %s of epoch %s dropped (now %s)", code, kind, epoch, current)
                 return False
-            if kind == "participant_connection" and event.get("state") == "connected":
+            if is_observer_id(site):
+                if kind == "participant_connection" and event.get("state") == "connected":
+                    observer_seen(conference=conference, participant=site, here=True, epoch=epoch)
+                elif kind == "participant_left":
+                    observer_seen(conference=conference, participant=site, here=False, epoch=epoch)
+            elif kind == "participant_connection" and event.get("state") == "connected":
                 media_connected(conference=conference, site_code=site, at=at, epoch=epoch)
             elif kind == "participant_left":
                 media_left(conference=conference, site_code=site, at=at)

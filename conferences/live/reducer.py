@@ -77,6 +77,14 @@ class RecordingEvent(TypedDict):
     recording: Literal["on", "paused", "off"]  # recorded now / paused by the chair / not recorded
 
 
+class ObserversEvent(TypedDict):
+    """How many watch-only observers have their media up (the snapshot's ``observers``)."""
+
+    type: Literal["observers"]
+    version: int
+    observers: int
+
+
 class MediaEvent(TypedDict):
     type: Literal["media"]
     version: int
@@ -170,6 +178,7 @@ for _schema in (
     MutedEvent,
     HandsEvent,
     RecordingEvent,
+    ObserversEvent,
     MediaEvent,
     PresenceJoinedEvent,
     PresenceLeftEvent,
@@ -261,7 +270,7 @@ def validate_event(event: dict[str, Any]) -> None:
 
 def _key(event: dict[str, Any]) -> str | None:
     kind = event["type"]
-    if kind in ("floor", "broadcast", "muted", "hands", "conference", "recording"):
+    if kind in ("floor", "broadcast", "muted", "hands", "conference", "recording", "observers"):
         return str(kind)
     if kind == "agenda":
         return "current_item"
@@ -307,7 +316,7 @@ class LiveView:
             snap["conference"] = event["conference"]
         elif kind == "agenda":
             snap["current_item"] = event["current_item"]
-        elif kind in ("floor", "broadcast", "muted", "hands", "recording"):
+        elif kind in ("floor", "broadcast", "muted", "hands", "recording", "observers"):
             snap[kind] = event[kind]
         elif site is None:
             pass  # not a site of this conference: nothing to show, the version still counts

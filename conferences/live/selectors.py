@@ -104,6 +104,7 @@ def live_snapshot(*, conference: Conference, participant: Any = None) -> dict[st
         "hands": list(state.hands),
         "recording": _recording_status(conference),
         "rollcall": None,
+        "observers": len(state.watching or {}),
     }
     if open_call is not None:
         snapshot["rollcall"] = {
@@ -118,10 +119,11 @@ def live_snapshot(*, conference: Conference, participant: Any = None) -> dict[st
         snapshot["me"] = {
             "user": participant.user.get_username(),
             "name": participant.user.get_full_name() or participant.user.get_username(),
-            "site": participant.site_code,
-            "site_name": participant.site.name,
+            "site": None if participant.observer else participant.site_code,
+            "site_name": participant.site.name if participant.site is not None else "",
             "chair": participant.chair,
             "organiser": participant.organiser,
+            "role": participant.role,
         }
     return snapshot
 

@@ -113,9 +113,15 @@ def _site_groups(conference: Conference) -> list[dict[str, object]]:
 
 
 def _page_config(
-    conference: Conference, *, token: str | None, site: str | None, console: bool
+    conference: Conference,
+    *,
+    token: str | None,
+    site: str | None,
+    console: bool,
+    watch: bool = False,
 ) -> dict:
-    query = urlencode([(k, v) for k, v in (("t", token), ("site", site)) if v])
+    pairs = (("t", token), ("site", site), ("watch", "1" if watch else None))
+    query = urlencode([(k, v) for k, v in pairs if v])
     ws_path = f"/ws/conferences/{conference.code}/" + (f"?{query}" if query else "")
     layout = slot_layout()  # one setting for the page, the room host and the docs
     return {
@@ -182,6 +188,28 @@ def conference_join(request: HttpRequest, code) -> HttpResponse:
             "support_phone": conference.chair_site.contact_phone
             if conference.chair_site_id
             else "",
+        },
+    )
+
+
+@require_GET
+def conference_watch(request: HttpRequest, code) -> HttpResponse:
+    """Watch-only: main, content and audio, without a site and without controls (leaders of
+    the host, the managing clerks, the observers the clerk listed; the socket checks again)."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    conference = _conference(code)
+    if not permissions.can_view(request.user, conference):
+        raise Http404
+    if not permissions.can_watch(request.user, conference):
+        raise PermissionDenied(_("Bạn không được mời theo dõi hội nghị này."))
+    return render(
+        request,
+        "conferences/live/watch.html",
+        {
+            "conference": conference,
+            "config": _page_config(conference, token=None, site=None, console=False, watch=True),
+            "participant_name": request.user.get_full_name() or request.user.get_username(),
         },
     )
 

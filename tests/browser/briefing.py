@@ -10,7 +10,9 @@ The only address typed is the portal's login page. Then:
    their home pages, pass the pre-join check and enter: each receives moving video from the
    network (``getStats()`` inbound-rtp video ``framesDecoded`` increasing), with the controls
    and the roll-call answer inside the window and clear of each other;
-3. a leader signs in and watches (when ``OBSERVERS`` is on);
+3. a leader signs in and clicks "Theo dõi" on the home page, on a PC and a phone: an observer
+   (no site, no controls) receiving moving video, counted on the console as "người theo dõi" and
+   not as a site;
 4. the chair gives the PC site the floor from the console, the phone sees it on its stage;
    the chair opens a roll call and the phone answers it;
 5. the chair opens the conference page from the console and clicks "Đánh dấu đã kết thúc"
@@ -33,7 +35,7 @@ from pathlib import Path
 from tests.browser.live_stack import CHROMIUM_ARGS, PASSWORD, ROOT, attendance, daphne, prepare
 
 T = 30_000
-OBSERVERS = False  # watch-only observers (issue 9 item 3) land with the participants rules
+OBSERVERS = True  # watch-only observers (issue 9 item 3): a leader watches on a PC and a phone
 # "Đánh dấu đã kết thúc" on the overview ends through the live end path once the conference
 # lifecycle has one path to "ended" (issue 10 item 1); until then the console's end button.
 END_FROM_OVERVIEW = True
@@ -191,11 +193,24 @@ def run(out: Path) -> dict:
                 )
 
                 # 3. a leader watches without taking a site
+                watchers = []
                 if OBSERVERS:
-                    leader = person("lanhdao.tinh", 1366, 768)
-                    leader.click(f"[data-conference='{code}'] [data-entry=watch]")
-                    leader.wait_for_selector("body[data-ws=open][data-media=connected]")
-                    video_moves(leader, "chair/video")
+                    for size in ((1366, 768), (390, 844)):
+                        leader = person("lanhdao.tinh", *size)
+                        leader.click(f"[data-conference='{code}'] [data-entry=watch]")
+                        leader.wait_for_selector(
+                            "body[data-page=watch][data-ws=open][data-media=connected]"
+                        )
+                        me = leader.evaluate("window.giaoban.state().me")
+                        assert (me["role"], me["site"], me["chair"]) == ("observer", None, False)
+                        video_moves(leader, "chair/video")  # from the network, not a camera
+                        layout_ok(leader, f"observer {size}")
+                        watchers.append(leader)
+                    # counted as observers, never as a site
+                    chair.wait_for_selector("[data-role=connected-count]:text('2 người theo dõi')")
+                    assert "3/4 điểm cầu đã kết nối" in chair.text_content(
+                        "[data-role=connected-count]"
+                    )
 
                 # 4. the floor to Văn Chấn; the phone sees it on its stage; a roll call
                 chair.click(f".site-tile[data-code='{vanchan}']")
@@ -210,6 +225,12 @@ def run(out: Path) -> dict:
                 layout_ok(a, "PC with the roll call open")
                 for page, name in ((a, "operator-1366x768"), (b, "operator-390x844")):
                     page.screenshot(path=out / f"{name}-rollcall.png")
+                for page, name in zip(
+                    watchers, ("observer-1366x768", "observer-390x844"), strict=False
+                ):
+                    video_moves(page, "main/video")  # the floor reaches the observers too
+                    assert not page.is_visible("#rollcall-form")
+                    page.screenshot(path=out / f"{name}.png")
                 chair.screenshot(path=out / "console-1366x768.png")
                 b.fill("#headcount", "31")
                 b.click("#rollcall-form button[type=submit]")
@@ -226,6 +247,9 @@ def run(out: Path) -> dict:
                     assert chair.is_visible("[data-role=ended]")
                     chair.click("[data-role=overview-link]")
                 chair.wait_for_selector(".status:text('Đã kết thúc')")
+                for page in watchers:
+                    page.wait_for_selector("body[data-status=ended][data-media=idle]")
+                    assert page.is_visible("[data-role=ended]")
                 for page in (a, b):
                     page.wait_for_selector(
                         "body[data-status=ended][data-media=idle][data-camera=released]"

@@ -31,6 +31,8 @@ async def open_socket(
     token: str | None = None,
     site: str | None = None,
     code: str | None = None,
+    watch: bool = False,
+    takeover: bool = False,
 ):
     """Connect; returns (communicator, first frame) — the snapshot, or a ``close`` dict."""
     headers = [ORIGIN]
@@ -42,6 +44,10 @@ async def open_socket(
         query.append(f"t={token}")
     if site is not None:
         query.append(f"site={site}")
+    if watch:
+        query.append("watch=1")
+    if takeover:
+        query.append("takeover=1")
     path = f"/ws/conferences/{code or conference.code}/" + (f"?{'&'.join(query)}" if query else "")
     comm = WebsocketCommunicator(application, path, headers=headers)
     connected, _ = await comm.connect(timeout=10)

@@ -81,12 +81,14 @@ async def test_a_role_over_the_sites_unit_does_not_take_the_site_from_its_operat
     try:
         for user in (vanchan_clerk, district_chair, district_leader):
             for site in (None, vanchan):
-                comm, frame = await open_socket(conf, user, site=site)
-                if frame["type"] == "snapshot":  # observers (issue 9 item 3): never the site
-                    assert frame["me"]["site"] != vanchan, (user, site)
-                    await close_all(comm)
-                else:
-                    assert (frame["code"], frame["reason"]) == (4403, "forbidden"), (user, site)
+                # nor an observer: a role over an invited unit is no right to watch (the
+                # clerk can list them as observers, tested below)
+                _comm, frame = await open_socket(conf, user, site=site)
+                assert (frame["type"], frame["code"], frame["reason"]) == (
+                    "close",
+                    4403,
+                    "forbidden",
+                ), (user, site)
                 await still_up(op)
     finally:
         await close_all(op)
@@ -126,12 +128,8 @@ async def test_outsiders_are_refused_and_the_operator_stays(
             await still_up(op)
         _comm, frame = await open_socket(conf, None, site=vanchan)
         assert (frame["code"], frame["reason"]) == (4401, "unauthenticated")
-        comm, frame = await open_socket(conf, tranyen_clerk, site=tranyen)
-        if frame["type"] == "snapshot":
-            assert frame["me"]["site"] != tranyen
-            await close_all(comm)
-        else:
-            assert (frame["code"], frame["reason"]) == (4403, "forbidden")
+        _comm, frame = await open_socket(conf, tranyen_clerk, site=tranyen)
+        assert (frame["code"], frame["reason"]) == (4403, "forbidden")
         await still_up(op)
     finally:
         await close_all(op)
@@ -180,7 +178,7 @@ def test_a_clerk_does_not_take_the_operators_site_through_a_real_daphne(tmp_path
         "from tests.conferences.live_helpers import session_key;"
         "U = get_user_model().objects;"
         "print('KEYS', *[session_key(U.get(username=n)) for n in"
-        " ('kythuat.vanchan', 'vanthu.vanchan', 'vanthu.tranyen')])"
+        " ('kythuat.vanchan', 'vanthu.vanchan', 'vanthu.tranyen', 'lanhdao.tinh')])"
     )
     done = subprocess.run(
         [PYTHON, "manage.py", "shell", "-c", script],
@@ -192,7 +190,7 @@ def test_a_clerk_does_not_take_the_operators_site_through_a_real_daphne(tmp_path
         timeout=120,
     )
     keys = next(ln for ln in done.stdout.splitlines() if ln.startswith("KEYS ")).split()[1:]
-    operator_key, clerk_key, other_clerk_key = keys
+    operator_key, clerk_key, other_clerk_key, leader_key = keys
     vanchan = info["sites"]["140"]
     with daphne(var, env) as base:
         url = base.replace("http://", "ws://") + f"/ws/conferences/{info['code']}/"
@@ -214,15 +212,20 @@ def test_a_clerk_does_not_take_the_operators_site_through_a_real_daphne(tmp_path
                 ws = connect(key, query)
                 try:
                     frame = json.loads(ws.recv())
-                    if frame["type"] == "snapshot":  # an observer, never Văn Chấn
-                        assert frame["me"]["site"] != vanchan, query
-                    else:
-                        assert (frame["type"], frame["code"]) == ("error", "forbidden"), frame
-                        opcode, data = ws.recv_data(control_frame=True)
-                        assert opcode == websocket.ABNF.OPCODE_CLOSE
-                        assert int.from_bytes(data[:2], "big") == 4403
+                    assert (frame["type"], frame["code"]) == ("error", "forbidden"), frame
+                    opcode, data = ws.recv_data(control_frame=True)
+                    assert opcode == websocket.ABNF.OPCODE_CLOSE
+                    assert int.from_bytes(data[:2], "big") == 4403
                 finally:
                     ws.close()
+            # the province's leader watches: an observer, not Văn Chấn nor the chair site
+            ws = connect(leader_key)
+            try:
+                frame = json.loads(ws.recv())
+                assert frame["type"] == "snapshot", frame
+                assert (frame["me"]["role"], frame["me"]["site"]) == ("observer", None)
+            finally:
+                ws.close()
             op.send(json.dumps({"type": "ping", "id": "p"}))
             for _ in range(50):
                 frame = json.loads(op.recv())
@@ -234,3 +237,157 @@ def test_a_clerk_does_not_take_the_operators_site_through_a_real_daphne(tmp_path
                 raise AssertionError("no pong")
         finally:
             op.close()
+
+
+# --- watch-only observers (issue 9 item 3) ---------------------------------------------------
+
+SITE_MESSAGES = (
+    {"type": "hand.raise"},
+    {"type": "hand.lower"},
+    {"type": "rollcall.answer", "headcount": 3},
+    {"type": "floor.give", "site": "x"},
+    {"type": "mute.all"},
+    {"type": "end"},
+)
+
+
+async def test_a_leader_of_the_host_watches_as_an_observer_and_speaks_for_nobody(
+    conf, chair, leader, vanchan_operator
+):
+    ch, chair_snap = await open_socket(conf, chair)
+    op, _ = await open_socket(conf, vanchan_operator)
+    await drain(ch)
+    await drain(op)
+    watcher, snap = await open_socket(conf, leader)
+    try:
+        assert snap["type"] == "snapshot"
+        assert snap["me"]["role"] == "observer"
+        assert snap["me"]["site"] is None and snap["me"]["chair"] is False
+        assert snap["observers"] == 0
+        # not a site: the sites are the invited ones and the chair site, nothing added
+        assert set(snap["sites"]) == set(chair_snap["sites"])
+        for message in SITE_MESSAGES:
+            reply, _ = await request(watcher, dict(message))
+            assert (reply["type"], reply["code"]) == ("error", "forbidden"), message
+        # an observer's offer may not publish: refused before it reaches the room
+        publishing = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendonly\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=sendonly\r\n"
+        reply, _ = await request(watcher, {"type": "offer", "sdp": publishing})
+        assert (reply["type"], reply["code"]) == ("error", "forbidden")
+        await still_up(ch)
+        await still_up(op)
+        # and a second observer does not replace the first
+        other, other_snap = await open_socket(conf, leader)
+        assert other_snap["me"]["role"] == "observer"
+        await still_up(watcher)
+        await close_all(other)
+    finally:
+        await close_all(watcher, op, ch)
+
+
+async def test_watch_asks_for_an_observer_even_for_a_chair(conf, chair):
+    ch, snap = await open_socket(conf, chair, watch=True)
+    try:
+        assert snap["me"]["role"] == "observer" and snap["me"]["chair"] is False
+        reply, _ = await request(ch, {"type": "mute.all"})
+        assert reply["code"] == "forbidden"
+    finally:
+        await close_all(ch)
+
+
+async def test_the_clerk_invites_an_observer_from_the_conference_pages(
+    conf, province_clerk, vanchan_clerk, tranyen_clerk, outsider, client
+):
+    """Văn Chấn's clerk (a role over an invited unit) may not watch until the managing clerk
+    lists them; then they watch as an observer (never as Văn Chấn); removed, refused again.
+    Another district's clerk cannot edit the list; a user outside every invited or host subtree
+    cannot be listed."""
+    url = f"/conferences/{conf.code}/observers/"
+
+    def post(actor, **data):
+        client.force_login(actor)
+        return client.post(url, data)
+
+    _comm, frame = await open_socket(conf, vanchan_clerk, watch=True)
+    assert (frame["code"], frame["reason"]) == (4403, "forbidden")
+    response = await database_sync_to_async(post)(
+        tranyen_clerk, action="add", user=vanchan_clerk.pk
+    )
+    assert response.status_code in (403, 404)
+    response = await database_sync_to_async(post)(outsider, action="add", user=vanchan_clerk.pk)
+    assert response.status_code == 404
+    response = await database_sync_to_async(post)(province_clerk, action="add", user=outsider.pk)
+    assert response.status_code == 400
+    response = await database_sync_to_async(post)(
+        province_clerk, action="add", user=vanchan_clerk.pk
+    )
+    assert response.status_code == 302
+
+    def page_of(actor):
+        client.force_login(actor)
+        return client.get(url)
+
+    page = await database_sync_to_async(page_of)(province_clerk)
+    assert vanchan_clerk.username in page.content.decode()
+    comm, snap = await open_socket(conf, vanchan_clerk)
+    assert snap["type"] == "snapshot" and snap["me"]["role"] == "observer", snap
+    assert snap["me"]["site"] is None
+    await close_all(comm)
+    response = await database_sync_to_async(post)(
+        province_clerk, action="remove", user=vanchan_clerk.pk
+    )
+    assert response.status_code == 302
+    _comm, frame = await open_socket(conf, vanchan_clerk)
+    assert (frame["code"], frame["reason"]) == (4403, "forbidden")
+    actions = await database_sync_to_async(
+        lambda: list(conf.audit.values_list("action", flat=True).order_by("id"))
+    )()
+    assert actions.count("observer.added") == 1 and actions.count("observer.removed") == 1
+
+
+# --- a second connection asks before it takes the site over (issue 11 item 2) ----------------
+
+
+async def test_a_second_connection_for_a_site_is_told_site_in_use_and_takes_over_only_if_asked(
+    conf, vanchan_operator, chair
+):
+    first, snap = await open_socket(conf, vanchan_operator)
+    await drain(first)
+    try:
+        second, frame = await open_socket(conf, vanchan_operator)
+        assert (frame["type"], frame["code"], frame["reason"]) == ("close", 4423, "site_in_use")
+        assert frame["error"]["code"] == "site_in_use" and frame["error"]["message"]
+        await still_up(first)  # asking changed nothing
+        # the chair site too: a second console does not cut the chair off
+        ch, _ = await open_socket(conf, chair)
+        _c, frame = await open_socket(conf, chair)
+        assert frame["reason"] == "site_in_use"
+        await still_up(ch)
+        await close_all(ch)
+        # on "Tiếp quản": the new connection takes the site, the first is told and closed 4409
+        second, snap2 = await open_socket(conf, vanchan_operator, takeover=True)
+        assert snap2["type"] == "snapshot" and snap2["me"]["site"] == snap["me"]["site"]
+        frames = await drain(first)
+        assert {"type": "replaced"} in frames
+        assert any(f["type"] == "close" and f["code"] == 4409 for f in frames), frames
+        await still_up(second)
+        # the replaced connection frees nothing: a third one is asked again
+        _t, frame = await open_socket(conf, vanchan_operator)
+        assert frame["reason"] == "site_in_use"
+        await close_all(second)
+        # once the holder has left, the site is free: no question
+        again, snap3 = await open_socket(conf, vanchan_operator)
+        assert snap3["type"] == "snapshot"
+        await close_all(again)
+    finally:
+        await close_all(first)
+
+
+async def test_observers_never_hold_a_site(conf, leader):
+    a, snap_a = await open_socket(conf, leader)
+    b, snap_b = await open_socket(conf, leader)
+    try:
+        assert snap_a["me"]["role"] == snap_b["me"]["role"] == "observer"
+        await still_up(a)
+        await still_up(b)
+    finally:
+        await close_all(a, b)

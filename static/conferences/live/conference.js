@@ -42,10 +42,11 @@ export function tileName(name) {
 }
 
 export class Live {
-  constructor(config, { onRender, onEvent } = {}) {
+  constructor(config, { onRender, onEvent, onMedia } = {}) {
     this.config = config;
     this.onRender = onRender || (() => {});
     this.onEventHook = onEvent || (() => {});
+    this.onMediaHook = onMedia || (() => {});
     this.local = null;
     this.left = false;
     this.slotStreams = {};
@@ -144,14 +145,18 @@ export class Live {
       this.media.stop();
       if (this.left) { if (el) el.textContent = ''; return; }
       // the reason may not reach the browser: fall back on the close code (docs/protocol.md §1)
-      const reason = detail.reason || { 4401: 'unauthenticated', 4403: 'forbidden', 4404: 'not_found', 4409: 'replaced' }[detail.code];
+      const reason = detail.reason || { 4401: 'unauthenticated', 4403: 'forbidden', 4404: 'not_found', 4409: 'replaced', 4423: 'site_in_use' }[detail.code];
+      if (reason === 'site_in_use' && window.confirm(_('Điểm cầu này đang được kết nối từ máy khác. Tiếp quản?'))) {
+        this.socket.takeover();
+        return;
+      }
       const text = CLOSE_MESSAGES[reason] || fmt(_('Kết nối bị đóng (%(code)s).'), { code: detail.code });
       const banner = $('[data-role=closed]');
       if (banner) { banner.textContent = text; banner.hidden = false; }
       const box = $('[data-role=closed-box]');
       if (box) box.hidden = false;
       const retake = $('[data-action=retake]');
-      if (retake) retake.hidden = reason !== 'replaced';
+      if (retake) retake.hidden = !['replaced', 'site_in_use'].includes(reason);
       if (el) el.textContent = _('Đã ngắt kết nối');
       return;
     }
@@ -161,7 +166,20 @@ export class Live {
     }
   }
 
+  // "Dùng lại điểm cầu ở máy này": take the site back from the machine that took it.
+  retake() {
+    const banner = $('[data-role=closed-box]') || $('[data-role=closed]');
+    if (banner) banner.hidden = true;
+    this.socket.takeover();
+  }
+
   _snapshot(state) {
+    const box = $('[data-role=closed-box]') || $('[data-role=closed]');
+    if (box) box.hidden = true;
+    // a watch-only observer publishes nothing (the server refuses an offer that does): a page
+    // that opened the camera (the console, for a leader) lets it go before offering
+    if (state.me && state.me.role === 'observer' && this.local) this.releaseLocal();
+    document.body.dataset.role = (state.me && state.me.role) || '';
     this._syncMedia('reconnect');
     this.render();
   }
@@ -185,6 +203,7 @@ export class Live {
   }
 
   _mediaState(s, detail) {
+    this.onMediaHook(s, detail);
     document.body.dataset.media = s;
     this.mediaState = s;
     const el = $('[data-role=media-status]');
@@ -283,7 +302,7 @@ export class Live {
     // the stage: the floor (or broadcast) site; nobody has it → the chair
     const showsChair = !main || main === chairSite;
     const stageSite = main || chairSite;
-    const mine = stageSite === me.site;
+    const mine = !!me.site && stageSite === me.site;
     let mainLabel = '';
     if (!ended && stageSite) {
       const name = siteName(s, stageSite);
@@ -309,7 +328,7 @@ export class Live {
     }
     const chairVideo = $('[data-slot=chair]');
     if (chairVideo) {
-      const chairMine = chairSite === me.site;
+      const chairMine = !!me.site && chairSite === me.site;
       this._video(chairVideo, ended ? null : (chairMine ? this.local : this.slotStreams.chair), chairMine);
       const tile = chairVideo.closest('.tile');
       // the stage already shows the chair (or we are the chair): no second picture of it
@@ -322,7 +341,7 @@ export class Live {
       if (self) self.hidden = ended || this.left || !this.local || mine || chairMine; // the stage or the chair tile shows us
     }
     const chairName = siteName(s, chairSite);
-    text('chair-label', chairSite === me.site ? _('Bạn (chủ trì)') : fmt(_('Chủ trì: %(site)s'), { site: tileName(chairName) || '—' }));
+    text('chair-label', me.site && chairSite === me.site ? _('Bạn (chủ trì)') : fmt(_('Chủ trì: %(site)s'), { site: tileName(chairName) || '—' }));
     const chairLabel = $('[data-role=chair-label]');
     if (chairLabel) chairLabel.title = chairName;
     this._thumbs(s);

@@ -226,7 +226,9 @@ function renderControls(s) {
   }
   if (select) select.value = s.current_item ? String(s.current_item) : '';
   const online = ended ? 0 : s.site_order.filter((c) => connected(s, c)).length;
-  $('[data-role=connected-count]').textContent = ended ? '' : fmt(_('%(connected)s/%(total)s điểm cầu đã kết nối'), { connected: online, total: s.site_order.length });
+  let count = fmt(_('%(connected)s/%(total)s điểm cầu đã kết nối'), { connected: online, total: s.site_order.length });
+  if (s.observers) count += ` · ${fmt(_('%(n)s người theo dõi'), { n: s.observers })}`;
+  $('[data-role=connected-count]').textContent = ended ? '' : count;
 }
 
 function render(s) {
@@ -277,6 +279,7 @@ document.addEventListener('click', async (e) => {
     case 'mute.set': if (site) live.send({ type, site, muted: !s.muted.includes(site) }); break;
     case 'mute.all': live.send({ type, muted: el.dataset.muted !== 'false' }); break;
     case 'hand.lower': live.send({ type, site }); break;
+    case 'retake': live.retake(); break;
     case 'agenda.prev': agendaStep(-1); break;
     case 'agenda.next': agendaStep(1); break;
     case 'rollcall.start': case 'rollcall.end': case 'absent.call': live.send({ type }); break;

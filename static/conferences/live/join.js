@@ -88,7 +88,7 @@ document.addEventListener('click', (e) => {
       if (live.ended) { window.location.assign('/'); break; }
       live.leave();
       break;
-    case 'retake': window.location.reload(); break;
+    case 'retake': live.retake(); break;
     default: break;
   }
 });

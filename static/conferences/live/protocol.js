@@ -4,19 +4,19 @@
 
 import { _ } from './i18n.js';
 
-const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404, 4409]);
+const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404, 4409, 4423]);
 
 // Mirror of conferences.live.reducer.LiveView (docs/protocol.md §3): the snapshot kept current
 // by events. Each event carries `version`; the view remembers the version each piece of state
 // was last set at (the snapshot's version for all of them) and drops an older event, so events
 // delivered out of order by two servers never put back a stale value.
 const TRANSIENT = new Set(['speaking', 'media.restart']);
-const KNOWN = new Set(['conference', 'agenda', 'floor', 'broadcast', 'muted', 'hands', 'recording', 'media', 'presence',
+const KNOWN = new Set(['conference', 'agenda', 'floor', 'broadcast', 'muted', 'hands', 'recording', 'observers', 'media', 'presence',
   'attendance', 'roll_call_started', 'roll_call_answer', 'roll_call_ended', 'absent.called']);
 
 function pieceOf(event) {
   switch (event.type) {
-    case 'floor': case 'broadcast': case 'muted': case 'hands': case 'recording': case 'conference': return event.type;
+    case 'floor': case 'broadcast': case 'muted': case 'hands': case 'recording': case 'observers': case 'conference': return event.type;
     case 'agenda': return 'current_item';
     case 'media': case 'presence': case 'attendance': return `${event.type}:${event.site}`;
     default: return null;
@@ -53,7 +53,7 @@ export class LiveView {
     switch (event.type) {
       case 'conference': state.conference = event.conference; break;
       case 'agenda': state.current_item = event.current_item; break;
-      case 'floor': case 'broadcast': case 'muted': case 'hands': case 'recording': state[event.type] = event[event.type]; break;
+      case 'floor': case 'broadcast': case 'muted': case 'hands': case 'recording': case 'observers': state[event.type] = event[event.type]; break;
       case 'media': if (site) { site.video = !!event.video; site.audio = !!event.audio; } break;
       case 'presence': if (site) site.connected = 'joined_at' in event; break;
       case 'attendance': if (site) { site.status = event.status; site.headcount = event.headcount; } break;
@@ -113,7 +113,9 @@ export class LiveSocket {
   connect() {
     if (this.final) return;
     this.onStatus('connecting');
-    const ws = new WebSocket(this.url);
+    // a page that has held its site takes it back when it reconnects after a network cut (its
+    // old connection may not be gone on the server yet); a first connection asks (site_in_use)
+    const ws = new WebSocket(this.takingOver || this.state ? this._withTakeover() : this.url);
     this.ws = ws;
     ws.onmessage = (e) => this._frame(e.data);
     ws.onclose = (e) => this._closed(ws, e);
@@ -169,6 +171,20 @@ export class LiveSocket {
     setTimeout(() => this.connect(), delay);
   }
 
+  _withTakeover() {
+    return `${this.url}${this.url.includes('?') ? '&' : '?'}takeover=1`;
+  }
+
+  // Connect again taking the site over from the connection that holds it (after the user
+  // said so: "Tiếp quản?" or "Dùng lại điểm cầu ở máy này").
+  takeover() {
+    this.final = null;
+    this.closeReason = null;
+    this.takingOver = true;
+    this.attempt = 0;
+    this.connect();
+  }
+
   // Close for good (the participant left): no reconnect.
   close() {
     this.final = { code: 1000, reason: 'left' };
@@ -216,5 +232,6 @@ export const CLOSE_MESSAGES = {
   join_link_expired: _('Liên kết tham dự đã hết hạn.'),
   join_link_revoked: _('Liên kết tham dự đã bị thu hồi.'),
   not_found: _('Không tìm thấy hội nghị.'),
-  replaced: _('Điểm cầu này vừa được mở ở một cửa sổ hoặc máy khác; trang này đã ngắt kết nối.'),
+  replaced: _('Điểm cầu đã được mở trên máy khác; trang này đã ngắt kết nối.'),
+  site_in_use: _('Điểm cầu này đang được kết nối từ máy khác.'),
 };
