@@ -25,6 +25,8 @@ class RoomCounters:
         self.retransmitted_downstream = 0  # packets resent to subscribers for their NACKs
         self.keyframes_requested = 0  # PLIs sent to publishers
         self.keyframes_received = 0  # key frames (their first packet) from publishers
+        self.rtx_in = 0  # retransmissions received on a publisher's RTX stream (unwrapped)
+        self.rtx_out = 0  # ... sent to subscribers on the slot's RTX stream
         self.send_errors = 0  # a send to a subscriber raised (the fan-out carried on)
         self.rtcp_limited = 0  # feedback ignored: the peer exceeded its per-second budget
 

@@ -57,7 +57,10 @@ class Output:
     waiting_keyframe: bool = True
     start_packets: int = 0
     start_octets: int = 0
+    rtx_pts: dict[int, int] = field(default_factory=dict)  # its media PT -> its RTX PT
+    rtx_seq: int = 0  # sequence number of its RTX stream
     retransmitted: int = 0  # packets resent to this subscriber (answering its NACKs)
+    retransmitted_rtx: int = 0  # ... of which on RTX
     send_errors: int = 0  # sends to it that raised
     added_at: float = 0.0  # monotonic time the output was added to the slot
     first_keyframe_at: float = 0.0  # ... and its first key frame was sent (0 = not yet)
@@ -84,6 +87,7 @@ class Slot:
         self.counters = counters if counters is not None else RoomCounters()
         self.kind = kind
         self.ssrc = ssrc
+        self.rtx_ssrc = 0  # the slot's RTX SSRC (video), shared by all its subscribers
         self.clock_rate = 90000 if kind == "video" else 48000
         self.source: PublisherStream | None = None
         self.source_pid: str | None = None
@@ -290,6 +294,13 @@ class Slot:
             buf = bytearray(data)
             _pack_header(buf, 1, (header.marker_pt & 0x80) | pt, out_seq, out_ts, self.ssrc)
             rtp.rewrite_extensions(buf, header.two_byte_ext, elements, id_map)
+            rtx_pt = output.rtx_pts.get(pt) if self.rtx_ssrc else None
+            if rtx_pt is not None:
+                # RFC 4588: on the slot's RTX stream, the original number in front
+                buf = rtp.wrap_rtx(
+                    bytes(buf), header, rtx_pt, output.rtx_seq, self.rtx_ssrc, out_seq
+                )
+                output.rtx_seq = (output.rtx_seq + 1) & 0xFFFF
             try:
                 tx(bytes(buf))
             except Exception:
@@ -298,6 +309,9 @@ class Slot:
                 continue
             output.retransmitted += 1
             self.counters.retransmitted_downstream += 1
+            if rtx_pt is not None:
+                output.retransmitted_rtx += 1
+                self.counters.rtx_out += 1
         return missing
 
     def sender_report(self, output: Output) -> bytes | None:

@@ -67,6 +67,9 @@ class Peer(Transmitter):
         self.layout: OfferLayout | None = None
         self.rtcp_ssrc = random.getrandbits(32) or 1
         self.streams: dict[int, PublisherStream] = {}
+        self._rtx_streams: dict[int, PublisherStream] = {}  # RTX SSRC -> the stream it repairs
+        self.rtx_in = 0
+        self.rtx_padding = 0
         self.video: PublisherStream | None = None
         self.audio: PublisherStream | None = None
         self.cname = f"sfu-{participant_id}"
@@ -98,7 +101,11 @@ class Peer(Transmitter):
     # --- negotiation ----------------------------------------------------------------
 
     async def negotiate(
-        self, layout: OfferLayout, slot_ssrcs: dict[str, int], start_bitrate_kbps: int
+        self,
+        layout: OfferLayout,
+        slot_ssrcs: dict[str, int],
+        start_bitrate_kbps: int,
+        rtx_ssrcs: dict[str, int] | None = None,
     ) -> dict[str, Any]:
         """Apply a validated offer; return the answer dict (without ``slots``)."""
         self.layout = layout
@@ -111,11 +118,14 @@ class Peer(Transmitter):
         for line in lines:
             direction = "recvonly" if line.role == "publish" else "sendonly"
             t = pc.addTransceiver(line.kind, direction=direction)
-            names = ("vp8", "h264") if line.kind == "video" else ("opus",)
+            # rtx: RFC 4588 retransmissions both ways where the client offers it
+            names = ("vp8", "h264", "rtx") if line.kind == "video" else ("opus",)
             t.setCodecPreferences(_codec_caps(line.kind, names))
             if line.role != "publish":
                 key = f"{line.role}/{line.kind}"
                 t.sender._ssrc = slot_ssrcs[key]
+                if rtx_ssrcs and key in rtx_ssrcs:
+                    t.sender._rtx_ssrc = rtx_ssrcs[key]
                 t.sender._stream_id = line.role
                 t.sender._track_id = f"{line.role}-{line.kind}"
             self._neutralise(t)
@@ -147,7 +157,15 @@ class Peer(Transmitter):
 
         self.negotiated: dict[str, tuple[dict[int, str], dict[str, int]]] = {}
         self.codec_keys: dict[str, dict[int, str]] = {}
+        self.rtx_apt: dict[str, dict[int, int]] = {}  # mid -> RTX payload type -> apt
         for m in aiortc_sdp.SessionDescription.parse(answer_sdp).media:
+            self.rtx_apt[m.rtp.muxId] = {
+                c.payloadType: int(str(c.parameters.get("apt")))
+                for c in m.rtp.codecs
+                if c.name.lower() == "rtx"
+                and c.payloadType is not None
+                and str(c.parameters.get("apt", "")).isdigit()
+            }
             self.codec_keys[m.rtp.muxId] = {
                 c.payloadType: codec_key(c.name, dict(c.parameters))
                 for c in m.rtp.codecs
@@ -240,6 +258,35 @@ class Peer(Transmitter):
 
     # --- ingress --------------------------------------------------------------------
 
+    @property
+    def _publish_video_mid(self) -> str:
+        return self.layout.publish_video.mid if self.layout is not None else ""
+
+    def _rtx_stream(self, ssrc: int, payload_type: int) -> PublisherStream | None:
+        """The video stream an RTX packet repairs, or None if it is not one of ours.
+
+        Only an RTX payload type negotiated on the publish line, and only the SSRC the offer
+        paired with the video SSRC (``a=ssrc-group:FID``) -- or, when the offer lists no
+        SSRCs, the first one seen with that payload type.
+        """
+        stream = self._rtx_streams.get(ssrc)
+        if stream is not None:
+            return stream
+        video = self.video
+        layout = self.layout
+        if video is None or layout is None:
+            return None
+        if payload_type not in self.rtx_apt.get(layout.publish_video.mid, {}):
+            return None
+        line = layout.publish_video
+        if line.rtx_ssrcs:
+            if line.rtx_ssrcs.get(ssrc) != video.ssrc:
+                return None
+        elif line.ssrcs or self._rtx_streams:
+            return None
+        self._rtx_streams[ssrc] = video
+        return video
+
     def _bind_stream(self, ssrc: int, payload_type: int) -> PublisherStream | None:
         layout = self.layout
         if layout is None:
@@ -320,7 +367,26 @@ class Peer(Transmitter):
             return
         stream = self.streams.get(header.ssrc)
         if stream is None:
-            stream = self._bind_stream(header.ssrc, header.marker_pt & 0x7F)
+            repaired = self._rtx_stream(header.ssrc, header.marker_pt & 0x7F)
+            if repaired is not None:
+                stream = repaired
+                apt = self.rtx_apt[self._publish_video_mid].get(header.marker_pt & 0x7F)
+                if apt is None or apt not in stream.codecs:
+                    self._drop()
+                    return
+                unwrapped = rtp.unwrap_rtx(data, header, apt, stream.ssrc)
+                if unwrapped is None:
+                    self.rtx_padding += 1  # padding-only (bandwidth probing): nothing to do
+                    return
+                self.rtx_in += 1
+                self.counters.rtx_in += 1
+                data = unwrapped
+                header = rtp.parse_rtp_header(data)
+                if header is None:
+                    self._drop()
+                    return
+            else:
+                stream = self._bind_stream(header.ssrc, header.marker_pt & 0x7F)
             if stream is None:
                 self._drop()
                 return

@@ -82,7 +82,11 @@ class Room:
             while ssrc == 0 or ssrc in used:
                 ssrc = random.getrandbits(32)
             used.add(ssrc)
-            self.slots[f"{name}/{kind}"] = Slot(name, kind, ssrc, self.totals)
+            slot = self.slots[f"{name}/{kind}"] = Slot(name, kind, ssrc, self.totals)
+            if kind == "video":
+                while slot.rtx_ssrc == 0 or slot.rtx_ssrc in used:
+                    slot.rtx_ssrc = random.getrandbits(32)
+                used.add(slot.rtx_ssrc)
         self.slot_by_ssrc = {s.ssrc: s for s in self.slots.values()}
         self.floor: str | None = None
         self.broadcast: str | None = None
@@ -126,7 +130,10 @@ class Room:
         self._negotiating.add(peer)
         try:
             answer = await peer.negotiate(
-                layout, {k: s.ssrc for k, s in self.slots.items()}, self.start_bitrate_kbps
+                layout,
+                {k: s.ssrc for k, s in self.slots.items()},
+                self.start_bitrate_kbps,
+                rtx_ssrcs={k: s.rtx_ssrc for k, s in self.slots.items() if s.rtx_ssrc},
             )
         except SignallingError:
             await peer.close()
@@ -150,7 +157,9 @@ class Room:
             payload_types: dict[str, int] = {}  # codec key -> the subscriber's payload type
             for pt, key_ in peer.codec_keys.get(line.mid, {}).items():
                 payload_types.setdefault(key_, pt)
-            self.slots[key].add_output(Output(peer, payload_types, exts))
+            # the subscriber's media payload type -> its RTX payload type (RFC 4588 apt)
+            rtx_pts = {apt: pt for pt, apt in peer.rtx_apt.get(line.mid, {}).items()}
+            self.slots[key].add_output(Output(peer, payload_types, exts, rtx_pts=rtx_pts))
         self._repoint()
         if self._ticker is None:
             self._ticker = asyncio.get_running_loop().create_task(self._tick())
@@ -323,6 +332,8 @@ class Room:
                     "send_errors": self._output_sum(pid, "send_errors"),
                     "nacks_out": p.nacks_out,
                     "limited": p.limited,
+                    "rtx_in": p.rtx_in,
+                    "retransmitted_rtx": self._output_sum(pid, "retransmitted_rtx"),
                     "lost_upstream": sum(s.nack.lost for s in p.streams.values()),
                     "recovered": sum(s.nack.recovered for s in p.streams.values()),
                     "duplicates": sum(s.duplicates for s in p.streams.values()),

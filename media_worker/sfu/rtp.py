@@ -237,6 +237,36 @@ def h264_keyframe_start(data: bytes, start: int, end: int) -> bool:
 KEYFRAME_DETECTORS = {"vp8": vp8_keyframe_start, "h264": h264_keyframe_start}
 
 
+def unwrap_rtx(data: bytes, header: RtpHeader, payload_type: int, ssrc: int) -> bytes | None:
+    """The original packet inside an RTX retransmission (RFC 4588 4), or ``None``.
+
+    The first two payload bytes are the original sequence number; padding is dropped (a
+    padding-only RTX packet, as Chromium sends to probe bandwidth, gives ``None``).
+    """
+    start, end = header.payload_start, header.payload_end
+    if end - start < 3:
+        return None
+    osn = _unpack_h(data, start)[0]
+    head = bytearray(data[:start])
+    head[0] &= 0xDF  # no padding any more
+    struct.pack_into("!BH", head, 1, (header.marker_pt & 0x80) | payload_type, osn)
+    struct.pack_into("!I", head, 8, ssrc)
+    return bytes(head) + data[start + 2 : end]
+
+
+def wrap_rtx(
+    data: bytes, header: RtpHeader, payload_type: int, seq: int, ssrc: int, osn: int
+) -> bytearray:
+    """An RTX packet (RFC 4588 4) carrying ``data`` (whose header the caller rewrote)."""
+    buf = bytearray(data[: header.payload_start])
+    buf[0] &= 0xDF
+    struct.pack_into("!BH", buf, 1, (header.marker_pt & 0x80) | payload_type, seq)
+    struct.pack_into("!I", buf, 8, ssrc)
+    buf += struct.pack("!H", osn)
+    buf += data[header.payload_start : header.payload_end]
+    return buf
+
+
 # --- RTCP ---------------------------------------------------------------------------------
 
 

@@ -57,6 +57,7 @@ class MediaLine:
     codecs: dict[int, str]  # payload type -> lower-case codec name (no rtx/red/fec)
     extensions: dict[str, int]  # uri -> id
     ssrcs: list[int] = field(default_factory=list)
+    rtx_ssrcs: dict[int, int] = field(default_factory=dict)  # RTX SSRC -> primary (FID)
 
 
 @dataclass
@@ -194,7 +195,14 @@ def parse_offer(offer: object, *, thumbnails: int, policy: NetworkPolicy) -> Off
             raise SignallingError("invalid_sdp", f"m-line {index} lacks ICE or DTLS parameters")
         extensions = {e.uri: e.id for e in m.rtp.headerExtensions}
         ssrcs = [s.ssrc for s in m.ssrc]
-        lines.append(MediaLine(index, kind, mid, direction, role, codecs, extensions, ssrcs))
+        rtx_ssrcs = {
+            int(g.items[1]): int(g.items[0])
+            for g in m.ssrc_group
+            if g.semantic == "FID" and len(g.items) == 2
+        }
+        lines.append(
+            MediaLine(index, kind, mid, direction, role, codecs, extensions, ssrcs, rtx_ssrcs)
+        )
     if bundle is None or {ln.mid for ln in lines} - set(bundle.items):
         raise SignallingError("no_bundle", "all m-lines must be in one BUNDLE group")
     filtered, kept = _filter_candidates(text, policy)

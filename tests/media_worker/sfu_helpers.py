@@ -130,6 +130,8 @@ class Client:
         self.received: dict[str, Received] = {}
         self.rtp_log: dict[int, list[tuple[int, int]]] = {}
         self.pt_log: dict[int, set[int]] = {}  # ssrc -> payload types seen
+        self.rtx_primary: dict[int, int] = {}  # RTX SSRC in the answer -> the slot's SSRC
+        self.rtx_received = 0  # retransmissions that came on RTX (logged under the primary)
         self.dropped: set[tuple[int, int]] = set()
         self.rtcp_in: list[tuple[int, int]] = []  # (packet type, fmt)
         self.answer: dict | None = None
@@ -167,6 +169,10 @@ class Client:
     async def accept(self, answer: dict) -> None:
         self.answer = answer
         await self.pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        for line in answer["sdp"].splitlines():
+            if line.startswith("a=ssrc-group:FID "):
+                primary, rtx_ssrc = (int(x) for x in line.split()[1:3])
+                self.rtx_primary[rtx_ssrc] = primary
         dtls = self.pc.getTransceivers()[0].receiver.transport
         original_rtp = dtls._handle_rtp_data
         original_rtcp = dtls._handle_rtcp_data
@@ -191,7 +197,13 @@ class Client:
 
         async def on_rtp(data: bytes, arrival_time_ms: int) -> None:
             header = rtp.parse_rtp_header(data)
-            if header is not None:
+            if header is not None and header.ssrc in self.rtx_primary:
+                # RFC 4588: log the original sequence number under the slot's SSRC
+                self.rtx_received += 1
+                osn = struct.unpack_from("!H", data, header.payload_start)[0]
+                primary = self.rtx_primary[header.ssrc]
+                self.rtp_log.setdefault(primary, []).append((osn, header.timestamp))
+            elif header is not None:
                 self.rtp_log.setdefault(header.ssrc, []).append((header.seq, header.timestamp))
                 self.pt_log.setdefault(header.ssrc, set()).add(header.marker_pt & 0x7F)
             await original_rtp(data, arrival_time_ms)

@@ -172,6 +172,9 @@ async def test_nack_is_answered_from_the_history_under_loss(room):
     recovered = [q for s, q in c.dropped if q in received]
     assert room.stats()["participants"]["c"]["nacks_in"] > 0
     assert room.stats()["participants"]["c"]["retransmitted"] >= len(recovered) > 0
+    # aiortc offers RTX: the retransmissions came on the slot's RTX stream (RFC 4588)
+    assert c.rtx_received >= len(recovered)
+    assert room.stats()["participants"]["c"]["retransmitted_rtx"] >= len(recovered)
     assert len(recovered) >= len(c.dropped) * 0.7
     assert near(c.slot("main").luma, BRIGHT)
 
@@ -215,6 +218,8 @@ async def test_a_packet_lost_on_the_publisher_leg_is_recovered_and_reaches_subsc
             else:
                 assert not lost & got
         if upstream_nack:
+            # aiortc's publisher answers on RTX (negotiated): unwrapped on ingress
+            assert counters["rtx_in"] >= len(dropped)
             assert counters["nacks_sent"] >= len(dropped)
             assert counters["recovered"] >= len(dropped)
             assert room.stats()["participants"]["a"]["recovered"] >= len(dropped)

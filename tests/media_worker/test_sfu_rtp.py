@@ -483,3 +483,48 @@ def test_each_packet_gets_the_payload_type_of_its_own_codec_or_is_not_sent():
     first = (1 + slot.seq_offset) & 0xFFFF
     slot.retransmit(out, [first, (first + 1) & 0xFFFF])
     assert pts(both) == [100, 107]
+
+
+# --- RTX (RFC 4588) ---------------------------------------------------------------------------
+
+
+def test_rtx_wraps_and_unwraps_to_the_original_packet():
+    original = make_rtp(777, 123456, ssrc=1111, pt=96, exts=[(1, b"0")], marker=True)
+    header = rtp.parse_rtp_header(original)
+    rtx = bytes(rtp.wrap_rtx(original, header, 97, 5, 2222, 777))
+    rtx_header = rtp.parse_rtp_header(rtx)
+    assert (rtx_header.ssrc, rtx_header.seq, rtx_header.marker_pt) == (2222, 5, 0x80 | 97)
+    assert rtx_header.timestamp == 123456
+    assert rtp.unwrap_rtx(rtx, rtx_header, 96, 1111) == original
+    padding_only = bytearray(make_rtp(9, 1, ssrc=2222, pt=97, payload=b"\x00\x07"))
+    padding_only[0] |= 0x20
+    padding_only += bytes(3) + b"\x04"
+    probe = bytes(padding_only)
+    assert rtp.unwrap_rtx(probe, rtp.parse_rtp_header(probe), 96, 1111) is None
+
+
+def test_a_subscriber_that_negotiated_rtx_gets_retransmissions_on_it():
+    a = stream("a", 100)
+    plain, with_rtx = FakePeer("p"), FakePeer("r")
+    slot = Slot("main", "video", 4242)
+    slot.rtx_ssrc = 4343
+    slot.add_output(Output(plain, {"vp8": 96}, {}))
+    slot.add_output(Output(with_rtx, {"vp8": 100}, {}, rtx_pts={100: 101}))
+    slot.set_source("a", a)
+    feed(slot, a, 1, 0, VP8_KEY)
+    feed(slot, a, 2, 3000, VP8_DELTA)
+    first = rtp.parse_rtp_header(plain.sent[0]).seq
+    plain.sent.clear()
+    with_rtx.sent.clear()
+    slot.retransmit(slot.outputs["p"], [first])
+    slot.retransmit(slot.outputs["r"], [first, (first + 1) & 0xFFFF])
+    assert rtp.parse_rtp_header(plain.sent[0]).ssrc == 4242  # no RTX: in the media stream
+    headers = [rtp.parse_rtp_header(p) for p in with_rtx.sent]
+    assert [(h.ssrc, h.marker_pt & 0x7F) for h in headers] == [(4343, 101), (4343, 101)]
+    assert (headers[1].seq - headers[0].seq) & 0xFFFF == 1  # the RTX stream's own numbers
+    osns = [
+        struct.unpack_from("!H", p, h.payload_start)[0]
+        for p, h in zip(with_rtx.sent, headers, strict=True)
+    ]
+    assert osns == [first, (first + 1) & 0xFFFF]
+    assert slot.outputs["r"].retransmitted_rtx == 2 and slot.counters.rtx_out == 2
