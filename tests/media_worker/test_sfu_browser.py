@@ -96,6 +96,17 @@ window.sfuInbound = async (mid) => {
   }
   return null;
 };
+window.sfuRepair = async (mid) => {
+  const stats = await state.pc.getStats();
+  for (const r of stats.values()) {
+    if (r.type === "inbound-rtp" && r.kind === "video" && r.mid === mid) {
+      return { nacks: r.nackCount || 0, lost: r.packetsLost || 0,
+               rtx: r.retransmittedPacketsReceived ?? null, frames: r.framesDecoded || 0,
+               packets: r.packetsReceived || 0 };
+    }
+  }
+  return null;
+};
 window.sfuOutbound = async () => {
   const stats = await state.pc.getStats();
   for (const r of stats.values()) {
@@ -233,4 +244,84 @@ async def test_full_hd_camera_reaches_another_browser_at_full_hd(chromium_path, 
                 await b.close()
             except Exception:  # the browser may already be gone
                 pass
+        await room.close()
+
+
+async def test_a_chromium_subscriber_gets_retransmissions_on_rtx(chromium_path):
+    """Packets the SFU 'loses' towards Chromium come back on the slot's RTX stream."""
+    from playwright.async_api import async_playwright
+    from sfu_helpers import Client, connect
+
+    from media_worker.sfu import rtp
+
+    room = Room("browser-rtx", thumbnails=0, policy=NetworkPolicy.loopback())
+    console: list[str] = []
+    publisher = Client(thumbnails=0, luma=200)
+    browsers = []
+    try:
+        await connect(room, "publisher", publisher)
+        room.set_floor("publisher")
+        async with async_playwright() as p:
+            browser, sub = await open_page(p, chromium_path, [], console)
+            browsers.append(browser)
+            offer = await sub.evaluate(
+                "o => window.sfuOffer(o)", {"publish": False, "thumbnails": 0, "maxBitrate": 0}
+            )
+            assert "rtx" in offer
+            answer = await room.join("viewer", {"type": "offer", "sdp": offer})
+            slot = room.slots["main/video"]
+            assert f"a=ssrc-group:FID {slot.ssrc} {slot.rtx_ssrc}" in answer["sdp"]
+            await sub.evaluate("a => window.sfuAccept(a)", {"sdp": answer["sdp"], "maxBitrate": 0})
+            mid = answer["slots"]["main"]["video_mid"]
+            viewer = room.peers["viewer"]
+            for _ in range(300):
+                if viewer.tx is not None:
+                    break
+                await asyncio.sleep(0.1)
+            assert viewer.tx is not None, console
+            for _ in range(100):  # decoding before the loss starts
+                stats = await sub.evaluate("m => window.sfuRepair(m)", mid)
+                if stats and stats["frames"] >= 5:
+                    break
+                await asyncio.sleep(0.1)
+            # from now on drop (the first send of) every 25th main-video packet to Chromium
+            inner = viewer.tx
+            dropped: set[int] = set()
+
+            def lossy(data: bytes) -> None:
+                header = rtp.parse_rtp_header(data)
+                if (
+                    header is not None
+                    and header.ssrc == slot.ssrc
+                    and header.seq % 25 == 0
+                    and header.seq not in dropped
+                ):
+                    dropped.add(header.seq)
+                    return
+                inner(data)
+
+            viewer.tx = lossy
+            for _ in range(150):
+                await asyncio.sleep(0.1)
+                out = slot.outputs["viewer"]
+                if len(dropped) >= 8 and out.retransmitted_rtx >= 8:
+                    break
+            stats = await sub.evaluate("m => window.sfuRepair(m)", mid)
+            out = slot.outputs["viewer"]
+            detail = {"chromium": stats, "dropped": len(dropped), "console": console[-10:]}
+            assert len(dropped) >= 8, detail
+            assert stats["nacks"] >= len(dropped) // 2, detail  # Chromium asked ...
+            assert out.retransmitted_rtx >= 8, detail  # ... and got them on RTX
+            assert room.counters()["rtx_out"] >= 8
+            if stats["rtx"] is not None:
+                assert stats["rtx"] >= 8, detail  # Chromium's own count of RTX received
+            assert stats["lost"] <= 2, detail  # recovered, not lost
+            print("RTX", detail)
+    finally:
+        for b in browsers:
+            try:
+                await b.close()
+            except Exception:
+                pass
+        await publisher.close()
         await room.close()

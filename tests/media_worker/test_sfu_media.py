@@ -113,7 +113,7 @@ async def test_h264_and_vp8_publishers_reach_one_subscriber_with_its_own_payload
     sent = {
         pid: {video[pid].codec_keys[pt] for pt in sent_pts[pid] if pt in video[pid].codec_keys}
         for pid in ("a", "b")
-    }  # (the rest of sent_pts is audio)
+    }  # (the rest of sent_pts is audio and RTX)
     assert all(k.startswith("h264/") for k in sent["a"]) and sent["b"] == {"vp8"}
     for slot, pid in (("main", "a"), ("thumb0", "a"), ("thumb1", "b")):
         wanted = c.answer_payload_types(slot)
