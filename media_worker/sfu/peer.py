@@ -22,21 +22,19 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 
 from . import rtp
+from .counters import RoomCounters
 from .forwarding import Pacer, PublisherStream, Transmitter
 from .keyframes import KeyframeRequester
 from .policy import NetworkPolicy
 from .signalling import OfferLayout, SignallingError, add_start_bitrate, codec_key
 from .transport import ArrivalClock, DatagramSender, socket_sender, srtp_sender
-
-if TYPE_CHECKING:
-    from .room import Room
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +50,35 @@ def _codec_caps(kind: str, names: tuple[str, ...]) -> list[Any]:
     return [c for n in names for c in caps.codecs if c.name.lower() == n]
 
 
+class PeerListener(Protocol):
+    """What a :class:`Peer` needs from its room (``Room`` implements it; no import of it here).
+
+    Settings it reads, the room's counters and slot SSRCs, and the events it reports.
+    """
+
+    upstream_nack: bool
+    start_bitrate_kbps: int
+    max_publish_bitrate: int | None
+    totals: RoomCounters
+
+    @property
+    def slot_by_ssrc(self) -> dict[int, Any]: ...
+
+    def _peer_connected(self, peer: Peer) -> None: ...
+
+    def _peer_gone(self, peer: Peer, state: str) -> None: ...
+
+    def _stream_bound(self, peer: Peer, stream: PublisherStream) -> None: ...
+
+    def _keyframe_wanted(self, media_ssrc: int) -> None: ...
+
+    def _nack(self, peer: Peer, media_ssrc: int, seqs: list[int]) -> None: ...
+
+
 class Peer(Transmitter):
     """The SFU's side of one participant: publishes up to two streams, receives slots."""
 
-    def __init__(self, participant_id: str, room: Room, policy: NetworkPolicy) -> None:
+    def __init__(self, participant_id: str, room: PeerListener, policy: NetworkPolicy) -> None:
         self.participant_id = participant_id
         self.room = room
         self.policy = policy
