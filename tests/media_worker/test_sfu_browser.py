@@ -301,6 +301,7 @@ async def test_a_chromium_subscriber_gets_retransmissions_on_rtx(chromium_path):
                 inner(data)
 
             viewer.tx = lossy
+            frames_at_loss = (await sub.evaluate("m => window.sfuRepair(m)", mid))["frames"]
             for _ in range(150):
                 await asyncio.sleep(0.1)
                 out = slot.outputs["viewer"]
@@ -313,9 +314,9 @@ async def test_a_chromium_subscriber_gets_retransmissions_on_rtx(chromium_path):
             assert stats["nacks"] >= len(dropped) // 2, detail  # Chromium asked ...
             assert out.retransmitted_rtx >= 8, detail  # ... and got them on RTX
             assert room.counters()["rtx_out"] >= 8
-            if stats["rtx"] is not None:
-                assert stats["rtx"] >= 8, detail  # Chromium's own count of RTX received
-            assert stats["lost"] <= 2, detail  # recovered, not lost
+            assert stats["rtx"] is not None and stats["rtx"] >= 8, detail  # Chromium's count
+            # (Chromium's packetsLost still counts them: it is kept for the media SSRC alone)
+            assert stats["frames"] >= frames_at_loss + 30, detail  # the picture went on
             print("RTX", detail)
     finally:
         for b in browsers:

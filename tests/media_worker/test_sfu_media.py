@@ -387,10 +387,11 @@ async def test_fuzzed_packets_do_not_disturb_other_subscribers(room):
             await asyncio.sleep(0.01)
     storm = loop.time() - storm_start
     x_stats = room.stats()["participants"]["x"]
-    assert x_stats["limited"] > 2000
+    windows = int(storm) + 2  # budget windows the storm can have touched
+    assert x_stats["limited"] >= 3000 - 200 * windows, (storm, x_stats)
     assert room.counters()["rtcp_limited"] >= x_stats["limited"]
     resent = x_stats["retransmitted"] - retransmitted_before
-    assert 0 < resent <= 2000 * (int(storm) + 2)  # NACKED_BUDGET per second, not 51,000
+    assert 0 < resent <= 2000 * windows, (storm, x_stats)  # NACKED_BUDGET/s, not 51,000
 
     # ... and raw datagrams at the x peer's socket (STUN/DTLS/SRTP garbage), from loopback
     local = x_peer.transport.transport._connection._nominated[1].local_addr
@@ -405,7 +406,8 @@ async def test_fuzzed_packets_do_not_disturb_other_subscribers(room):
         sock.close()
 
     await wait_for(lambda: b.slot("main").frames >= frames_before + 30)
-    assert near(b.slot("main").luma, BRIGHT)
+    # (polled: the test picture's noisy band crosses the sampled row now and then)
+    await wait_for(lambda: near(b.slot("main").luma, BRIGHT), timeout=5)
     assert continuous(b.rtp_log[ssrc][log_before - 1 :]) or _only_nack_recovered(b, ssrc)
     stats = room.stats()
     assert stats["participants"]["x"]["dropped"] > 1000
