@@ -23,7 +23,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils.translation import gettext as _
 
 from conferences.errors import DomainError
-from conferences.live import commands, holders, limits, selectors
+from conferences.live import commands, holders, limits, selectors, transient
 from conferences.live.participants import JoinRefused, Participant, participant_for_socket
 from conferences.models import Conference, Status
 from media_worker import dispatch
@@ -139,6 +139,9 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
             conference=self.conference, participant=self.participant
         )
         await self.send_json(snapshot)
+        slots = await sync_to_async(transient.last_slots)(self.code)
+        if slots:
+            await self.send_json({"type": "slots", "slots": slots})
 
     async def disconnect(self, code) -> None:
         await self._cleanup()
@@ -340,6 +343,19 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
     async def on_ping(self, message):
         return {"type": "pong"}
 
+    async def on_link(self, message):
+        if self.participant.observer:
+            return None  # an observer's link concerns nobody but itself
+        ok = await sync_to_async(transient.link_reported)(
+            code=self.code,
+            site=self.participant.site_code,
+            state=message.get("state"),
+            quality=message.get("quality"),
+        )
+        if not ok:
+            raise DomainError("invalid", _("Báo cáo đường truyền không hợp lệ."))
+        return None
+
     async def on_ice(self, message):
         return None
 
@@ -514,6 +530,7 @@ def _site(message: dict[str, Any], *, allow_none: bool = False) -> str | None:
 HANDLERS = {
     "ping": ConferenceConsumer.on_ping,
     "ice": ConferenceConsumer.on_ice,
+    "link": ConferenceConsumer.on_link,
     "offer": ConferenceConsumer.on_offer,
     "leave": ConferenceConsumer.on_leave,
     "start": ConferenceConsumer.on_start,

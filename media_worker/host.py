@@ -52,7 +52,13 @@ logger = logging.getLogger(__name__)
 EVENT_QUEUE = 10_000  # room events waiting to be written (presence, media, speaking)
 RETRY_MAX = 2.0  # seconds between write attempts at most
 CLOSE_WAIT = 10.0  # seconds close() waits for the last writes
-REPORTED = ("participant_connection", "participant_left", "participant_media", "speaking")
+REPORTED = (
+    "participant_connection",
+    "participant_left",
+    "participant_media",
+    "speaking",
+    "slots",
+)
 
 
 def recording_dir(code: str) -> Path:

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from conferences import events
 from conferences.errors import ConferenceError
+from conferences.live import transient
 from conferences.live.participants import is_observer_id
 from conferences.live.selectors import room_state
 from conferences.models import (
@@ -165,6 +166,9 @@ class MediaSink:
         site = event.get("participant")
         if kind == "speaking":
             events.transient(code, {"type": "speaking", "site": site})
+            return True
+        if kind == "slots":
+            transient.slots_reported(code, event.get("slots"))
             return True
         if kind == "recording_segment":
             from recordings.services import segment_reported  # recordings builds on us

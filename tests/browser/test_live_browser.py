@@ -324,6 +324,17 @@ def test_chair_and_two_sites_run_a_conference_through_the_pages(stack, chromium_
             )
             frames_advance(chair, "main")
             assert chair.evaluate("document.body.dataset.mainSite") == tranyen
+            # the room tells every page which site each slot shows (labels), and each site's
+            # page reports its link, which the chair's console shows on the site's tile
+            a.wait_for_function(
+                f"window.giaoban.live.slotSources.main === '{tranyen}'", timeout=15000
+            )
+            chair.wait_for_function(
+                f"['good', 'fair', 'poor'].includes("
+                f"document.querySelector(\".site-tile[data-code='{vanchan}']\").dataset.quality)",
+                timeout=45000,
+            )
+            assert "đường truyền" in chair.inner_text(f".site-tile[data-code='{vanchan}']")
 
             # mute Trấn Yên: its audio stops reaching the others (main audio slot stops growing)
             wait_until(lambda: packets(a, "main/audio") > 0, what="main audio flowing")

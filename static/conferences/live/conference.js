@@ -224,7 +224,26 @@ export class Live {
     }
     const quality = $('[data-role=quality]');
     if (quality && s !== 'connected') quality.textContent = '';
+    this._reportLink();
     this.render();
+  }
+
+  // Tell the console how our media link is (state and quality): on a change, else every 20 s;
+  // never more than one report per 2.5 s (the server takes two per 5 s).
+  _reportLink() {
+    const me = this.me;
+    if (!me || me.role === 'observer' || this.left || !this.socket.open) return;
+    const report = { state: this.mediaState || 'idle', quality: (this.media.stats && this.media.stats.quality) || 'unknown' };
+    const now = Date.now();
+    const last = this._linkSent;
+    if (last && last.state === report.state && last.quality === report.quality && now - last.at < 20000) return;
+    if (last && now - last.at < 2500) {
+      clearTimeout(this._linkTimer);
+      this._linkTimer = setTimeout(() => this._reportLink(), 2500 - (now - last.at));
+      return;
+    }
+    this._linkSent = { ...report, at: now };
+    this.socket.request({ type: 'link', ...report }, 10000);
   }
 
   _attach(slots) {
@@ -248,6 +267,7 @@ export class Live {
       el.textContent = this.media.state === 'connected' ? parts.join(' · ') : '';
       el.dataset.quality = stats.quality;
     }
+    this._reportLink();
     this.render();
   }
 
