@@ -413,14 +413,19 @@ def test_chair_and_two_sites_run_a_conference_through_the_pages(stack, chromium_
                 page.wait_for_selector("body[data-media=idle]")
                 assert page.is_visible("[data-role=ended]")
 
-            # the same site opened elsewhere replaces this page, which says so and stays off
+            # the same site opened elsewhere asks first; once confirmed it replaces this page,
+            # which says so, stays off and offers to take the site back (test_takeover.py)
             again = browser.new_context(bypass_csp=True).new_page()
+            asked = []
+            again.on("dialog", lambda d: (asked.append(d.message), d.accept()))
             login(again, base, "kythuat.vanchan")
             again.goto(f"{base}/conferences/{code}/join/")
             again.click("[data-action=join]")
             again.wait_for_selector("body[data-ws=open]")
+            assert asked == ["Điểm cầu này đang được kết nối từ máy khác. Tiếp quản?"]
             a.wait_for_selector("body[data-ws=closed]")
-            assert "vừa được mở ở một cửa sổ hoặc máy khác" in a.text_content("[data-role=closed]")
+            assert "Điểm cầu đã được mở trên máy khác" in a.text_content("[data-role=closed]")
+            assert a.is_visible("[data-action=retake]")
             time.sleep(1.5)
             assert a.evaluate("document.body.dataset.ws") == "closed"  # no reconnect after 4409
         except BaseException:
