@@ -150,6 +150,37 @@ def rpc(port: int, message: dict) -> dict:
     return json.loads(data)
 
 
+def start_subscribers(
+    port: int, kind: str, n: int, prefix: str, children: list, *, wait: float
+) -> tuple[list[Child], int]:
+    """Start ``n`` subscribers (``PER_PROCESS`` per process, added to ``children``), wait a
+    bounded time until every one receives (video starts on the clip's key frame), then reset
+    their counters so the measured window starts clean. Returns them and how many received."""
+    subs = []
+    receiving = 0
+    for start in range(0, n, PER_PROCESS):
+        count = min(PER_PROCESS, n - start)
+        sub = Child("subscribers", str(port), kind, f"{prefix}{start}-", str(count))
+        children.append(sub)
+        subs.append(sub)
+    for sub in subs:
+        sub.read(timeout=180)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        receiving = 0
+        for sub in subs:
+            sub.send("ready")
+            receiving += sub.read()["receiving"]
+        if receiving >= n:
+            break
+        time.sleep(0.5)
+    time.sleep(1.0)
+    for sub in subs:
+        sub.send("reset")
+        sub.read()
+    return subs, receiving
+
+
 def run_case(kind: str, n: int, clip_dir: Path, window: float) -> dict:
     """One server, one publisher, ``n`` subscribers; measure over ``window`` seconds."""
     children: list[Child] = []
@@ -162,28 +193,7 @@ def run_case(kind: str, n: int, clip_dir: Path, window: float) -> dict:
         children.append(publisher)
         publisher.read()
         rpc(port, {"cmd": "floor", "pid": "pub"})
-        subs = []
-        for start in range(0, n, PER_PROCESS):
-            count = min(PER_PROCESS, n - start)
-            sub = Child("subscribers", str(port), kind, f"s{start}-", str(count))
-            children.append(sub)
-            subs.append(sub)
-        for sub in subs:
-            sub.read(timeout=180)
-        # Bounded wait until every subscriber receives (video starts on the clip's key frame).
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            receiving = 0
-            for sub in subs:
-                sub.send("ready")
-                receiving += sub.read()["receiving"]
-            if receiving >= n:
-                break
-            time.sleep(0.5)
-        time.sleep(1.0)
-        for sub in subs:
-            sub.send("reset")
-            sub.read()
+        subs, receiving = start_subscribers(port, kind, n, "s", children, wait=30)
         before = rpc(port, {"cmd": "stats"})
         cpu0 = server_proc.cpu_times()
         time.sleep(window)

@@ -53,12 +53,11 @@ from _loss_net import (
     netns_env,
     require_tools,
 )
-from sfu_fanout import Child, make_clip, rpc
+from sfu_fanout import Child, make_clip, rpc, start_subscribers
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "_loss_worker.py"
 PER_PROCESS = 10
-FANOUT_PER_PROCESS = 25  # as in sfu_fanout.py
 GRACE = 1.0  # seconds after a window for late retransmissions before subscribers report
 OUTER_TIMEOUT = 1800  # the whole run, seconds (bounded whatever the options)
 
@@ -202,28 +201,7 @@ def fanout(*, upstream_nack: bool, n: int, window: float, clip_dir: Path, log_di
         children.append(publisher)
         publisher.read()
         rpc(port, {"cmd": "floor", "pid": "pub"})
-        subs = []
-        for start in range(0, n, FANOUT_PER_PROCESS):
-            count = min(FANOUT_PER_PROCESS, n - start)
-            sub = Child("subscribers", str(port), "sfu", f"f{start}-", str(count))
-            children.append(sub)
-            subs.append(sub)
-        for sub in subs:
-            sub.read(timeout=180)
-        receiving = 0
-        deadline = time.monotonic() + 40
-        while time.monotonic() < deadline:
-            receiving = 0
-            for sub in subs:
-                sub.send("ready")
-                receiving += sub.read()["receiving"]
-            if receiving >= n:
-                break
-            time.sleep(0.5)
-        time.sleep(1.0)
-        for sub in subs:
-            sub.send("reset")
-            sub.read()
+        subs, receiving = start_subscribers(port, "sfu", n, "f", children, wait=40)
         before = rpc(port, {"cmd": "stats"})
         rcvbuf0 = udp_rcvbuf_errors()
         cpu0 = server_proc.cpu_times()
