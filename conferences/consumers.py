@@ -23,7 +23,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils.translation import gettext as _
 
 from conferences.errors import DomainError
-from conferences.live import commands, holders, limits, selectors, transient
+from conferences.live import commands, holders, limits, presenting, selectors, transient
 from conferences.live.participants import JoinRefused, Participant, participant_for_socket
 from conferences.models import Conference, Status
 from media_worker import dispatch
@@ -47,10 +47,15 @@ CHAIR_TYPES = frozenset(
         "rollcall.start",
         "rollcall.end",
         "absent.call",
+        "presenter.grant",
+        "presenter.revoke",
+        "presenter.floor",
     }
 )
 # What only a site does: an observer (no site) is refused these as well as the chair's.
-SITE_TYPES = frozenset({"hand.raise", "hand.lower", "rollcall.answer"})
+SITE_TYPES = frozenset(
+    {"hand.raise", "hand.lower", "rollcall.answer", "content.start", "content.page"}
+)
 # Events a socket forwards at most once per interval (seconds), the newest winning: a burst of
 # hand toggles from many sites reaches each page as one ``hands`` event per interval, however
 # many were committed (each one still audited). Keyed by (type, site).
@@ -484,6 +489,35 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
     async def on_absent_call(self, message):
         await self._call(commands.absent_call)
 
+    async def on_presenter_grant(self, message):
+        await self._call(presenting.presenter_grant, site=_site(message, allow_none=True))
+
+    async def on_presenter_revoke(self, message):
+        await self._call(presenting.presenter_revoke)
+
+    async def on_presenter_floor(self, message):
+        allowed = message.get("allowed")
+        if not isinstance(allowed, bool):
+            raise DomainError("invalid", _("Trường “allowed” phải là true/false."))
+        await self._call(presenting.presenter_floor, allowed=allowed)
+
+    async def on_content_start(self, message):
+        await self._call(
+            presenting.content_start,
+            participant=self.participant,
+            kind=message.get("kind"),
+            document=message.get("document"),
+            page=message.get("page", 1),
+        )
+
+    async def on_content_page(self, message):
+        await self._call(
+            presenting.content_page, participant=self.participant, page=message.get("page")
+        )
+
+    async def on_content_stop(self, message):
+        await self._call(presenting.content_stop, participant=self.participant)
+
     async def on_recording_pause(self, message):
         from recordings.services import set_paused
 
@@ -547,6 +581,12 @@ HANDLERS = {
     "rollcall.answer": ConferenceConsumer.on_rollcall_answer,
     "rollcall.end": ConferenceConsumer.on_rollcall_end,
     "absent.call": ConferenceConsumer.on_absent_call,
+    "presenter.grant": ConferenceConsumer.on_presenter_grant,
+    "presenter.revoke": ConferenceConsumer.on_presenter_revoke,
+    "presenter.floor": ConferenceConsumer.on_presenter_floor,
+    "content.start": ConferenceConsumer.on_content_start,
+    "content.page": ConferenceConsumer.on_content_page,
+    "content.stop": ConferenceConsumer.on_content_stop,
     "recording.pause": ConferenceConsumer.on_recording_pause,
     "recording.resume": ConferenceConsumer.on_recording_resume,
 }

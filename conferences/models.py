@@ -484,6 +484,13 @@ class LiveState(models.Model):
     current_item = models.ForeignKey(
         AgendaItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Presenting (conferences.live.presenting): the site the chair granted the presenter role
+    # (one at a time), whether the site holding the floor may present too, and what is shown
+    # now — null, or {"kind": "screen"|"document", "site", "document", "page", "pages",
+    # "item", "started_at"}.
+    presenter = models.CharField(max_length=36, blank=True)
+    floor_may_present = models.BooleanField(default=False)
+    content = models.JSONField(null=True, blank=True, default=None)
     version = models.PositiveBigIntegerField(
         default=0, help_text="raised with every event; rooms and pages ignore older ones"
     )

@@ -66,6 +66,8 @@ def _who(entry: AuditEntry) -> str:
 
 
 def _kind(action: str) -> str:
+    if action.startswith(("live.content.", "live.presenter.")):
+        return "present"
     if "floor" in action or "broadcast" in action:
         return "floor"
     if action.startswith("rollcall."):
@@ -92,6 +94,8 @@ def _detail(entry: AuditEntry, items: dict[int, AgendaItem]) -> str:
     if action == "live.absent.call":
         return _("%(n)s điểm cầu chưa kết nối") % {"n": len(data.get("sites") or [])}
     site = entry.site.name if entry.site is not None else ""
+    if action.startswith("live.content."):
+        return _content_detail(action, data, site)
     if action in ("rollcall.answer", "attendance.record", "attendance.correct"):
         count = data.get("headcount")
         if site and count is not None:
@@ -102,6 +106,13 @@ def _detail(entry: AuditEntry, items: dict[int, AgendaItem]) -> str:
     if data.get("title") or data.get("name"):
         return str(data.get("title") or data.get("name"))
     return ""
+
+
+def _content_detail(action: str, data: dict, site: str) -> str:
+    if action == "live.content.page":
+        return _("%(site)s: trang %(n)s") % {"site": site, "n": data.get("page")}
+    what = data.get("name") or (_("màn hình") if data.get("kind") == "screen" else "")
+    return f"{site}: {what}" if what else site
 
 
 def _row(entry: AuditEntry, items: dict[int, AgendaItem]) -> TimelineRow:

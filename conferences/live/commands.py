@@ -170,9 +170,11 @@ def floor_give(*, actor: Any, conference: Conference, site: str | None) -> LiveS
     fields: dict[str, Any] = {"floor": site}
     if site in state.hands:
         fields["hands"] = [s for s in state.hands if s != site]
-    return _change(
+    state = _change(
         conference, state, actor=actor, action="live.floor.give", site=site, room=True, **fields
     )
+    _content_after_floor(conference, state, actor=actor)
+    return state
 
 
 @transaction.atomic
@@ -181,7 +183,7 @@ def floor_clear(*, actor: Any, conference: Conference) -> LiveState:
     _require_chair(actor, conference)
     _require_live(conference)
     state = _state(conference)
-    return _change(
+    state = _change(
         conference,
         state,
         actor=actor,
@@ -190,6 +192,14 @@ def floor_clear(*, actor: Any, conference: Conference) -> LiveState:
         room=True,
         floor="",
     )
+    _content_after_floor(conference, state, actor=actor)
+    return state
+
+
+def _content_after_floor(conference: Conference, state: LiveState, *, actor: Any) -> None:
+    from conferences.live import presenting  # presenting builds on these commands
+
+    presenting.content_after_floor(conference, state, actor=actor)
 
 
 @transaction.atomic

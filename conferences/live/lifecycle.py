@@ -109,6 +109,11 @@ def conference_end(*, actor: Any, conference: Conference) -> Conference:
     open_call = rollcall.open_roll_call(conference)
     if open_call is not None:  # nobody can answer it any more
         rollcall.rollcall_end(actor=actor, roll_call=open_call, reason="conference_end")
+    from conferences.live.presenting import content_drop  # presenting builds on lifecycle
+
+    state = LiveState.objects.filter(conference=conference).first()
+    if state is not None and state.content:
+        content_drop(conference=conference, site_code=state.content.get("site"), reason="end")
     audit_log(conference=conference, actor=actor, action="live.end")
     events.broadcast(conference, _conference_event(conference))
     if was_live:

@@ -48,6 +48,12 @@ GROUPS: dict[str, str] = {
     "rollcall.start": "chair",
     "rollcall.end": "chair",
     "rollcall.answer": "rollcall.answer",
+    "presenter.grant": "chair",
+    "presenter.revoke": "chair",
+    "presenter.floor": "chair",
+    "content.start": "content",
+    "content.stop": "content",
+    "content.page": "content.page",
 }
 
 LIMITS: dict[str, Limit] = {
@@ -57,6 +63,9 @@ LIMITS: dict[str, Limit] = {
     # the chair clicks quickly (mute three sites, next item) but not 50 times a second
     "chair": Limit(burst=10, every=0.5),
     "rollcall.answer": Limit(burst=3, every=1.0),  # also for the chair answering for sites
+    "content": Limit(burst=3, every=2.0),  # start/stop sharing: a few clicks, not a loop
+    # a presenter flicks through a few pages quickly, then reads: 5 at once, then 3 a second
+    "content.page": Limit(burst=5, every=0.33),
 }
 
 MAX_KEYS = 20_000

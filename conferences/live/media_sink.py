@@ -79,6 +79,11 @@ def media_left(*, conference: Conference, site_code: str, at: Any = None) -> Non
             logger.info("presence leave of %s ignored: %s", site_code, exc.code)
     LiveState.objects.get_or_create(conference=conference)
     state = LiveState.objects.select_for_update().get(conference=conference)
+    if state.content and state.content.get("site") == site_code:
+        from conferences.live.presenting import content_drop
+
+        content_drop(conference=conference, site_code=site_code, reason="left")
+        state.refresh_from_db()
     if state.media.pop(site_code, None) is not None:
         state.save(update_fields=["media", "updated_at"])
         events.broadcast(

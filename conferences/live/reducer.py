@@ -85,6 +85,35 @@ class ObserversEvent(TypedDict):
     observers: int
 
 
+class PresenterEvent(TypedDict):
+    """The presenter role (``conferences.live.presenting``): one site or nobody, and whether the
+    site holding the floor may present too. One piece (``presenter``)."""
+
+    type: Literal["presenter"]
+    version: int
+    presenter: str | None
+    floor_may_present: bool
+
+
+class ContentData(TypedDict):
+    kind: Literal["screen", "document"]
+    site: str
+    document: int | None
+    name: str
+    page: int | None
+    pages: int | None
+    item: int | None
+    started_at: str
+
+
+class ContentEvent(TypedDict):
+    """What is shown on the content line now (null: nothing). One piece (``content``)."""
+
+    type: Literal["content"]
+    version: int
+    content: ContentData | None
+
+
 class MediaEvent(TypedDict):
     type: Literal["media"]
     version: int
@@ -179,6 +208,8 @@ for _schema in (
     HandsEvent,
     RecordingEvent,
     ObserversEvent,
+    PresenterEvent,
+    ContentEvent,
     MediaEvent,
     PresenceJoinedEvent,
     PresenceLeftEvent,
@@ -270,7 +301,17 @@ def validate_event(event: dict[str, Any]) -> None:
 
 def _key(event: dict[str, Any]) -> str | None:
     kind = event["type"]
-    if kind in ("floor", "broadcast", "muted", "hands", "conference", "recording", "observers"):
+    if kind in (
+        "floor",
+        "broadcast",
+        "muted",
+        "hands",
+        "conference",
+        "recording",
+        "observers",
+        "presenter",
+        "content",
+    ):
         return str(kind)
     if kind == "agenda":
         return "current_item"
@@ -316,8 +357,11 @@ class LiveView:
             snap["conference"] = event["conference"]
         elif kind == "agenda":
             snap["current_item"] = event["current_item"]
-        elif kind in ("floor", "broadcast", "muted", "hands", "recording", "observers"):
+        elif kind in ("floor", "broadcast", "muted", "hands", "recording", "observers", "content"):
             snap[kind] = event[kind]
+        elif kind == "presenter":
+            snap["presenter"] = event["presenter"]
+            snap["floor_may_present"] = event["floor_may_present"]
         elif site is None:
             pass  # not a site of this conference: nothing to show, the version still counts
         elif kind == "media":

@@ -105,6 +105,9 @@ def live_snapshot(*, conference: Conference, participant: Any = None) -> dict[st
         "recording": _recording_status(conference),
         "rollcall": None,
         "observers": len(state.watching or {}),
+        "presenter": state.presenter or None,
+        "floor_may_present": bool(state.floor_may_present),
+        "content": state.content or None,
     }
     if open_call is not None:
         snapshot["rollcall"] = {
@@ -152,4 +155,10 @@ def room_state(conference: Conference) -> dict[str, Any]:
         "chair": str(conference.chair_site.code) if conference.chair_site else None,
         "muted": list(state.muted),
         "record": _recording_now(conference),
+        # whose content m-line the room forwards: the site showing its screen, nobody else's
+        "content": (
+            state.content.get("site")
+            if state.content and state.content.get("kind") == "screen"
+            else None
+        ),
     }

@@ -23,6 +23,7 @@ from docx.shared import Cm, Pt
 from conferences import permissions as perms
 from conferences.audit import audit_log
 from conferences.errors import ConferenceError, PermissionDeniedError
+from conferences.live.presenting import presentations
 from conferences.models import AttendanceStatus, Conference, Document, DocumentKind, Status
 from conferences.services.attendance import ABSENT, attendance_rows
 from portal.models import Unit
@@ -175,6 +176,18 @@ def _table(doc, headers: list[str], rows: list[list[str]], widths: list[float]) 
             _run(cell.paragraphs[0], value, size=12)
 
 
+def _presentations(doc, rows: list[dict]) -> None:
+    """Who presented what under an agenda item, from when to when (issue 14 item 3)."""
+    for row in rows:
+        what = row["name"] or ("màn hình" if row["kind"] == "screen" else "tài liệu")
+        until = f" – {_fmt_time(row['ended_at'])}" if row["ended_at"] else ""
+        _para(
+            doc,
+            f"Trình chiếu: {row['site_name']} — {what} ({_fmt_time(row['started_at'])}{until}).",
+            size=12,
+        )
+
+
 def minutes_docx(conference: Conference) -> bytes:
     """Build the draft minutes of ``conference`` and return the DOCX bytes."""
     conference = Conference.objects.select_related(
@@ -277,6 +290,9 @@ def minutes_docx(conference: Conference) -> bytes:
     items = list(conference.agenda_items.select_related("presenter_unit", "presenter_site"))
     from recordings.playback import recording_link  # recordings builds on conferences
 
+    shown: dict[int | None, list[dict]] = {}
+    for row in presentations(conference):
+        shown.setdefault(row["item"], []).append(row)
     if not items:
         _para(doc, "……………………")
     for n, item in enumerate(items, start=1):
@@ -299,6 +315,10 @@ def minutes_docx(conference: Conference) -> bytes:
         link = recording_link(conference, item.actual_start)
         if link:
             _para(doc, f"Ghi hình: {link}", italic=True, size=11)
+        _presentations(doc, shown.pop(item.pk, []))
+    if shown:
+        _para(doc, "Trình chiếu ngoài các nội dung trên:", italic=True)
+        _presentations(doc, [row for rows_ in shown.values() for row in rows_])
 
     _para(doc, "V. KẾT LUẬN CỦA HỘI NGHỊ", bold=True)
     for line in (conference.conclusions or "……………………").splitlines():

@@ -18,6 +18,7 @@ import random
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connections
 from django.test import AsyncClient
 from django.urls import reverse
@@ -36,7 +37,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
 
 
 @pytest.fixture(autouse=True)
-def embedded(settings):
+def embedded(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
     settings.MEDIA_ROOM_MODE = "inprocess"
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -133,6 +135,14 @@ def _conference():
     return conf
 
 
+def _pdf(conf, clerk) -> int:
+    from conferences.services import documents
+    from tests.conferences.test_document_pages import pdf_bytes
+
+    upload = SimpleUploadedFile("bao-cao.pdf", pdf_bytes(3))
+    return documents.document_upload(actor=clerk, conference=conf, upload=upload).pk
+
+
 async def test_every_socket_command_keeps_snapshot_plus_events_equal_to_a_fresh_snapshot(
     people, no_command_limits
 ):
@@ -145,6 +155,7 @@ async def test_every_socket_command_keeps_snapshot_plus_events_equal_to_a_fresh_
     vanchan = snap["me"]["site"]
     tranyen = await database_sync_to_async(lambda: str(Site.objects.get(key="138").code))()
     items = [a["id"] for a in snap["agenda"]]
+    doc = await database_sync_to_async(_pdf)(conf, people["clerk"])
 
     def send(comm, message):
         async def go():
@@ -175,6 +186,18 @@ async def test_every_socket_command_keeps_snapshot_plus_events_equal_to_a_fresh_
         ("hand.raise", op, {"type": "hand.raise"}),
         ("hand.lower", op, {"type": "hand.lower"}),
         ("absent.call", ch, {"type": "absent.call"}),
+        ("presenter.grant", ch, {"type": "presenter.grant", "site": tranyen}),
+        ("content.start", tr, {"type": "content.start", "kind": "document", "document": doc}),
+        ("content.page", tr, {"type": "content.page", "page": 2}),
+        ("content.stop", tr, {"type": "content.stop"}),
+        ("content.start", tr, {"type": "content.start", "kind": "screen"}),
+        ("presenter.floor", ch, {"type": "presenter.floor", "allowed": True}),
+        ("presenter.grant", ch, {"type": "presenter.grant", "site": vanchan}),  # stops tranyen
+        ("content.start", op, {"type": "content.start", "kind": "screen"}),
+        ("presenter.revoke", ch, {"type": "presenter.revoke"}),
+        ("floor.give", ch, {"type": "floor.give", "site": vanchan}),
+        ("content.start", op, {"type": "content.start", "kind": "screen"}),
+        ("floor.clear", ch, {"type": "floor.clear"}),  # the floor's right to present goes
         ("recording.pause", ch, {"type": "recording.pause"}),
         ("recording.resume", ch, {"type": "recording.resume"}),
         ("end", ch, {"type": "end"}),

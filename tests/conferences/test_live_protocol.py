@@ -151,6 +151,9 @@ CHAIR_PAYLOADS = {
     "absent.call": {},
     "recording.pause": {},
     "recording.resume": {},
+    "presenter.grant": {"site": "x"},
+    "presenter.revoke": {},
+    "presenter.floor": {"allowed": True},
 }
 
 

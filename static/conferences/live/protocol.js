@@ -12,11 +12,13 @@ const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404, 4409, 4423]);
 // delivered out of order by two servers never put back a stale value.
 const TRANSIENT = new Set(['speaking', 'media.restart', 'slots', 'link']);
 const KNOWN = new Set(['conference', 'agenda', 'floor', 'broadcast', 'muted', 'hands', 'recording', 'observers', 'media', 'presence',
-  'attendance', 'roll_call_started', 'roll_call_answer', 'roll_call_ended', 'absent.called']);
+  'attendance', 'roll_call_started', 'roll_call_answer', 'roll_call_ended', 'absent.called',
+  'presenter', 'content']);
 
 function pieceOf(event) {
   switch (event.type) {
     case 'floor': case 'broadcast': case 'muted': case 'hands': case 'recording': case 'observers': case 'conference': return event.type;
+    case 'presenter': case 'content': return event.type;
     case 'agenda': return 'current_item';
     case 'media': case 'presence': case 'attendance': return `${event.type}:${event.site}`;
     default: return null;
@@ -54,6 +56,8 @@ export class LiveView {
       case 'conference': state.conference = event.conference; break;
       case 'agenda': state.current_item = event.current_item; break;
       case 'floor': case 'broadcast': case 'muted': case 'hands': case 'recording': case 'observers': state[event.type] = event[event.type]; break;
+      case 'content': state.content = event.content; break;
+      case 'presenter': state.presenter = event.presenter; state.floor_may_present = event.floor_may_present; break;
       case 'media': if (site) { site.video = !!event.video; site.audio = !!event.audio; } break;
       case 'presence': if (site) site.connected = 'joined_at' in event; break;
       case 'attendance': if (site) { site.status = event.status; site.headcount = event.headcount; } break;
