@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -59,6 +60,8 @@ SITE_TYPES = frozenset(
 # Events a socket forwards at most once per interval (seconds), the newest winning: a burst of
 # hand toggles from many sites reaches each page as one ``hands`` event per interval, however
 # many were committed (each one still audited). Keyed by (type, site).
+PAGE_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
 COALESCED = {"hands": 0.5, "slots": 0.5, "link": 2.0}
 
 
@@ -104,6 +107,9 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         site = query.get("site", [None])[0]
         watch = query.get("watch", [""])[0] in ("1", "true")
         takeover = query.get("takeover", [""])[0] in ("1", "true")
+        # the page's own random token (docs/protocol.md §5); anything else counts as none
+        page = query.get("page", [""])[0]
+        self.page = page if PAGE_TOKEN.fullmatch(page) else ""
         self._held_at = 0.0
         try:
             self.conference, self.participant = await database_sync_to_async(
@@ -124,6 +130,7 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
                 site=self.participant.site_code,
                 channel=self.channel_name,
                 takeover=takeover,
+                page=self.page,
             )
             if not claimed:
                 # another connection speaks for the site: ask the user before taking it over
@@ -242,7 +249,10 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         ):
             self._held_at = time.monotonic()
             await sync_to_async(holders.site_refresh)(
-                conference=self.code, site=self.participant.site_code, channel=self.channel_name
+                conference=self.code,
+                site=self.participant.site_code,
+                channel=self.channel_name,
+                page=self.page,
             )
         if not self._within_rate():
             await self.error("rate_limited", _("Quá nhiều thông điệp."))

@@ -33,6 +33,7 @@ async def open_socket(
     code: str | None = None,
     watch: bool = False,
     takeover: bool = False,
+    page: str | None = None,
 ):
     """Connect; returns (communicator, first frame) — the snapshot, or a ``close`` dict."""
     headers = [ORIGIN]
@@ -48,6 +49,8 @@ async def open_socket(
         query.append("watch=1")
     if takeover:
         query.append("takeover=1")
+    if page is not None:
+        query.append(f"page={page}")
     path = f"/ws/conferences/{code or conference.code}/" + (f"?{'&'.join(query)}" if query else "")
     comm = WebsocketCommunicator(application, path, headers=headers)
     connected, _ = await comm.connect(timeout=10)

@@ -382,6 +382,40 @@ async def test_a_second_connection_for_a_site_is_told_site_in_use_and_takes_over
         await close_all(first)
 
 
+async def test_a_page_reconnecting_after_a_cut_keeps_its_site_but_never_takes_it_back_silently(
+    conf, vanchan_operator
+):
+    """The hold names the page's token: a reconnect of the same page while its old connection
+    still holds the site (a network cut the server has not noticed) takes it back without
+    asking; once another page has taken the site over, the old page is asked like anyone."""
+    page_a, page_b = "pageAAAAaaaa1234", "pageBBBBbbbb5678"
+    first, snap = await open_socket(conf, vanchan_operator, page=page_a)
+    assert snap["type"] == "snapshot"
+    # the cut: the server still holds the site for the first connection
+    again, snap2 = await open_socket(conf, vanchan_operator, page=page_a)
+    try:
+        assert snap2["type"] == "snapshot", snap2
+        frames = await drain(first)
+        assert any(f["type"] == "close" and f["code"] == 4409 for f in frames), frames
+        # another page (another machine) is asked, and takes over only on "Tiếp quản"
+        _b, frame = await open_socket(conf, vanchan_operator, page=page_b)
+        assert frame["reason"] == "site_in_use"
+        other, snap3 = await open_socket(conf, vanchan_operator, page=page_b, takeover=True)
+        assert snap3["type"] == "snapshot"
+        await drain(again)
+        # page A comes back from a cut of its own: asked, not silently given the site back
+        _a, frame = await open_socket(conf, vanchan_operator, page=page_a)
+        assert (frame["code"], frame["reason"]) == (4423, "site_in_use")
+        await still_up(other)
+        # a token that is not one counts as none: asked too
+        _x, frame = await open_socket(conf, vanchan_operator, page="bad!")
+        assert frame["reason"] == "site_in_use"
+        await still_up(other)
+        await close_all(other)
+    finally:
+        await close_all(first, again)
+
+
 async def test_observers_never_hold_a_site(conf, leader):
     a, snap_a = await open_socket(conf, leader)
     b, snap_b = await open_socket(conf, leader)

@@ -112,14 +112,21 @@ export class LiveSocket {
     this.state = null;
     this.view = null;
     this.pingTimer = null;
+    this.takingOver = false;
+    // this page's own token (docs/protocol.md §5): a reconnect after a network cut takes the
+    // site back only while the server's hold still names this page (getRandomValues works on
+    // plain http too, randomUUID does not)
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    this.page = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
   }
 
   connect() {
     if (this.final) return;
     this.onStatus('connecting');
-    // a page that has held its site takes it back when it reconnects after a network cut (its
-    // old connection may not be gone on the server yet); a first connection asks (site_in_use)
-    const ws = new WebSocket(this.takingOver || this.state ? this._withTakeover() : this.url);
+    // every connection names the page; takeover=1 only once the user said "Tiếp quản" (a page
+    // that reconnects after a cut is recognised by its token, and is asked if another page has
+    // taken the site over meanwhile)
+    const ws = new WebSocket(this._url());
     this.ws = ws;
     ws.onmessage = (e) => this._frame(e.data);
     ws.onclose = (e) => this._closed(ws, e);
@@ -131,6 +138,7 @@ export class LiveSocket {
     try { msg = JSON.parse(data); } catch { return; }
     if (msg.type === 'snapshot') {
       this.attempt = 0;
+      this.takingOver = false; // the site is ours: a later reconnect is recognised by the page token
       this.view = new LiveView(msg);
       this.state = this.view.state;
       this.state.speaking = null;
@@ -175,8 +183,9 @@ export class LiveSocket {
     setTimeout(() => this.connect(), delay);
   }
 
-  _withTakeover() {
-    return `${this.url}${this.url.includes('?') ? '&' : '?'}takeover=1`;
+  _url() {
+    const sep = this.url.includes('?') ? '&' : '?';
+    return `${this.url}${sep}page=${this.page}${this.takingOver ? '&takeover=1' : ''}`;
   }
 
   // Connect again taking the site over from the connection that holds it (after the user
