@@ -33,9 +33,7 @@ def _holder(value: object) -> tuple[str, str]:
     return "", ""
 
 
-def site_claim(
-    *, conference: str, site: str, channel: str, takeover: bool, page: str = ""
-) -> bool:
+def site_claim(*, conference: str, site: str, channel: str, takeover: bool, page: str = "") -> bool:
     """Hold ``site`` for ``channel`` of ``page``; False when another connection holds it,
     ``takeover`` is not asked and the holder is not an earlier connection of the same page."""
     key = _key(conference, site)
