@@ -5,14 +5,17 @@
 
 Prints ONE JSON line:
     {"recorder": {"cpu_pct", "rss_mb_start", "rss_mb_end", "mb_per_hour", ...},
+     "recorder_no_mix": {...}, "mix_cpu_pct": ...,
      "baseline": {"cpu_pct", ...}, "ratio": baseline cpu ÷ recorder cpu, "seek_ms": ...}
 
 Content: a 1920x1080 30 fps VP8 clip at ~2.5 Mbit/s (random 16x8 luma blocks, the fan-out
 benchmark's recipe at 1080p; key frame every 3 s), packetised into RTP as a browser sends it,
 looped, plus two Opus streams (floor and chair, 20 ms). Both contenders get the same packets:
 
-- ``recorder``: ``media_worker.sfu.recording.Recorder`` — depacketise, mux WebM segments
-  (default 300 s), mix the two voices into the listening track (two Opus decodes + one encode).
+- ``recorder``: ``media_worker.sfu.recording.Recorder`` as configured by default — depacketise,
+  mux WebM segments (default 300 s), mix the two voices into the listening track (two Opus
+  decodes per 20 ms + one encode per 60 ms). ``recorder_no_mix``: the same without the mix
+  (``RECORDING_MIX=0``); ``mix_cpu_pct`` = the difference, what the mix costs.
   Its clock is simulated (content time), so minutes of content run in seconds; ``cpu_pct`` is
   CPU seconds spent in the recorder (``push``/``tick``, measured with the thread's CPU clock)
   per content second — the share of one core it needs in a live room. Memory: RSS after the
@@ -146,7 +149,9 @@ def rss_mb() -> float:
     return psutil.Process().memory_info().rss / 1e6
 
 
-def run_recorder(clip, seconds: float, directory: Path, segment_seconds: float) -> dict:
+def run_recorder(
+    clip, seconds: float, directory: Path, segment_seconds: float, *, mix: bool = True
+) -> dict:
     source = RtpSource(*clip)
     now = [T0]
     events: list[dict] = []
@@ -158,7 +163,7 @@ def run_recorder(clip, seconds: float, directory: Path, segment_seconds: float) 
             rss_start.append(rss_mb())
 
     recorder = Recorder(
-        RecorderConfig(directory=directory, segment_seconds=segment_seconds),
+        RecorderConfig(directory=directory, segment_seconds=segment_seconds, mix=mix),
         on_segment=on_segment,
         request_keyframe=lambda: None,  # a looped clip: key frames come every 3 s anyway
         clock=lambda: now[0],
@@ -284,6 +289,13 @@ def main() -> None:
         rec_dir = Path(tmp, "rec")
         recorder = run_recorder(clip, args.seconds, rec_dir, args.segment_seconds)
         files = recorder.pop("_files")
+        # The same content without the mixed listening track (RECORDING_MIX=0): what the mix
+        # costs is the difference of the two, same packets, same run.
+        no_mix = run_recorder(
+            clip, args.seconds, Path(tmp, "rec-no-mix"), args.segment_seconds, mix=False
+        )
+        no_mix.pop("_files")
+        no_mix.pop("stats")
         seek = seek_ms(files[0]) if files else None
         baseline = run_baseline(clip, args.baseline_seconds, Path(tmp))
     ratio = round(baseline["cpu_pct"] / recorder["cpu_pct"], 1) if recorder["cpu_pct"] else None
@@ -291,6 +303,8 @@ def main() -> None:
         json.dumps(
             {
                 "recorder": recorder,
+                "recorder_no_mix": no_mix,
+                "mix_cpu_pct": round(recorder["cpu_pct"] - no_mix["cpu_pct"], 3),
                 "baseline": baseline,
                 "ratio": ratio,
                 "seek_ms": seek,

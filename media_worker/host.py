@@ -199,6 +199,7 @@ class RoomHost:
                 first_index=max(self.first_index, next_index(self.recording_dir)),
                 segment_seconds=float(settings.RECORDING_SEGMENT_SECONDS),
                 keyframe_seconds=float(settings.RECORDING_KEYFRAME_SECONDS),
+                mix=bool(settings.RECORDING_MIX),
                 metadata={"conference": self.code, "worker": self.worker},
             )
             self.recorder = RoomRecorder(self.room, config, on_segment=self._segment)

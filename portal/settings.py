@@ -164,6 +164,10 @@ MEDIA_NO_MEDIA_TIMEOUT = env_int("MEDIA_NO_MEDIA_TIMEOUT", 20, minimum=1)
 # (a player seeks to the key frame before the wanted time).
 RECORDING_SEGMENT_SECONDS = env_int("RECORDING_SEGMENT_SECONDS", 300, minimum=2)
 RECORDING_KEYFRAME_SECONDS = env_int("RECORDING_KEYFRAME_SECONDS", 10, minimum=0)
+# The mixed listening track (floor + chair, the default track a browser plays; ~1.5 % of a core
+# per conference, benchmarks/recording.py). 0: only the original floor and chair tracks are
+# written (the floor's is then the default: a player hears the chair only when it holds the floor).
+RECORDING_MIX = env_bool("RECORDING_MIX", True)
 # Levels recorded by default (empty = every level); a confidential conference only when its
 # clerk turns recording on. Recordings are deleted this many days after the conference ended
 # (`manage.py recordings_expire`, daily from Celery beat).

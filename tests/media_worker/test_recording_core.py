@@ -340,3 +340,83 @@ def test_the_recorder_imports_nothing_from_django():
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _tone_levels(path, track_title: str, freqs: tuple[int, ...]) -> dict[int, float]:
+    """Energy at each frequency in the decoded audio track titled ``track_title`` (past 1 s)."""
+    import numpy as np
+
+    with av.open(str(path)) as container:
+        [stream] = [s for s in container.streams.audio if s.metadata.get("title") == track_title]
+        pcm = np.concatenate(
+            [f.to_ndarray().mean(axis=0) for f in container.decode(stream)]
+        ).astype(np.float64)
+    pcm = pcm[48000 : 48000 * 3]
+    spectrum = np.abs(np.fft.rfft(pcm)) / len(pcm)
+    hz = np.fft.rfftfreq(len(pcm), 1 / 48000)
+    return {f: float(spectrum[np.abs(hz - f) < 5].max()) for f in freqs}
+
+
+def test_the_mix_carries_both_voices_and_the_chair_holding_the_floor_once(tmp_path):
+    """Floor at 400 Hz, chair at 1000 Hz (whole cycles per 20 ms packet: clean tones): the default track a browser plays has both; when the
+    chair also holds the floor (the same source on both), it is heard once, not doubled."""
+    sim = Sim(tmp_path)
+    floor, chair = Source(60, tone_hz=400), Source(200, tone_hz=1000)
+    sim.recorder.switch("video", "f")
+    sim.recorder.switch("floor", "f")
+    sim.recorder.switch("chair", "c")
+    sim.recorder.start()
+    packets = floor.packets(T0, 4.0) + [
+        (t + 0.001, "chair", p) for t, kind, p in chair.packets(T0, 4.0) if kind == "audio"
+    ]
+    packets.sort(key=lambda x: x[0])
+    sim.sources = {"video": floor}
+    for arrival, kind, data in packets:
+        sim.now = arrival
+        track = {"video": "video", "audio": "floor", "chair": "chair"}[kind]
+        sim.recorder.push(track, data, arrival)
+    sim.recorder.close()
+    [seg] = sim.closed()
+    mixed = _tone_levels(tmp_path / seg["name"], "hội nghị (trộn)", (400, 1000, 725))
+    assert mixed[400] > 20 * mixed[725] and mixed[1000] > 20 * mixed[725]
+    assert 0.5 < mixed[400] / mixed[1000] < 2
+    only_floor = _tone_levels(tmp_path / seg["name"], "phát biểu", (400, 1000))
+    assert only_floor[400] > 20 * only_floor[1000]
+
+    # The chair takes the floor: both tracks carry the chair's packets; the mix has it once.
+    one = tmp_path / "one"
+    sim2 = Sim(one)
+    voice = Source(200, tone_hz=1000)
+    for track in ("video", "floor", "chair"):
+        sim2.recorder.switch(track, "c")
+    sim2.recorder.start()
+    sim2.sources = {"video": voice}
+    for arrival, kind, data in voice.packets(T0, 4.0):
+        sim2.now = arrival
+        if kind == "video":
+            sim2.recorder.push("video", data, arrival)
+        else:
+            sim2.recorder.push("floor", data, arrival)
+            sim2.recorder.push("chair", data, arrival)
+    sim2.recorder.close()
+    [seg2] = sim2.closed()
+    level_mix = _tone_levels(one / seg2["name"], "hội nghị (trộn)", (1000,))[1000]
+    level_chair = _tone_levels(one / seg2["name"], "chủ trì", (1000,))[1000]
+    assert 0.6 < level_mix / level_chair < 1.4  # once (a doubled voice would be ~2×)
+    assert sim2.recorder.mixer is not None and sim2.recorder.mixer.muted == {"floor"}
+
+
+def test_without_the_mix_the_floor_track_is_the_default(tmp_path):
+    sim = Sim(tmp_path, mix=False)
+    a = Source(60)
+    sim.recorder.switch("video", "a")
+    sim.recorder.switch("floor", "a")
+    sim.recorder.start()
+    sim.run(a, 3.0)
+    sim.recorder.close()
+    [seg] = sim.closed()
+    info = probe(tmp_path / seg["name"])
+    assert info["titles"][1:] == ["phát biểu", "chủ trì"] and info["errors"] == 0
+    with av.open(str(tmp_path / seg["name"])) as container:
+        floor = container.streams.audio[0]
+        assert floor.disposition & av.stream.Disposition.default
