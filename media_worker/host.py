@@ -16,7 +16,9 @@ Contract:
   (``media_worker.sfu.recording.live``), ``record: false`` pauses it; segments go to
   ``MEDIA_ROOT/recordings/<code>/`` and each finished one is reported (``recording_segment``)
   like any room event. On open, ``.part`` segments a killed worker left are finished and
-  reported, and numbering continues after the highest segment there;
+  reported, and numbering continues after the highest segment there. When the recordings'
+  storage is not this host's ``MEDIA_ROOT`` (``RECORDING_STORAGE=s3``), each finished segment is
+  uploaded first (``media_worker.segment_store``) and reported once it is there;
 - :meth:`close` records every peer still in the room as left, finishes the recording, closes
   the room and waits (bounded) for the writes. Safe twice.
 """
@@ -34,13 +36,14 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
-from media_worker import ports
+from media_worker import ports, segment_store
 from media_worker.layout import slot_layout
 from media_worker.settings_policy import network_policy
 from media_worker.sfu import Room, SignallingError
 from media_worker.sfu.recording import RecorderConfig
 from media_worker.sfu.recording.live import (
     RoomRecorder,
+    forget_sidecar,
     next_index,
     recover_directory,
     sidecar_events,
@@ -52,6 +55,7 @@ logger = logging.getLogger(__name__)
 EVENT_QUEUE = 10_000  # room events waiting to be written (presence, media, speaking)
 RETRY_MAX = 2.0  # seconds between write attempts at most
 CLOSE_WAIT = 10.0  # seconds close() waits for the last writes
+UPLOAD_WAIT = 120.0  # seconds close() waits for finished segments to reach the storage
 REPORTED = (
     "participant_connection",
     "participant_left",
@@ -101,6 +105,7 @@ class RoomHost:
         self.recorder: RoomRecorder | None = None
         self.recording_dir = recording_dir(code)
         self.first_index = 1
+        self._uploads: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(
@@ -125,7 +130,7 @@ class RoomHost:
         host.first_index = next_index(host.recording_dir)
         await asyncio.to_thread(recover_directory, host.recording_dir)
         for event in await asyncio.to_thread(sidecar_events, host.recording_dir):
-            host._enqueue(event)
+            host._finished(event)
         host.apply(state)
         logger.info("room %s opened by %s at epoch %s", code, worker or "this process", epoch)
         return host
@@ -223,6 +228,8 @@ class RoomHost:
         try:
             if self.recorder is not None:
                 await self.recorder.close()  # its last segment is reported before the end
+            if self._uploads:  # finished segments on their way to the storage: let them land
+                await asyncio.wait(set(self._uploads), timeout=UPLOAD_WAIT)
             await self.room.close()
         finally:
             try:
@@ -239,7 +246,33 @@ class RoomHost:
 
     def _segment(self, event: dict[str, Any]) -> None:
         write_sidecar(self.recording_dir, event)
-        self._enqueue(event)
+        if event.get("state") == "closed":
+            self._finished(event)
+        else:
+            self._enqueue(event)
+
+    def _finished(self, event: dict[str, Any]) -> None:
+        """A finished segment: reported at once when the storage is this directory; else
+        uploaded first (off the loop) and reported when it is in the storage."""
+        if event.get("stored") or segment_store.is_local():
+            self._enqueue(event)
+            return
+        task = asyncio.get_running_loop().create_task(self._upload(event))
+        self._uploads.add(task)
+        task.add_done_callback(self._uploads.discard)
+
+    async def _upload(self, event: dict[str, Any]) -> None:
+        name = str(event.get("name") or "")
+        local = self.recording_dir / name
+        key = f"recordings/{self.code}/{name}"
+        if not name or not await asyncio.to_thread(segment_store.upload, local, key):
+            logger.error("room %s: %s not stored; left for the next host", self.code, name)
+            return
+        stored = {**event, "stored": True}
+        # the report beside it says it is stored: a worker killed before the report reached
+        # the database leaves that for the next room on this host to send again
+        write_sidecar(self.recording_dir, stored)
+        self._enqueue(stored)
 
     def _enqueue(self, event: dict[str, Any]) -> None:
         stamped = {**event, "at": event.get("at") or time.time()}
@@ -271,6 +304,8 @@ class RoomHost:
             while True:
                 try:
                     await sync_to_async(_db)(domain.report, self.code, self.epoch, event)
+                    if event.get("type") == "recording_segment" and event.get("stored"):
+                        forget_sidecar(self.recording_dir, str(event.get("name") or ""))
                     break
                 except Exception:
                     logger.exception(

@@ -247,6 +247,37 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 SERVE_STATIC = env_bool("SERVE_STATIC", True)
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"  # never served directly: documents go through permission-checked views
+# Recording segments (docs/operations.md "Recordings on several media hosts"): "local" keeps them
+# under MEDIA_ROOT/recordings/ (one host, or MEDIA_ROOT on a filesystem every host mounts);
+# "s3" puts every finished segment in an S3-compatible bucket (django-storages): the media worker
+# writes a segment under its own MEDIA_ROOT, uploads it when it is finished and reports it only
+# then; the web processes stream it from the bucket with range requests.
+RECORDING_STORAGE = env_str("RECORDING_STORAGE", "local")
+if RECORDING_STORAGE == "local":
+    _recording_storage: dict = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+elif RECORDING_STORAGE == "s3":
+    if not env_str("RECORDING_S3_BUCKET"):
+        raise ImproperlyConfigured("RECORDING_STORAGE=s3 needs RECORDING_S3_BUCKET.")
+    _recording_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("RECORDING_S3_BUCKET"),
+            "endpoint_url": env_str("RECORDING_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("RECORDING_S3_REGION") or None,
+            "location": env_str("RECORDING_S3_PREFIX"),
+            # credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from the environment
+            "file_overwrite": True,  # a segment re-sent after a failover replaces itself
+            "default_acl": None,
+            "querystring_auth": True,  # nothing in the bucket is public
+        },
+    }
+else:
+    raise ImproperlyConfigured("RECORDING_STORAGE must be 'local' or 's3'.")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "recordings": _recording_storage,
+}
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # Uploads and request bodies over 1 MB go to a temporary file, never to memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024

@@ -33,6 +33,7 @@ from conferences import permissions as perms
 from conferences.audit import audit_log
 from conferences.errors import ConferenceError, PermissionDeniedError
 from conferences.models import Conference, Status
+from recordings import storage
 from recordings.models import Recording, RecordingMode, RecordingSegment, SegmentState
 
 logger = logging.getLogger(__name__)
@@ -229,11 +230,9 @@ def expire(now: dt.datetime | None = None) -> list[dict[str, Any]]:
             segments = list(recording.segments.exclude(state=SegmentState.DELETED))
             freed = 0
             for segment in segments:
-                path = Path(settings.MEDIA_ROOT) / segment.file
-                if path.is_file():
-                    freed += path.stat().st_size
-                path.unlink(missing_ok=True)
-                path.with_name(path.name + ".json").unlink(missing_ok=True)
+                freed += storage.delete(segment.file)
+                # a report kept beside its file (media_worker.host), where the file is local
+                storage.delete(segment.file + ".json")
             folder = Path(settings.MEDIA_ROOT) / "recordings" / str(conference.code)
             for leftover in folder.glob("*.part") if folder.is_dir() else []:
                 freed += leftover.stat().st_size

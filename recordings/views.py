@@ -1,4 +1,5 @@
-"""The recording's files, served only here: permission-checked, with HTTP range requests (206),
+"""The recording's files, served only here: permission-checked, with HTTP range requests (206)
+read from wherever the segments are kept (``recordings.storage``: MEDIA_ROOT or an S3 bucket),
 and the clerk's per-conference choice. See ``recordings.playback`` for who may do what."""
 
 from __future__ import annotations
@@ -7,7 +8,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.http import (
     Http404,
     HttpResponse,
@@ -22,27 +22,14 @@ from django.views.decorators.http import require_GET, require_POST
 from conferences import permissions as perms
 from conferences.errors import DomainError
 from conferences.models import Conference
-from recordings import playback, services
+from recordings import playback, services, storage
 from recordings.models import RecordingSegment, SegmentState
 
-CHUNK = 256 * 1024
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 def _conference(code: Any) -> Conference:
     return get_object_or_404(Conference.objects.select_related("host_unit"), code=code)
-
-
-def _ranged(path: Path, start: int, length: int):
-    with path.open("rb") as fh:
-        fh.seek(start)
-        left = length
-        while left > 0:
-            data = fh.read(min(CHUNK, left))
-            if not data:
-                return
-            left -= len(data)
-            yield data
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
@@ -79,11 +66,9 @@ def segment_file(request, code, index: int):
     download = request.GET.get("download") == "1"
     if download and not playback.can_download(request.user, conference):
         return HttpResponseForbidden("Chỉ văn thư/quản trị của đơn vị chủ trì được tải xuống.")
-    root = Path(settings.MEDIA_ROOT).resolve()
-    path = (root / segment.file).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
+    size = storage.size(segment.file)
+    if size is None:
         raise Http404
-    size = path.stat().st_size
     wanted = _parse_range(request.headers.get("Range", ""), size)
     if wanted is False:
         response = HttpResponse(status=416)
@@ -98,7 +83,9 @@ def segment_file(request, code, index: int):
         status = 206
     length = end - start + 1
     response = StreamingHttpResponse(
-        _ranged(path, start, length), status=status, content_type=segment.content_type
+        storage.chunks(segment.file, start, length),
+        status=status,
+        content_type=segment.content_type,
     )
     response["Content-Length"] = str(length)
     response["Accept-Ranges"] = "bytes"
@@ -106,7 +93,9 @@ def segment_file(request, code, index: int):
     if status == 206:
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
     if download:
-        response["Content-Disposition"] = f'attachment; filename="{conference.code}-{path.name}"'
+        response["Content-Disposition"] = (
+            f'attachment; filename="{conference.code}-{Path(segment.file).name}"'
+        )
     return response
 
 

@@ -115,9 +115,16 @@ def write_sidecar(directory: Path, event: dict[str, Any]) -> None:
         logger.exception("recorder: cannot write %s", target)
 
 
+def forget_sidecar(directory: Path, name: str) -> None:
+    """The report of a segment kept elsewhere reached the database: nothing left to resend."""
+    if name and "/" not in name:
+        (directory / f"{name}.json").unlink(missing_ok=True)
+
+
 def sidecar_events(directory: Path) -> list[dict[str, Any]]:
     """The reports of every finished segment in ``directory`` (sent again on open: the
-    domain's writes are idempotent)."""
+    domain's writes are idempotent): those whose file is here, and those of files already
+    moved to the storage (``stored``) whose report may not have reached the database."""
     out: list[dict[str, Any]] = []
     if not directory.is_dir():
         return out
@@ -127,7 +134,7 @@ def sidecar_events(directory: Path) -> list[dict[str, Any]]:
             event = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if media.is_file() and isinstance(event, dict):
+        if isinstance(event, dict) and (media.is_file() or event.get("stored")):
             out.append(event)
     return out
 
