@@ -214,6 +214,8 @@ class PublisherStream:
         self.kind = kind
         self.ssrc = ssrc
         self.codecs = codecs  # payload type -> codec name
+        self.rid: str | None = None  # simulcast layer (RFC 8851 rid), None without simulcast
+        self.layer = 0  # its rank among the publisher's layers, 0 = lowest
         # payload type -> what a subscriber must match to decode it (signalling.codec_key)
         self.codec_keys = {pt: (codec_keys or {}).get(pt, name) for pt, name in codecs.items()}
         self.clock_rate = 90000 if kind == "video" else 48000

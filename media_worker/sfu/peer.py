@@ -34,6 +34,7 @@ from .forwarding import Pacer, PublisherStream, Transmitter
 from .keyframes import KeyframeRequester
 from .policy import NetworkPolicy
 from .signalling import OfferLayout, SignallingError, add_start_bitrate, codec_key
+from .simulcast import add_simulcast_to_answer, stream_id
 from .transport import ArrivalClock, DatagramSender, socket_sender, srtp_sender
 
 logger = logging.getLogger(__name__)
@@ -93,7 +94,8 @@ class Peer(Transmitter):
         self._rtx_streams: dict[int, PublisherStream] = {}  # RTX SSRC -> the stream it repairs
         self.rtx_in = 0
         self.rtx_padding = 0
-        self.video: PublisherStream | None = None
+        self.video: PublisherStream | None = None  # with simulcast: the first layer bound
+        self.layers: dict[str, PublisherStream] = {}  # simulcast: rid -> that layer's stream
         self.audio: PublisherStream | None = None
         self.cname = f"sfu-{participant_id}"
         self.pacer = Pacer()
@@ -169,6 +171,9 @@ class Peer(Transmitter):
         ice = dtls.transport
         self.arrivals.attach(ice.iceGatherer._connection, ice)
         sdp = pc.localDescription.sdp
+        simulcast = layout.publish_video.simulcast
+        if simulcast is not None:
+            sdp = add_simulcast_to_answer(sdp, layout.publish_video.mid, simulcast)
         self._note_negotiated(sdp)
         if start_bitrate_kbps and layout.publishes_video:
             sdp = add_start_bitrate(sdp, layout.publish_video.mid, start_bitrate_kbps)
@@ -285,7 +290,25 @@ class Peer(Transmitter):
     def _publish_video_mid(self) -> str:
         return self.layout.publish_video.mid if self.layout is not None else ""
 
-    def _rtx_stream(self, ssrc: int, payload_type: int) -> PublisherStream | None:
+    @property
+    def layer_rids(self) -> tuple[str, ...]:
+        """The simulcast layers negotiated (lowest first); empty with one encoding."""
+        line = self.layout.publish_video if self.layout is not None else None
+        return line.simulcast.rids if line is not None and line.simulcast is not None else ()
+
+    @property
+    def layer_count(self) -> int:
+        return len(self.layer_rids) or 1
+
+    def video_layers(self) -> list[PublisherStream]:
+        """The publish video streams bound so far, lowest layer first (one without simulcast)."""
+        if self.layers:
+            return sorted(self.layers.values(), key=lambda s: s.layer)
+        return [self.video] if self.video is not None else []
+
+    def _rtx_stream(
+        self, ssrc: int, payload_type: int, data: bytes, header: rtp.RtpHeader
+    ) -> PublisherStream | None:
         """The video stream an RTX packet repairs, or None if it is not one of ours.
 
         Only an RTX payload type negotiated on the publish line, and only the SSRC the offer
@@ -302,6 +325,14 @@ class Peer(Transmitter):
         if payload_type not in self.rtx_apt.get(layout.publish_video.mid, {}):
             return None
         line = layout.publish_video
+        if line.simulcast is not None:
+            # each layer's RTX carries the rid it repairs (repaired-rtp-stream-id)
+            elements = rtp.extension_elements(data, header) or []
+            rid = stream_id(data, header, elements, line.simulcast.repaired_ext)
+            layer = self.layers.get(rid) if rid is not None else None
+            if layer is not None:
+                self._rtx_streams[ssrc] = layer
+            return layer
         if line.rtx_ssrcs:
             if line.rtx_ssrcs.get(ssrc) != video.ssrc:
                 return None
@@ -310,17 +341,27 @@ class Peer(Transmitter):
         self._rtx_streams[ssrc] = video
         return video
 
-    def _bind_stream(self, ssrc: int, payload_type: int) -> PublisherStream | None:
+    def _bind_stream(
+        self, ssrc: int, payload_type: int, data: bytes, header: rtp.RtpHeader
+    ) -> PublisherStream | None:
         layout = self.layout
         if layout is None:
             return None
         for line, attr in ((layout.publish_video, "video"), (layout.publish_audio, "audio")):
             if line.direction not in ("sendonly", "sendrecv") or payload_type not in line.codecs:
                 continue
-            if getattr(self, attr) is not None:
-                return None  # one stream per kind; extra SSRCs (rtx, simulcast) are dropped
-            if line.ssrcs and ssrc not in line.ssrcs:
-                return None
+            simulcast = line.simulcast if line.kind == "video" else None
+            rid = None
+            if simulcast is not None:
+                # an SSRC the SDP never named: its layer is the rid its first packets carry
+                elements = rtp.extension_elements(data, header) or []
+                rid = stream_id(data, header, elements, simulcast.rid_ext)
+                if rid is None or simulcast.rank(rid) < 0 or rid in self.layers:
+                    return None
+            elif getattr(self, attr) is not None:
+                return None  # one stream per kind; extra SSRCs are dropped
+            elif line.ssrcs and ssrc not in line.ssrcs:
+                return None  # (with rids the rid binds, whatever a=ssrc lines say)
             stream = PublisherStream(
                 self.participant_id,
                 line.kind,
@@ -330,11 +371,16 @@ class Peer(Transmitter):
                 self.counters,
                 codec_keys=self.codec_keys.get(line.mid),
             )
+            if simulcast is not None and rid is not None:
+                stream.rid = rid
+                stream.layer = simulcast.rank(rid)
+                self.layers[rid] = stream
             if line.kind == "video":
                 self._attach_keyframe_requests(stream)
                 if line.mid in self.nack_mids:
                     self._attach_nack(stream)
-            setattr(self, attr, stream)
+            if getattr(self, attr) is None:
+                setattr(self, attr, stream)
             self.streams[ssrc] = stream
             self.room._stream_bound(self, stream)
             return stream
@@ -390,7 +436,7 @@ class Peer(Transmitter):
             return
         stream = self.streams.get(header.ssrc)
         if stream is None:
-            repaired = self._rtx_stream(header.ssrc, header.marker_pt & 0x7F)
+            repaired = self._rtx_stream(header.ssrc, header.marker_pt & 0x7F, data, header)
             if repaired is not None:
                 stream = repaired
                 apt = self.rtx_apt[self._publish_video_mid].get(header.marker_pt & 0x7F)
@@ -409,7 +455,7 @@ class Peer(Transmitter):
                     self._drop()
                     return
             else:
-                stream = self._bind_stream(header.ssrc, header.marker_pt & 0x7F)
+                stream = self._bind_stream(header.ssrc, header.marker_pt & 0x7F, data, header)
             if stream is None:
                 self._drop()
                 return

@@ -20,6 +20,7 @@ from .forwarding import Output, PublisherStream, Slot, Transmitter
 from .peer import Peer
 from .policy import NetworkPolicy
 from .signalling import OfferLayout, SignallingError, parse_offer, slot_order
+from .simulcast import pick_layer, slot_rank
 from .transport import check_aiortc
 
 logger = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class Room:
         self._member_locks: dict[str, _MemberLock] = {}
         self._negotiating: set[Peer] = set()
         self._sinks: dict[str, list[Any]] = {}  # slot key -> attached sinks (the recorder)
+        self._publish_layers: dict[str, dict[str, bool]] = {}  # pid -> rid -> watched (sent)
 
     # --- membership -----------------------------------------------------------------
 
@@ -169,6 +171,8 @@ class Room:
             "video_mid": layout.publish_video.mid,
             "audio_mid": layout.publish_audio.mid,
         }
+        if peer.layer_rids:
+            answer["publish"]["layers"] = list(peer.layer_rids)  # simulcast, lowest first
         return answer
 
     async def leave(self, participant_id: str) -> None:
@@ -215,6 +219,7 @@ class Room:
         if self.speaker == participant_id:
             self.speaker = None
             self._emit({"type": "speaking", "participant": None, "level": 0})
+        self._publish_layers.pop(participant_id, None)
         self._emit({"type": "participant_left", "participant": participant_id})
         await peer.close()
 
@@ -387,7 +392,8 @@ class Room:
         if self.thumbnail_ids is not None:
             thumbs = self.thumbnail_ids
         else:
-            thumbs = [pid for pid, p in self.peers.items() if p.video is not None]
+            # a simulcast publisher counts before its first packet: its layers may be paused
+            thumbs = [pid for pid, p in self.peers.items() if p.video is not None or p.layer_rids]
         for i in range(self.thumbnails):
             wanted[f"thumb{i}"] = thumbs[i] if i < len(thumbs) else None
         return wanted
@@ -400,8 +406,11 @@ class Room:
             pid = wanted.get(slot.name)
             peer = self.peers.get(pid) if pid else None
             stream = None
-            if peer is not None:
-                stream = peer.video if slot.kind == "video" else peer.audio
+            if peer is not None and slot.kind == "video":
+                layers = peer.video_layers()  # one without simulcast
+                stream = pick_layer(layers, slot_rank(slot.name, peer.layer_count))
+            elif peer is not None:
+                stream = peer.audio
             if slot.set_source(pid if stream else None, stream):
                 for sink in self._sinks.get(f"{slot.name}/{slot.kind}", ()):
                     if hasattr(sink, "switched"):
@@ -414,6 +423,37 @@ class Room:
         if sources != self._last_sources:
             self._last_sources = sources
             self._emit({"type": "slots", "slots": sources})
+        self._update_publish_layers(wanted)
+
+    def _update_publish_layers(self, wanted: dict[str, str | None]) -> None:
+        """Tell each simulcast publisher which of its layers anyone receives.
+
+        A layer is watched when a video slot with a subscriber other than the publisher wants
+        it (``slot_rank``) -- even before it is bound, so it is never paused before its first
+        packet -- or shows it now (a fallback until the wanted one arrives). The page sets
+        ``active: false`` on the others (``publish_layers`` event, docs/sfu.md).
+        """
+        watched: dict[str, dict[str, bool]] = {}
+        for pid, peer in self.peers.items():
+            if peer.layer_rids:
+                watched[pid] = dict.fromkeys(peer.layer_rids, False)
+        if not watched:
+            return
+        for slot in self.slots.values():
+            if slot.kind != "video":
+                continue
+            source = wanted.get(slot.name)
+            layers = watched.get(source) if source else None
+            if layers is None or not any(viewer != source for viewer in slot.outputs):
+                continue
+            names = list(layers)
+            layers[names[slot_rank(slot.name, len(names))]] = True
+            if slot.source is not None and slot.source.rid in layers:
+                layers[slot.source.rid] = True
+        for pid, layers in watched.items():
+            if self._publish_layers.get(pid) != layers:
+                self._publish_layers[pid] = layers
+                self._emit({"type": "publish_layers", "participant": pid, "layers": layers})
 
     def _stream_bound(self, peer: Peer, stream: PublisherStream) -> None:
         stream.muted = peer.participant_id in self.muted

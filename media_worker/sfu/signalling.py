@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from aiortc import sdp
 
 from .policy import NetworkPolicy
+from .simulcast import SimulcastError, SimulcastOffer, parse_simulcast
 
 MAX_SDP_BYTES = 64 * 1024
 VIDEO_CODECS = ("vp8", "h264")
@@ -58,6 +59,7 @@ class MediaLine:
     extensions: dict[str, int]  # uri -> id
     ssrcs: list[int] = field(default_factory=list)
     rtx_ssrcs: dict[int, int] = field(default_factory=dict)  # RTX SSRC -> primary (FID)
+    simulcast: SimulcastOffer | None = None  # publish video offered as rid layers
 
 
 @dataclass
@@ -212,6 +214,12 @@ def parse_offer(offer: object, *, thumbnails: int, policy: NetworkPolicy) -> Off
             "no ICE candidate in the offer is allowed by the network policy "
             "(gather candidates before sending the offer; trickle is not supported)",
         )
+    video = lines[0]
+    if video.direction in ("sendonly", "sendrecv"):
+        try:
+            video.simulcast = parse_simulcast(text, video.mid)
+        except SimulcastError as exc:
+            raise SignallingError("bad_layout", f"m-line 0: {exc}") from exc
     slots = {f"{ln.role}/{ln.kind}": ln for ln in lines[2:]}
     return OfferLayout(filtered, lines[0], lines[1], slots)
 

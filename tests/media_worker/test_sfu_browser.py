@@ -42,7 +42,7 @@ PAGE = """<!doctype html><html><body><div id="videos"></div>
 <script type="module">
 // Written from docs/sfu.md: the client offers; m-lines in the SFU's fixed order.
 const state = window.sfu = { pc: null, tracks: {}, ready: false, log: [] };
-window.sfuOffer = async ({ publish, thumbnails, maxBitrate }) => {
+window.sfuOffer = async ({ publish, thumbnails, maxBitrate, encodings }) => {
   const pc = state.pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: "max-bundle" });
   pc.oniceconnectionstatechange = () => state.log.push("ice " + pc.iceConnectionState);
   pc.ontrack = (e) => {
@@ -56,7 +56,7 @@ window.sfuOffer = async ({ publish, thumbnails, maxBitrate }) => {
     const media = await navigator.mediaDevices.getUserMedia({
       video: { width: 1920, height: 1080, frameRate: 30 }, audio: true });
     pc.addTransceiver(media.getVideoTracks()[0],
-      { direction: "sendonly", sendEncodings: [{ maxBitrate }] });
+      { direction: "sendonly", sendEncodings: encodings || [{ maxBitrate }] });
     pc.addTransceiver(media.getAudioTracks()[0], { direction: "sendonly" });
   } else {
     pc.addTransceiver("video", { direction: "inactive" });
@@ -81,10 +81,26 @@ window.sfuAccept = async ({ sdp, maxBitrate }) => {
   if (sender.track) {
     const params = sender.getParameters();
     params.degradationPreference = "maintain-resolution";
-    if (params.encodings && params.encodings[0]) params.encodings[0].maxBitrate = maxBitrate;
+    if (params.encodings && params.encodings.length === 1) params.encodings[0].maxBitrate = maxBitrate;
     await sender.setParameters(params);
   }
   state.ready = true;
+};
+// simulcast: the SFU's publish_layers event, as the join page applies it
+window.sfuLayers = async (layers) => {
+  const sender = state.pc.getTransceivers()[0].sender;
+  const params = sender.getParameters();
+  for (const e of params.encodings) if (e.rid && e.rid in layers) e.active = !!layers[e.rid];
+  await sender.setParameters(params);
+  return params.encodings.map((e) => [e.rid, e.active]);
+};
+window.sfuOutboundLayers = async () => {
+  const out = {};
+  for (const r of (await state.pc.getStats()).values()) {
+    if (r.type === "outbound-rtp" && r.kind === "video")
+      out[r.rid || "-"] = { width: r.frameWidth || 0, bytes: r.bytesSent, active: r.active };
+  }
+  return out;
 };
 window.sfuInbound = async (mid) => {
   const stats = await state.pc.getStats();
