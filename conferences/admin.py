@@ -237,6 +237,11 @@ class HistorySummaryAdmin(admin.ModelAdmin):
         return False
 
 
+@admin.register(models.HistoryYearSummary)
+class HistoryYearSummaryAdmin(HistorySummaryAdmin):
+    list_display = ["year", "level", "host_unit", "unit", "invited", "attended", "late"]
+
+
 @admin.register(models.HistoryConferenceSummary)
 class HistoryConferenceSummaryAdmin(HistorySummaryAdmin):
     list_display = ["month", "level", "host_unit", "topic", "conferences"]

@@ -539,6 +539,41 @@ class HistorySummary(models.Model):
         return f"{self.month:%m/%Y} {self.level} {self.unit_id}"
 
 
+class HistoryYearSummary(models.Model):
+    """``HistorySummary`` rolled up per year (its twelve months summed, key for key): a dashboard
+    over whole years reads these rows and only the months at the edges of its period from
+    ``HistorySummary``. Derived data, rewritten from the monthly rows in the same transaction
+    that rewrites a month of the year (``conferences.services.history``)."""
+
+    year = models.DateField()  # 1 January of the year of the months summed
+    level = models.CharField(max_length=30)
+    host_unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="+")
+    unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="+")
+    absence_reason = models.CharField(max_length=300, blank=True)
+    invited = models.PositiveIntegerField(default=0)
+    attended = models.PositiveIntegerField(default=0)
+    excused = models.PositiveIntegerField(default=0)
+    absent = models.PositiveIntegerField(default=0)
+    late = models.PositiveIntegerField(default=0)
+    # The smallest HISTORY_LATE_MINUTES among the months summed. Readers check the monthly rows'
+    # thresholds (``reports.summary.summary_applies``): a year mixing two thresholds has a month
+    # counted with one that is not the current setting, so it is never read.
+    late_minutes = models.PositiveIntegerField(default=0)
+    headcount = models.PositiveBigIntegerField(default=0)
+    attended_without_headcount = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["year", "level", "host_unit", "unit", "absence_reason"],
+                name="history_year_summary_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.year:%Y} {self.level} {self.unit_id}"
+
+
 class HistoryConferenceSummary(models.Model):
     """Ended conferences counted per month × level × host unit (× topic: rows with a topic count
     that topic's conferences, the row without one counts them all), for dashboards over years.

@@ -317,7 +317,7 @@ def _attendance_from_summary(
     is applied to those few thousand groups here (``reports.savings`` documents it), instead of
     evaluating it on every summary row of ten years.
     """
-    rows = summary.summary_rows(user, f)
+    parts = summary.summary_row_parts(user, f)
     columns = (
         "invited",
         "attended",
@@ -327,12 +327,23 @@ def _attendance_from_summary(
         "headcount",
         "attended_without_headcount",
     )
-    grouped = list(
-        rows.annotate(k=unit_key("unit", mapped=f.successors))
-        .values("k", "unit_id", "host_unit_id")
-        .annotate(**{f"s_{name}": Sum(name) for name in columns})
-        .order_by()
-    )
+    # Whole years and edge months are grouped apart and added here, key for key: the sums are
+    # those of one query over the monthly rows.
+    sums: dict[tuple[int, int, int], dict[str, Any]] = {}
+    for rows in parts:
+        for g in (
+            rows.annotate(k=unit_key("unit", mapped=f.successors))
+            .values("k", "unit_id", "host_unit_id")
+            .annotate(**{f"s_{name}": Sum(name) for name in columns})
+            .order_by()
+        ):
+            key = (g["k"], g["unit_id"], g["host_unit_id"])
+            if key in sums:
+                for name in columns:
+                    sums[key][f"s_{name}"] = (sums[key][f"s_{name}"] or 0) + (g[f"s_{name}"] or 0)
+            else:
+                sums[key] = g
+    grouped = list(sums.values())
     distance_of = dict(
         Unit.objects.filter(
             pk__in={g["unit_id"] for g in grouped} | {g["host_unit_id"] for g in grouped}
@@ -367,13 +378,17 @@ def _attendance_from_summary(
         row["attendees"] += attendees
         row["saving"] += attended * distance * 2.0 * method.cost_per_km + per_diem
         row["km"] += attended * distance * 2.0
-    reasons = list(
-        rows.filter(Q(absent__gt=0) | Q(excused__gt=0))
-        .values("absence_reason")
-        .annotate(n=Sum(F("absent") + F("excused")))
-        .order_by()
-        .filter(n__gt=0)
-        .order_by("-n", "absence_reason")[:TOP_REASONS]
+    reasons = summary.summed_top(
+        [
+            rows.filter(Q(absent__gt=0) | Q(excused__gt=0))
+            .values("absence_reason")
+            .annotate(n=Sum(F("absent") + F("excused")))
+            .order_by()
+            for rows in parts
+        ],
+        key="absence_reason",
+        total="n",
+        limit=TOP_REASONS,
     )
     return list(per_unit.values()), reasons
 

@@ -1,9 +1,11 @@
 """Reading the history summaries: whether they answer a filter exactly, and their rows.
 
 ``HistorySummary`` holds attendance of ended conferences per month × level × host unit × invited
-unit (× absence reason of absent sites); ``HistoryConferenceSummary`` conferences per month ×
-level × host (× topic). A dashboard over years reads a few thousand of these rows instead of
-millions of invitations. Distances stay on ``Unit``, so savings are computed from the summary at
+unit (× absence reason of absent sites), ``HistoryYearSummary`` the same per year;
+``HistoryConferenceSummary`` conferences per month × level × host (× topic). A dashboard over
+years reads a few thousand of these rows instead of millions of invitations: whole years from
+the yearly roll-up, the months at the edges of its period from the monthly rows
+(``summary_row_parts``). Distances stay on ``Unit``, so savings are computed from the summary at
 read time with the same method and settings as from the invitations.
 
 They are maintained by ``conferences.services.history`` (months marked dirty by the services,
@@ -15,8 +17,10 @@ reads the invitations (the same figures, slower).
 from __future__ import annotations
 
 import calendar
+import datetime as dt
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import (
     Case,
     Exists,
@@ -30,7 +34,12 @@ from django.db.models import (
 from django.db.models.functions import Abs, Cast
 from django.db.models.lookups import GreaterThanOrEqual
 
-from conferences.models import HistoryConferenceSummary, HistoryDirtyMonth, HistorySummary
+from conferences.models import (
+    HistoryConferenceSummary,
+    HistoryDirtyMonth,
+    HistorySummary,
+    HistoryYearSummary,
+)
 from conferences.reports.filters import HistoryFilter
 from conferences.reports.savings import SavingsMethod
 from portal.models import Unit
@@ -97,7 +106,56 @@ def conference_summary_rows(user, f: HistoryFilter) -> QuerySet[HistoryConferenc
 
 
 def summary_rows(user, f: HistoryFilter) -> QuerySet[HistorySummary]:
-    """Summary rows of the attendance a user may see under the filter (cf. ``history_invitations``).
+    """Monthly summary rows of the attendance a user may see under the filter (cf.
+    ``history_invitations``), for readers that group by month."""
+    rows = HistorySummary.objects.all()
+    if f.date_from:
+        rows = rows.filter(month__gte=f.date_from)
+    if f.date_to:
+        rows = rows.filter(month__lte=f.date_to)
+    return _in_scope(rows, user, f)
+
+
+def summary_row_parts(user, f: HistoryFilter) -> list[QuerySet]:
+    """The rows of ``summary_rows`` with each whole year of the period taken from the yearly
+    roll-up instead of its months: one or two querysets over the same fields (``month`` or
+    ``year`` apart) whose sums, added, are the sums over ``summary_rows``.
+
+    A year is whole when the period covers it from 1 January to 31 December (an open end covers
+    every year on that side); the months outside the whole years come from ``HistorySummary``.
+    Only for filters ``summary_applies`` to (periods on month boundaries).
+    """
+    first, last = _whole_years(f)
+    if first is not None and last is not None and first > last:
+        return [summary_rows(user, f)]
+    years = HistoryYearSummary.objects.all()
+    edges = Q()
+    if first is not None:
+        years = years.filter(year__gte=dt.date(first, 1, 1))
+        if f.date_from and f.date_from < dt.date(first, 1, 1):
+            edges |= Q(month__lt=dt.date(first, 1, 1))
+    if last is not None:
+        years = years.filter(year__lte=dt.date(last, 1, 1))
+        if f.date_to and f.date_to >= dt.date(last + 1, 1, 1):
+            edges |= Q(month__gte=dt.date(last + 1, 1, 1))
+    parts: list[QuerySet] = [_in_scope(years, user, f)]
+    if edges:
+        parts.append(summary_rows(user, f).filter(edges))
+    return parts
+
+
+def _whole_years(f: HistoryFilter) -> tuple[int | None, int | None]:
+    """First and last year the period covers entirely (None: no bound on that side)."""
+    first = last = None
+    if f.date_from:
+        first = f.date_from.year + ((f.date_from.month, f.date_from.day) != (1, 1))
+    if f.date_to:
+        last = f.date_to.year - ((f.date_to.month, f.date_to.day) != (12, 31))
+    return first, last
+
+
+def _in_scope(rows: QuerySet, user, f: HistoryFilter) -> QuerySet:
+    """Summary rows (monthly or yearly) of the filter's level and unit that ``user`` may see.
 
     For a non-superuser, attendance is that of units in their subtrees and of conferences hosted
     where they organise; both make the conference visible, so no conference check is needed.
@@ -106,11 +164,6 @@ def summary_rows(user, f: HistoryFilter) -> QuerySet[HistorySummary]:
     from conferences.reports.successors import unit_subtree_q
     from portal import permissions as org
 
-    rows = HistorySummary.objects.all()
-    if f.date_from:
-        rows = rows.filter(month__gte=f.date_from)
-    if f.date_to:
-        rows = rows.filter(month__lte=f.date_to)
     if f.level:
         rows = rows.filter(level=f.level)
     # Units as uncorrelated IN lists (hashed once by PostgreSQL) rather than joins to the unit
@@ -130,6 +183,32 @@ def summary_rows(user, f: HistoryFilter) -> QuerySet[HistorySummary]:
             unit__in=Unit.objects.filter(unit_subtree_q(f.unit, mapped=f.successors)).values("pk")
         )
     return rows
+
+
+def summed_top(selects: list[QuerySet], *, key: str, total: str, limit: int) -> list[dict]:
+    """The ``limit`` values of ``key`` with the largest sums of ``total`` over ``selects`` (each a
+    ``.values(key).annotate(total=…)`` query, e.g. one per part of ``summary_row_parts``), ties
+    ordered by ``key``, sums of 0 left out: ``[{key: …, total: …}]``.
+
+    One statement over their ``UNION ALL``, so the order of ties is the database's collation, as
+    for one grouped query over all the rows (the ORM cannot aggregate over a union).
+    """
+    quote = connection.ops.quote_name
+    k, t = f"u.{quote(key)}", f"u.{quote(total)}"
+    inner, params = [], []
+    for select in selects:
+        sql, select_params = select.query.sql_with_params()
+        inner.append(sql)
+        params += select_params
+    # Only the two field names given by the caller (quoted) and the compiled querysets are
+    # spliced into the statement; every value is a parameter.
+    sql = (
+        f"SELECT {k}, SUM({t}) FROM ({' UNION ALL '.join(inner)}) u "  # noqa: S608
+        f"GROUP BY {k} HAVING SUM({t}) > 0 ORDER BY 2 DESC, 1 LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, limit])
+        return [{key: value, total: int(n)} for value, n in cursor.fetchall()]
 
 
 def summary_distance():

@@ -1,6 +1,7 @@
 """The history summaries' maintenance: services mark months dirty, one job recomputes them.
 
-The summaries (``HistorySummary``, ``HistoryConferenceSummary``) are derived data, rebuilt and
+The summaries (``HistorySummary``, its yearly roll-up ``HistoryYearSummary``,
+``HistoryConferenceSummary``) are derived data, rebuilt and
 never patched (the habit of zulip's ``analytics``: idempotent fills under a lock, rows with a
 unique key over their dimensions):
 
@@ -12,7 +13,9 @@ unique key over their dimensions):
 - ``history_refresh_dirty()`` takes the refresh lock (a PostgreSQL advisory transaction lock; a
   process lock on SQLite), claims the dirty months (deletes their marks), deletes their summary
   rows and recomputes them from the conferences and invitations, in one transaction per batch
-  of months. Running it again changes nothing; two at once wait for each other.
+  of months; then, in the same transaction, rewrites the yearly roll-up of each year touched
+  from that year's monthly rows. Running it again changes nothing; two at once wait for each
+  other.
 - Who runs it: ``HISTORY_SUMMARY_REFRESH = "inline"`` (the embedded default) runs it right after
   the commit that marked; ``"beat"`` (the default with ``REDIS_URL``) leaves it to the Celery
   beat task ``conferences.tasks.history_summary_refresh``. While a month is marked, the dashboard
@@ -61,6 +64,7 @@ from conferences.models import (
     HistoryConferenceSummary,
     HistoryDirtyMonth,
     HistorySummary,
+    HistoryYearSummary,
     Invitation,
     Status,
 )
@@ -182,6 +186,7 @@ def history_rebuild() -> int:
     with _refresh_transaction():
         HistoryDirtyMonth.objects.all().delete()
         HistorySummary.objects.all().delete()
+        HistoryYearSummary.objects.all().delete()
         HistoryConferenceSummary.objects.all().delete()
         months = (
             Conference.objects.filter(status=Status.ENDED)
@@ -190,13 +195,56 @@ def history_rebuild() -> int:
             .distinct()
             .order_by("m")
         )
-        return sum(_fill_month(month)[0] for month in list(months))
+        months = list(months)
+        rows = sum(_fill_month(month)[0] for month in months)
+        for year in sorted({month.year for month in months}):
+            _fill_year(year)
+        return rows
 
 
 def _recompute(months: list[dt.date]) -> int:
     HistorySummary.objects.filter(month__in=months).delete()
     HistoryConferenceSummary.objects.filter(month__in=months).delete()
-    return sum(sum(_fill_month(month)) for month in months)
+    rows = sum(sum(_fill_month(month)) for month in months)
+    for year in sorted({month.year for month in months}):
+        HistoryYearSummary.objects.filter(year=dt.date(year, 1, 1)).delete()
+        _fill_year(year)
+    return rows
+
+
+YEAR_COUNTS = (
+    "invited",
+    "attended",
+    "excused",
+    "absent",
+    "late",
+    "headcount",
+    "attended_without_headcount",
+)
+
+
+def _fill_year(year: int) -> int:
+    """Sum the (just rewritten) monthly attendance rows of ``year`` key for key into its
+    (emptied) yearly roll-up: one ``INSERT … SELECT`` over the year's monthly rows, not the
+    invitations. Returns the rows written."""
+    return _insert(
+        HistoryYearSummary,
+        dt.date(year, 1, 1),
+        HistorySummary.objects.filter(
+            month__gte=dt.date(year, 1, 1), month__lt=dt.date(year + 1, 1, 1)
+        )
+        .values("level", "host_unit_id", "unit_id", "absence_reason")
+        .annotate(late_min=Min("late_minutes"), **{f"s_{name}": Sum(name) for name in YEAR_COUNTS})
+        .order_by(),
+        {
+            "level": "s.level",
+            "host_unit": "s.host_unit_id",
+            "unit": "s.unit_id",
+            "absence_reason": "s.absence_reason",
+            "late_minutes": "s.late_min",
+            **{name: f"s.s_{name}" for name in YEAR_COUNTS},
+        },
+    )
 
 
 def _fill_month(month: dt.date) -> tuple[int, int]:
@@ -290,15 +338,17 @@ def _attendance_select(invitations: QuerySet[Invitation], late_minutes: int) -> 
 
 
 def _insert(
-    model, month: dt.date, select: QuerySet, columns: dict[str, str], params: Sequence = ()
+    model, period: dt.date, select: QuerySet, columns: dict[str, str], params: Sequence = ()
 ) -> int:
-    """``INSERT INTO <model> (month, <fields>) SELECT <month>, <expressions> FROM (<select>) s``.
+    """``INSERT INTO <model> (<period>, <fields>) SELECT <period>, <expressions> FROM (<select>) s``
+    (the period is the model's ``month`` or ``year``, a date).
 
     ``columns`` maps fields to SQL over the select's aliases (``s.<alias>``), literals, or ``%s``
     for the ``params`` in order. Returns the number of rows inserted.
     """
     quote = connection.ops.quote_name
-    fields = [model._meta.get_field(name).column for name in ("month", *columns)]
+    period_field = "year" if model is HistoryYearSummary else "month"
+    fields = [model._meta.get_field(name).column for name in (period_field, *columns)]
     inner, inner_params = select.query.sql_with_params()
     # Only the model's own table and column names and the fixed expressions above are spliced
     # into the statement; every value is a parameter.
@@ -307,5 +357,5 @@ def _insert(
         f"SELECT %s, {', '.join(columns.values())} FROM ({inner}) s"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [connection.ops.adapt_datefield_value(month), *params, *inner_params])
+        cursor.execute(sql, [connection.ops.adapt_datefield_value(period), *params, *inner_params])
         return max(cursor.rowcount, 0)

@@ -13,7 +13,7 @@ import threading
 import pytest
 from django.db import connection, transaction
 
-from conferences.models import HistoryDirtyMonth, HistorySummary
+from conferences.models import HistoryDirtyMonth, HistorySummary, HistoryYearSummary
 from conferences.reports.dashboard import dashboard_figures
 from conferences.reports.filters import HistoryFilter
 from conferences.reports.summary import summary_applies
@@ -60,11 +60,13 @@ def march(postgres_required, org, province_clerk, settings):
 
 
 def _summary_totals() -> dict[str, int]:
+    """March's totals; the yearly roll-up of 2022 (March is its only month) must agree."""
+    names = ("invited", "attended", "absent", "headcount")
     rows = HistorySummary.objects.filter(month=MARCH)
-    return {
-        name: sum(getattr(r, name) for r in rows)
-        for name in ("invited", "attended", "absent", "headcount")
-    }
+    totals = {name: sum(getattr(r, name) for r in rows) for name in names}
+    year = HistoryYearSummary.objects.filter(year=dt.date(2022, 1, 1))
+    assert {name: sum(getattr(r, name) for r in year) for name in names} == totals
+    return totals
 
 
 def _in_thread(target, errors: list) -> threading.Thread:
