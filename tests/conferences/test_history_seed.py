@@ -6,6 +6,7 @@ import datetime as dt
 
 from django.contrib.auth import get_user_model
 from django.db.models import F
+from django.utils import timezone
 
 from conferences import demo_history
 from conferences.models import Conference, Invitation
@@ -46,7 +47,11 @@ def test_demo_history_invites_the_sites_of_the_time(org):
     assert all(path.startswith(commune_level.host_unit.path) for path in units)
     assert (
         Invitation.objects.filter(
-            conference__level="four_level", conference__planned_start__lt="2025-07-01"
+            conference__level="four_level",
+            # Aware, at midnight in the portal's time zone (a date string is a naive datetime).
+            conference__planned_start__lt=dt.datetime.combine(
+                demo_history.RECENT_FROM, dt.time.min, tzinfo=timezone.get_default_timezone()
+            ),
         )
         .values("conference")
         .distinct()
