@@ -32,6 +32,7 @@ class TimelineRow:
     detail: str
     who: str
     kind: str  # css class: floor, roll_call, presence, event
+    recording: str = ""  # "#rec=<part>:<seconds>": the player at that moment (recordings.playback)
 
 
 def timeline_rows(

@@ -7,10 +7,13 @@
 - Chapters come from what actually happened: each agenda item's actual start, each floor or
   broadcast given (the audit log), placed on the recording's timeline — segment and offset —
   by the segments' wall-clock start and end. A moment in a pause jumps to the next segment.
+  The history page's timeline ("Nhật ký") links the same moments to the player
+  (``link_timeline``), for those who may watch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +26,20 @@ from conferences.models import AuditEntry, Conference
 from recordings.models import RecordingSegment, SegmentState
 
 CHAPTER_ACTIONS = ("live.floor.give", "live.broadcast.set")
+# Timeline rows linked to the player: agenda items and changes of who is seen and heard.
+LINKED_ACTIONS = frozenset(
+    {
+        "live.start",
+        "live.agenda.goto",
+        "live.floor.give",
+        "live.floor.clear",
+        "live.broadcast.set",
+        "live.broadcast.clear",
+        "live.presenter.grant",
+        "live.presenter.floor",
+        "live.content.start",
+    }
+)
 
 
 def can_watch(user: Any, conference: Conference) -> bool:
@@ -59,6 +76,24 @@ def locate(segments: list[RecordingSegment], at: dt.datetime) -> tuple[int, floa
         if at < end:
             return i, max(0.0, (at - seg.started_at).total_seconds())
     return None
+
+
+def link_timeline(user: Any, conference: Conference, rows: list[Any]) -> list[Any]:
+    """The history page's timeline rows, each agenda item and floor/broadcast/presenter change
+    linked to the player at that moment (``row.recording = "#rec=<part>:<seconds>"``) — for
+    those who may watch only; anyone else gets the rows as they were."""
+    if not can_watch(user, conference):
+        return rows
+    segments = playable_segments(conference)
+    if not segments:
+        return rows
+    out = []
+    for row in rows:
+        where = locate(segments, row.at) if row.action in LINKED_ACTIONS else None
+        out.append(
+            dataclasses.replace(row, recording=f"#rec={where[0]}:{where[1]:.0f}") if where else row
+        )
+    return out
 
 
 def recording_link(conference: Conference, at: dt.datetime | None) -> str:

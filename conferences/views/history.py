@@ -259,7 +259,11 @@ def history_conference(request, code):
     method = SavingsMethod.from_settings()
     savings = conference_savings(conference, invitations, method)
     agenda = list(conference.agenda_items.all())
-    timeline = timeline_rows(conference, actions=HISTORY_ACTIONS)
+    from recordings.playback import link_timeline  # recordings builds on conferences
+
+    timeline = link_timeline(
+        request.user, conference, timeline_rows(conference, actions=HISTORY_ACTIONS)
+    )
     late_after = conference.planned_start + dt.timedelta(minutes=_late_minutes())
     for inv in attendance:
         inv.is_late = bool(inv.first_joined_at and inv.first_joined_at > late_after)

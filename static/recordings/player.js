@@ -25,8 +25,15 @@ if (video && sourcesEl) {
   };
   video.dataset.segment = '0';
   // a link from the minutes or the timeline: #rec=<part>:<seconds>
-  const linked = /^#rec=(\d+):(\d+(?:\.\d+)?)$/.exec(window.location.hash);
-  if (linked) load(Number(linked[1]), Number(linked[2]), false);
+  // (on the same page a timeline row's link only changes the hash: jump and play)
+  const fromHash = (play) => {
+    const linked = /^#rec=(\d+):(\d+(?:\.\d+)?)$/.exec(window.location.hash);
+    if (!linked) return;
+    load(Number(linked[1]), Number(linked[2]), play);
+    if (play) video.scrollIntoView({ block: 'center' });
+  };
+  fromHash(false);
+  window.addEventListener('hashchange', () => fromHash(true));
   video.addEventListener('ended', () => { if (current + 1 < sources.length) load(current + 1, 0, true); });
   for (const button of document.querySelectorAll('[data-role=chapters] button')) {
     button.addEventListener('click', () => {

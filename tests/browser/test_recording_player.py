@@ -1,6 +1,6 @@
-"""The recording plays in headless Chromium and a chapter jumps to its agenda item: real
-segments recorded by the recorder, reported through the media sink, served by Daphne through
-the permission-checked view (range requests), under the page's strict CSP."""
+"""The recording plays in headless Chromium and a chapter (and a timeline row) jumps to its
+agenda item: real segments recorded by the recorder, reported through the media sink, served by
+Daphne through the permission-checked view (range requests), under the page's strict CSP."""
 
 from __future__ import annotations
 
@@ -29,6 +29,10 @@ for event in record(folder, 12.0, 100, t0=t0):
 items = list(conf.agenda_items.order_by("position"))
 for item, (a, b) in zip(items, [(0.5, 6), (7, 11), (11, 12)]):
     item.actual_start = start + dt.timedelta(seconds=a); item.actual_end = start + dt.timedelta(seconds=b); item.save()
+from conferences.audit import audit_log
+from conferences.models import AuditEntry
+entry = audit_log(conference=conf, action="live.agenda.goto", data={"item": items[0].pk})
+AuditEntry.objects.filter(pk=entry.pk).update(at=start + dt.timedelta(seconds=3))
 conf.status = Status.ENDED; conf.actual_end = start + dt.timedelta(seconds=12); conf.save()
 print("RECORDED")
 """
@@ -98,6 +102,14 @@ def test_a_leader_plays_the_recording_and_jumps_to_an_agenda_item(tmp_path, chro
                 " return {error: v.error && v.error.code, w: v.videoWidth, paused: v.paused}; }"
             )
             assert state["error"] is None and state["w"] == 320 and not state["paused"], state
+            # the timeline's row of the first item ("Chuyển nội dung", 3 s in) jumps back there
+            link = page.locator("[data-role=timeline-recording]")
+            assert link.count() == 1 and link.get_attribute("href") == "#rec=0:3"
+            link.click()
+            page.wait_for_function(
+                "() => { const v = document.querySelector('[data-role=recording-video]');"
+                " return !v.seeking && v.currentTime >= 3.0 && v.currentTime < 5.5; }"
+            )
             assert not problems, problems
         finally:
             browser.close()

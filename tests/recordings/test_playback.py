@@ -212,3 +212,51 @@ def test_the_minutes_link_each_recorded_agenda_item_to_its_place_in_the_recordin
     links = re.findall(r"Ghi hình: (\S+)", text)
     page = f"{settings.SITE_URL}/history/conferences/{recorded.code}/"
     assert links == [f"{page}#rec=0:0", f"{page}#rec=1:2"], links
+
+
+def test_the_timeline_links_agenda_items_and_floor_changes_to_the_player_for_watchers_only(
+    recorded, client_for, leader, org
+):
+    start = dt.datetime.fromtimestamp(T0, dt.UTC)
+    item = AgendaItem.objects.get(conference=recorded, position=2)
+    entry = audit_log(conference=recorded, action="live.agenda.goto", data={"item": item.pk})
+    AuditEntry.objects.filter(pk=entry.pk).update(at=start + dt.timedelta(seconds=12))
+    muted = audit_log(conference=recorded, action="live.mute.set", site=Site.objects.get(key="140"))
+    AuditEntry.objects.filter(pk=muted.pk).update(at=start + dt.timedelta(seconds=5))
+
+    def rows(page: str) -> list[tuple[str, str]]:
+        timeline = page.split('<ol class="timeline">', 1)[1].split("</ol>", 1)[0]
+        return [
+            (re.sub(r"<[^>]+>", "", li).split("▶")[0].strip(), "".join(link))
+            for li, *link in re.findall(
+                r'<li class="[^"]*">(.*?)(?:<a class="small" href="([^"]+)" '
+                r'data-role="timeline-recording">.*?</a>)?</li>',
+                timeline,
+            )
+        ]
+
+    watcher = rows(
+        client_for(leader).get(f"/history/conferences/{recorded.code}/").content.decode()
+    )
+    linked = {label: link for label, link in watcher if link}
+    site = Site.objects.get(key="140").name
+    first = RecordingSegment.objects.get(recording__conference=recorded, index=1).started_at
+    second = RecordingSegment.objects.get(recording__conference=recorded, index=2).started_at
+    floor_at = round((start + dt.timedelta(seconds=4) - first).total_seconds())
+    item_at = round((start + dt.timedelta(seconds=12) - second).total_seconds())
+    assert linked == {
+        f"{start.astimezone(dt.timezone(dt.timedelta(hours=7))):%H:%M}Trao quyền phát biểu: {site}": (
+            f"#rec=0:{floor_at}"
+        ),
+        f"{start.astimezone(dt.timezone(dt.timedelta(hours=7))):%H:%M}Chuyển nội dung: "
+        "2. Báo cáo của Sở Y tế": f"#rec=1:{item_at}",
+    }, watcher
+    assert any(label.endswith(site) and "Tắt tiếng" in label for label, _ in watcher)  # unlinked
+
+    # A leader of the invited district sees the history page, not the recording: no links.
+    invited_leader = _persona("leader_vanchan", "leader", "140", org)
+    response = client_for(invited_leader).get(f"/history/conferences/{recorded.code}/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Trao quyền phát biểu" in page
+    assert "timeline-recording" not in page and "recording-video" not in page
