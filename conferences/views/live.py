@@ -44,7 +44,10 @@ def _site_choices(user, conference: Conference) -> list[dict[str, str]]:
 
 
 def _host_site_page(request: HttpRequest, conference: Conference) -> HttpResponse:
-    """For the chair site's technician: the host room is run from the chair console."""
+    """For the chair site's technician: the host room is run from the chair console. Like every
+    page of a live conference it says whether the room is recorded (the pill)."""
+    from recordings.services import recording_status  # recordings builds on conferences
+
     return render(
         request,
         "conferences/live/host_site.html",
@@ -53,6 +56,7 @@ def _host_site_page(request: HttpRequest, conference: Conference) -> HttpRespons
             "site": conference.chair_site,
             "room_open": live_links.room_open(conference),
             "opens_at": live_links.room_opens_at(conference),
+            "recording": recording_status(conference),
             "operator_url": reverse(
                 "operator_conference", args=[conference.code, conference.chair_site.code]
             )

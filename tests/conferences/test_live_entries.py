@@ -182,6 +182,32 @@ def test_chair_site_technician_gets_the_host_room_page_not_a_404(
     assert client.get(f"/conferences/{live_conf.code}/join/?site={code}").status_code == 200
 
 
+def test_the_host_room_page_says_whether_the_conference_is_recorded(
+    client_for, host_operator, live_conf, org
+):
+    """Participants must know they are recorded on every page: the chair site's page too."""
+    from recordings.models import Recording
+
+    client = client_for(host_operator)
+
+    def pill(conf) -> str:
+        body = client.get(f"/conferences/{conf.code}/join/").content.decode()
+        found = re.findall(r'<span class="pill[^"]*" data-role="recording">([^<]*)</span>', body)
+        return found[0] if found else ""
+
+    assert pill(live_conf) == "● Đang ghi hình"  # recorded by default
+    Recording.objects.create(conference=live_conf, paused=True)
+    assert pill(live_conf) == "Ghi hình tạm dừng"  # the chair paused it
+    Recording.objects.filter(conference=live_conf).update(paused=False, mode="off")
+    assert pill(live_conf) == ""  # the clerk turned it off
+    secret = ConferenceFactory(status=Status.LIVE, actual_start=timezone.now(), confidential=True)
+    invite(secret, "15-UBND", "140")
+    assert pill(secret) == ""  # confidential: not recorded unless the clerk turns it on
+    later = ConferenceFactory(**soon(30))
+    invite(later, "15-UBND", "140")
+    assert pill(later) == "Hội nghị sẽ được ghi hình"  # before it starts
+
+
 def test_chair_site_technician_gets_the_page_even_when_the_chair_site_is_not_invited(
     client_for, host_operator, org
 ):
