@@ -23,7 +23,7 @@ from . import rtp
 from .counters import RoomCounters
 
 if TYPE_CHECKING:
-    from .forwarding import Slot
+    from .egress import Slot
     from .keyframes import KeyframeRequester
 
 HISTORY_SIZE = 1024  # packets kept per publisher stream for NACK (issue asks >= 500)

@@ -30,16 +30,17 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport
 
 from . import rtp
 from .counters import RoomCounters
-from .forwarding import Pacer, PublisherStream, Transmitter
+from .egress import Transmitter
+from .ingress import PublisherStream
 from .keyframes import KeyframeRequester
 from .policy import NetworkPolicy
+from .rtcp import RtcpSender
 from .signalling import OfferLayout, SignallingError, add_start_bitrate, codec_key
 from .simulcast import add_simulcast_to_answer, stream_id
-from .transport import ArrivalClock, DatagramSender, socket_sender, srtp_sender
+from .transport import ArrivalClock, DatagramSender, Pacer, socket_sender, srtp_sender
 
 logger = logging.getLogger(__name__)
 
-REMB_MIN_INTERVAL = 0.25
 FEEDBACK_BUDGET = 200  # PLI/FIR/NACK packets a peer may send per second; more are ignored
 NACKED_BUDGET = 2000  # sequence numbers it may ask to be resent per second
 
@@ -89,7 +90,7 @@ class Peer(Transmitter):
         self.transport: RTCDtlsTransport | None = None
         self.sender: DatagramSender | None = None
         self.layout: OfferLayout | None = None
-        self.rtcp_ssrc = random.getrandbits(32) or 1
+        self.rtcp = RtcpSender(random.getrandbits(32) or 1, self.send_rtcp, f"sfu-{participant_id}")
         self.streams: dict[int, PublisherStream] = {}
         self._rtx_streams: dict[int, PublisherStream] = {}  # RTX SSRC -> the stream it repairs
         self.rtx_in = 0
@@ -97,12 +98,9 @@ class Peer(Transmitter):
         self.video: PublisherStream | None = None  # with simulcast: the first layer bound
         self.layers: dict[str, PublisherStream] = {}  # simulcast: rid -> that layer's stream
         self.audio: PublisherStream | None = None
-        self.cname = f"sfu-{participant_id}"
         self.pacer = Pacer()
         self.estimator: RemoteBitrateEstimator | None = None  # made with the video stream
         self.arrivals = ArrivalClock()
-        self.remb_bitrate = 0
-        self._remb_at = 0.0
         self.closed = False
         self.state = "new"
         self.counters = room.totals
@@ -115,8 +113,6 @@ class Peer(Transmitter):
         self.forwarded = 0
         self.nacks_in = 0
         self.plis_in = 0
-        self.plis_out = 0
-        self.nacks_out = 0
         self.limited = 0  # feedback ignored over the budget (NACK/PLI storms)
         self._budget_at = 0.0
         self._feedback_used = 0
@@ -224,7 +220,7 @@ class Peer(Transmitter):
 
         async def send(parameters: Any) -> None:
             if parameters.rtcp and parameters.rtcp.cname:
-                self.cname = parameters.rtcp.cname
+                self.rtcp.cname = parameters.rtcp.cname
 
         async def receive(parameters: Any) -> None:
             return None
@@ -264,6 +260,31 @@ class Peer(Transmitter):
                 self.room._peer_gone(self, dtls.state)
 
     # --- sending --------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """DTLS is up and a send path to the nominated ICE pair exists."""
+        return self.tx is not None
+
+    @property
+    def rtcp_ssrc(self) -> int:
+        return self.rtcp.ssrc
+
+    @property
+    def cname(self) -> str:
+        return self.rtcp.cname
+
+    @property
+    def plis_out(self) -> int:
+        return self.rtcp.plis
+
+    @property
+    def nacks_out(self) -> int:
+        return self.rtcp.nacks
+
+    @property
+    def remb_bitrate(self) -> int:
+        return self.rtcp.remb_bitrate
 
     def send_rtp(self, data: bytes) -> None:
         tx = self.tx
@@ -387,11 +408,11 @@ class Peer(Transmitter):
         return None
 
     def _attach_keyframe_requests(self, stream: PublisherStream) -> None:
-        pli = rtp.build_pli(self.rtcp_ssrc, stream.ssrc)
+        media_ssrc = stream.ssrc
+        rtcp = self.rtcp
 
         def send() -> None:
-            self.plis_out += 1
-            self.send_rtcp(pli)
+            rtcp.pli(media_ssrc)
 
         stream.keyframe_requests = KeyframeRequester(send, self.counters)
 
@@ -400,10 +421,10 @@ class Peer(Transmitter):
         nack = stream.nack
         nack.enabled = self.room.upstream_nack
         media_ssrc = stream.ssrc
+        rtcp = self.rtcp
 
         def send(seqs: list[int]) -> None:
-            self.nacks_out += 1
-            self.send_rtcp(rtp.build_nack(self.rtcp_ssrc, media_ssrc, seqs))
+            rtcp.nack(media_ssrc, seqs)
 
         def give_up() -> None:
             self.request_keyframe(stream, forced=True)
@@ -515,11 +536,7 @@ class Peer(Transmitter):
         cap = self.room.max_publish_bitrate
         if cap:
             bitrate = min(bitrate, cap)
-        self.remb_bitrate = bitrate
-        now = time.monotonic()
-        if now - self._remb_at >= REMB_MIN_INTERVAL:
-            self._remb_at = now
-            self.send_rtcp(rtp.build_remb(self.rtcp_ssrc, bitrate, ssrcs))
+        self.rtcp.remb(bitrate, ssrcs, time.monotonic())
 
     async def _on_rtcp(self, data: bytes) -> None:
         self.rtcp_in += 1
@@ -600,27 +617,6 @@ class Peer(Transmitter):
                 for stream in self.streams.values():
                     stream.nack.set_rtt(self.rtt)
             return
-
-    # --- periodic RTCP (called by the room's ticker) ----------------------------------
-
-    def send_reports(self, slot_reports: list[bytes]) -> None:
-        """One compound RTCP datagram: SRs for slots sent to us, RR for our streams."""
-        blocks = [s.report_block() for s in self.streams.values() if s.packets]
-        parts = list(slot_reports)
-        if blocks or not parts:
-            parts.append(rtp.build_rr(self.rtcp_ssrc, blocks))
-        parts.append(rtp.build_sdes_cname(self.rtcp_ssrc, self.cname))
-        self.send_rtcp(b"".join(parts))
-        if self.remb_bitrate and self.streams and time.monotonic() - self._remb_at > 1.0:
-            self._remb_at = time.monotonic()
-            self.send_rtcp(
-                rtp.build_remb(
-                    self.rtcp_ssrc,
-                    self.remb_bitrate,
-                    [s.ssrc for s in self.streams.values() if s.kind == "video"]
-                    or list(self.streams),
-                )
-            )
 
     async def close(self) -> None:
         if self.closed:

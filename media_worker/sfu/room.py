@@ -14,18 +14,19 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from . import rtp
 from .counters import RoomCounters
-from .forwarding import Output, PublisherStream, Slot, Transmitter
+from .egress import Output, Slot, Transmitter
+from .ingress import PublisherStream
 from .peer import Peer
 from .policy import NetworkPolicy
+from .rtcp import REPORT_INTERVAL, send_room_reports
 from .signalling import OfferLayout, SignallingError, parse_offer, slot_order
 from .simulcast import pick_layer, slot_rank
 from .transport import check_aiortc
 
 logger = logging.getLogger(__name__)
 
-TICK = 0.25  # seconds between speaker checks; RTCP reports every 4th tick
+TICK = 0.25  # seconds between speaker checks; RTCP reports every REPORT_INTERVAL
 SPEAKING_LEVEL = 50  # -dBov; a smoothed level at or under this counts as speaking
 SPEAKER_HYSTERESIS = 4  # dB a challenger must beat the current speaker by
 
@@ -520,35 +521,22 @@ class Room:
         for source, lost in by_source.items():
             source_peer = self.peers.get(source.owner)
             if source_peer is not None:
-                source_peer.send_rtcp(rtp.build_nack(source_peer.rtcp_ssrc, source.ssrc, lost))
+                source_peer.rtcp.nack(source.ssrc, lost)
 
     # --- periodic work ------------------------------------------------------------------
 
     async def _tick(self) -> None:
         n = 0
+        report_every = max(1, round(REPORT_INTERVAL / TICK))
         while not self.closed:
             await asyncio.sleep(TICK)
             n += 1
             try:
                 self._detect_speaker()
-                if n % 4 == 0:
-                    self._send_reports()
+                if n % report_every == 0:
+                    send_room_reports(list(self.peers.values()), self.slots.values())
             except Exception:
                 logger.exception("room %s: periodic work failed", self.room_id)
-
-    def _send_reports(self) -> None:
-        for pid, peer in list(self.peers.items()):
-            if peer.tx is None:
-                continue
-            reports = []
-            for slot in self.slots.values():
-                output = slot.outputs.get(pid)
-                if output is None or slot.source is None or slot.source.owner == pid:
-                    continue
-                sr = slot.sender_report(output)
-                if sr is not None:
-                    reports.append(sr)
-            peer.send_reports(reports)
 
     def _detect_speaker(self) -> None:
         now = time.monotonic()

@@ -7,6 +7,7 @@ media tests exercise every one of them.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import struct
 import sys
@@ -179,3 +180,34 @@ class ArrivalClock:
 
 
 _unpack_timeval = struct.Struct("@qq").unpack
+
+
+class Pacer:
+    """Yields to the event loop when forwarding has held it for longer than ``budget``.
+
+    The receive task of a peer handles queued datagrams back to back without suspending,
+    so a key frame burst to many subscribers would hold the loop for its whole length.
+    ``begin``/``end`` bracket each packet: a run of packets handled with less than ``gap``
+    between them is one busy stretch, and after ``budget`` seconds of it ``end`` yields once
+    (``asyncio.sleep(0)``) so the receive path, RTCP and other rooms get to run.
+    """
+
+    def __init__(self, budget: float = 0.004, gap: float = 0.0005) -> None:
+        self.budget = budget
+        self.gap = gap
+        self._run_start = 0.0
+        self._last_end = 0.0
+        self.yields = 0
+
+    def begin(self) -> None:
+        now = time.perf_counter()
+        if now - self._last_end > self.gap:
+            self._run_start = now
+
+    async def end(self) -> None:
+        now = time.perf_counter()
+        self._last_end = now
+        if now - self._run_start >= self.budget:
+            self.yields += 1
+            await asyncio.sleep(0)
+            self._run_start = self._last_end = time.perf_counter()

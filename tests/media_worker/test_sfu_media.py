@@ -208,7 +208,7 @@ async def test_a_packet_lost_on_the_publisher_leg_is_recovered_and_reaches_subsc
         )
         await wait_for(lambda: len(dropped) >= 8, timeout=30)
         await asyncio.sleep(1.0)
-        lost = {(seq + slot.seq_offset) & 0xFFFF for _, seq in dropped}
+        lost = {(seq + slot.munger.seq_offset) & 0xFFFF for _, seq in dropped}
         counters = room.counters()
         assert counters["lost_upstream"] >= len(dropped)
         for sub in subs:
@@ -380,7 +380,7 @@ async def test_fuzzed_packets_do_not_disturb_other_subscribers(room):
     storm_start = loop.time()
     for i in range(3000):
         nack = rtp.build_nack(
-            x_peer.rtcp_ssrc, ssrc, [(main.last_seq - 40 + k) & 0xFFFF for k in range(17)]
+            x_peer.rtcp_ssrc, ssrc, [(main.munger.last_seq - 40 + k) & 0xFFFF for k in range(17)]
         )
         await x_peer.transport._handle_rtcp_data(nack)
         if i % 300 == 299:

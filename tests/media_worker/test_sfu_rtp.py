@@ -8,7 +8,9 @@ import struct
 import time
 
 from media_worker.sfu import rtp
-from media_worker.sfu.forwarding import Output, Pacer, PublisherStream, Slot, Transmitter
+from media_worker.sfu.egress import Output, Slot, Transmitter
+from media_worker.sfu.ingress import PublisherStream
+from media_worker.sfu.transport import Pacer
 
 MID_URI = rtp.URI_MID
 ABS_URI = rtp.URI_ABS_SEND_TIME
@@ -360,15 +362,15 @@ def test_late_old_packets_after_a_switch_are_dropped_and_departed_history_releas
     # a NACK); forwarded they would reuse sequence numbers already sent for a
     feed(slot, b, 498, 0, VP8_DELTA)
     feed(slot, b, 499, 0, VP8_DELTA)
-    assert len(sub.sent) == sent_before and slot.late_dropped == 2
+    assert len(sub.sent) == sent_before and slot.munger.late_dropped == 2
     feed(slot, b, 502, 6000, VP8_DELTA)
     seqs = [rtp.parse_rtp_header(p).seq for p in sub.sent]
     assert all((y - x) & 0xFFFF == 1 for x, y in itertools.pairwise(seqs))
     # a has left: the slot's NACK ring must not keep a's history alive
-    assert any(e is not None and e[1] is a for e in slot.ring)
+    assert any(e is not None and e[1] is a for e in slot.munger.ring)
     slot.forget(a)
-    assert not any(e is not None and e[1] is a for e in slot.ring)
-    assert any(e is not None and e[1] is b for e in slot.ring)
+    assert not any(e is not None and e[1] is a for e in slot.munger.ring)
+    assert any(e is not None and e[1] is b for e in slot.munger.ring)
 
 
 # --- key-frame request manager ------------------------------------------------------------
@@ -480,7 +482,7 @@ def test_each_packet_gets_the_payload_type_of_its_own_codec_or_is_not_sent():
     # a NACK is answered with the stored packet's own codec too
     out = slot.outputs["s1"]
     both.sent.clear()
-    first = (1 + slot.seq_offset) & 0xFFFF
+    first = (1 + slot.munger.seq_offset) & 0xFFFF
     slot.retransmit(out, [first, (first + 1) & 0xFFFF])
     assert pts(both) == [100, 107]
 

@@ -1,17 +1,16 @@
-"""Forwarding: publisher streams, slots and the per-subscriber outputs of a slot.
+"""Egress: a slot's subscribers, grouped by what they negotiated, and per-packet codec mapping.
 
 A :class:`Slot` (``main``, ``chair``, ``thumb0``..) has ONE outgoing SSRC, sequence space and
-timestamp space shared by all its subscribers, so a packet's header is rewritten once per
-negotiation group (same payload type and extension ids) and each subscriber then costs only
-SRTP protect + ``sendto``. Re-pointing a slot moves the offsets so the subscriber sees one
-continuous stream: sequence numbers go on from the last one sent (gaps inside a source are
-kept, so NACKs still map back), timestamps advance by the wall-clock time that passed, and
-video resumes on the new source's next key frame.
+timestamp space shared by all its subscribers (its :class:`~.munger.Munger`), so a packet's
+header is rewritten once per negotiation group (same payload type mapping and extension ids)
+and each subscriber then costs only SRTP protect + ``sendto``. The outgoing payload type comes
+from the packet's own codec (:func:`match_codec`): a group that cannot decode that codec gets
+nothing rather than garbage. Retransmissions answering a subscriber's NACK are looked up in the
+munger's ring and go on the slot's RTX stream where the subscriber negotiated RTX.
 """
 
 from __future__ import annotations
 
-import asyncio
 import struct
 import time
 from collections.abc import Callable
@@ -19,18 +18,10 @@ from dataclasses import dataclass, field
 
 from . import rtp
 from .counters import RoomCounters
-from .ingress import HISTORY_SIZE, MAX_DROPOUT, MAX_MISORDER, PublisherStream
+from .ingress import PublisherStream
+from .munger import Munger
 
-__all__ = [
-    "HISTORY_SIZE",
-    "MAX_DROPOUT",
-    "MAX_MISORDER",
-    "Output",
-    "Pacer",
-    "PublisherStream",
-    "Slot",
-    "Transmitter",
-]
+__all__ = ["Output", "Slot", "Transmitter", "match_codec"]
 
 _pack_header = struct.Struct("!BHII").pack_into
 
@@ -93,22 +84,14 @@ class Slot:
         self.source_pid: str | None = None
         self.outputs: dict[str, Output] = {}
         self._groups: list[_Group] = []
-        self.waiting_keyframe = kind == "video"
-        self._resync = True
-        self.seq_offset = 0
-        self.ts_offset = 0
-        self.start_seq = 0  # the current source's first forwarded packet: older ones are late
-        self._fresh = False  # start_seq is recent enough to compare with
-        self.late_dropped = 0
-        self.last_seq = 0
-        self.last_ts = 0
-        self.last_time = 0.0
-        self.started = False
-        self.packets = 0  # sent on the slot, counted once (per-subscriber = minus start)
-        self.octets = 0
+        self.munger = Munger(ssrc, kind)
+        self.octets = 0  # payload octets sent on the slot, counted once
         self.switches = 0
-        # out seq -> (out seq, source, source seq, out timestamp) for NACK mapping
-        self.ring: list[tuple[int, PublisherStream | None, int, int] | None] = [None] * HISTORY_SIZE
+
+    @property
+    def packets(self) -> int:
+        """Packets sent on the slot, counted once (per subscriber: minus its start)."""
+        return self.munger.packets
 
     # --- configuration (off the hot path) -----------------------------------------------
 
@@ -122,24 +105,19 @@ class Slot:
         self.source_pid = pid
         if stream is not None:
             stream.slots.append(self)
-        self.waiting_keyframe = self.kind == "video"
-        self._resync = True
+        self.munger.switch()
         self.switches += 1
         self.regroup()
         return True
 
     def resync(self) -> None:
         """Re-base numbering on the next packet: it follows the last one sent, no gap."""
-        self._resync = True
+        self.munger.resync()
 
     def forget(self, stream: PublisherStream) -> None:
         """Drop the ring's references to a departed publisher's stream (and its history)."""
-        if stream is self.source:
-            return
-        ring = self.ring
-        for i, entry in enumerate(ring):
-            if entry is not None and entry[1] is stream:
-                ring[i] = None
+        if stream is not self.source:
+            self.munger.forget(stream)
 
     def add_output(self, output: Output) -> None:
         output.waiting_keyframe = self.kind == "video"
@@ -192,41 +170,10 @@ class Slot:
         now: float,
     ) -> int:
         """Rewrite and send one source packet to every output; return packets sent."""
-        if self.waiting_keyframe:
-            if not keyframe:
-                return 0
-            self.waiting_keyframe = False
-        seq = header.seq
-        ts = header.timestamp
-        if self._resync:
-            self._resync = False
-            self.start_seq = seq
-            if self.started:
-                elapsed = max(1, int((now - self.last_time) * self.clock_rate))
-                self.ts_offset = (self.last_ts + elapsed - ts) & 0xFFFFFFFF
-                self.seq_offset = (self.last_seq + 1 - seq) & 0xFFFF
-            else:
-                self.started = True
-                self.seq_offset = (self.ssrc - seq) & 0xFFFF  # arbitrary, stable start
-                self.ts_offset = (self.ssrc * 7 - ts) & 0xFFFFFFFF
-            self._fresh = True
-        elif self._fresh:
-            since = (seq - self.start_seq) & 0xFFFF
-            if since & 0x8000:
-                # Older than the packet this source started on (late, or recovered by NACK,
-                # from before the switch): its number would reuse one sent for the old source.
-                self.late_dropped += 1
-                return 0
-            if since > 0x2000:
-                self._fresh = False  # nothing that old is still accepted by the ingress
-        out_seq = (seq + self.seq_offset) & 0xFFFF
-        out_ts = (ts + self.ts_offset) & 0xFFFFFFFF
-        if ((out_seq - self.last_seq) & 0xFFFF) < 0x8000 or not self.packets:
-            self.last_seq = out_seq
-            self.last_ts = out_ts
-            self.last_time = now
-        self.ring[out_seq % HISTORY_SIZE] = (out_seq, self.source, seq, out_ts)
-        self.packets += 1
+        numbered = self.munger.rewrite(self.source, header.seq, header.timestamp, keyframe, now)
+        if numbered is None:
+            return 0
+        out_seq, out_ts = numbered
         self.octets += header.payload_end - header.payload_start
         sent = 0
         marker = header.marker_pt & 0x80
@@ -267,13 +214,12 @@ class Slot:
         tx = output.peer.tx
         if tx is None or output.waiting_keyframe:
             return missing
+        lookup = self.munger.lookup
         for out_seq in seqs[:64]:
-            entry = self.ring[out_seq % HISTORY_SIZE]
-            if entry is None or entry[0] != out_seq:
+            entry = lookup(out_seq)
+            if entry is None:
                 continue
-            _, source, src_seq, out_ts = entry
-            if source is None:
-                continue
+            source, src_seq, out_ts = entry
             data = source.stored(src_seq)
             if data is None:
                 missing.append((source, src_seq))
@@ -315,26 +261,13 @@ class Slot:
         return missing
 
     def sender_report(self, output: Output) -> bytes | None:
-        """An SR for this slot as one subscriber has received it, or None before media.
-
-        The RTP time is mapped from the source's own sender report when there is one (so
-        audio and video of a source stay in sync for the browser), else from the wall-clock
-        time of the last packet sent.
-        """
-        if not self.started or output.waiting_keyframe:
+        """An SR for this slot as one subscriber has received it, or None before media."""
+        if not self.munger.started or output.waiting_keyframe:
             return None
-        now_ntp = rtp.ntp_now()
-        now = time.monotonic()
-        src = self.source
-        if src is not None and src.sr_ntp and src.slots and not self._resync:
-            since = now - src.sr_at
-            rtp_now = src.sr_rtp + self.ts_offset + int(since * self.clock_rate)
-        else:
-            rtp_now = self.last_ts + int((now - self.last_time) * self.clock_rate)
         return rtp.build_sr(
             self.ssrc,
-            now_ntp,
-            rtp_now,
+            rtp.ntp_now(),
+            self.munger.rtp_time(self.source, time.monotonic()),
             self.packets - output.start_packets,
             self.octets - output.start_octets,
         )
@@ -351,34 +284,3 @@ def match_codec(payload_types: dict[str, int], codec: str) -> int | None:
     if pt is None and "/" in codec:
         pt = payload_types.get(codec.split("/", 1)[0])
     return pt
-
-
-class Pacer:
-    """Yields to the event loop when forwarding has held it for longer than ``budget``.
-
-    The receive task of a peer handles queued datagrams back to back without suspending,
-    so a key frame burst to many subscribers would hold the loop for its whole length.
-    ``begin``/``end`` bracket each packet: a run of packets handled with less than ``gap``
-    between them is one busy stretch, and after ``budget`` seconds of it ``end`` yields once
-    (``asyncio.sleep(0)``) so the receive path, RTCP and other rooms get to run.
-    """
-
-    def __init__(self, budget: float = 0.004, gap: float = 0.0005) -> None:
-        self.budget = budget
-        self.gap = gap
-        self._run_start = 0.0
-        self._last_end = 0.0
-        self.yields = 0
-
-    def begin(self) -> None:
-        now = time.perf_counter()
-        if now - self._last_end > self.gap:
-            self._run_start = now
-
-    async def end(self) -> None:
-        now = time.perf_counter()
-        self._last_end = now
-        if now - self._run_start >= self.budget:
-            self.yields += 1
-            await asyncio.sleep(0)
-            self._run_start = self._last_end = time.perf_counter()
