@@ -68,6 +68,7 @@ ACTIONS: dict[str, Any] = {
     "live.recording.pause": _("Tạm dừng ghi hình"),
     "live.recording.resume": _("Tiếp tục ghi hình"),
     "recording.mode": _("Đổi chế độ ghi hình"),
+    "recording.policy": _("Chính sách ghi hình theo cấp thay đổi"),
     "recording.download": _("Tải xuống bản ghi hình"),
     "recording.expired": _("Xóa bản ghi hình hết hạn lưu trữ"),
 }

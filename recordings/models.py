@@ -6,10 +6,11 @@ The media worker writes the files (``media_worker/sfu/recording``) and reports e
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from conferences.models import Conference
+from conferences.models import Conference, Level
 
 
 class RecordingMode(models.TextChoices):
@@ -77,3 +78,23 @@ class RecordingSegment(models.Model):
     @property
     def content_type(self) -> str:
         return "video/x-matroska" if self.file.endswith(".mkv") else "video/webm"
+
+
+class LevelPolicy(models.Model):
+    """The province administrator's choice per level: is a conference of this level recorded by
+    default (``recordings.services.level_records``)? A level without a row follows the
+    ``RECORDING_LEVELS`` setting. Written by ``recordings.services.set_level_policy`` only."""
+
+    level = models.CharField(_("cấp"), max_length=30, choices=Level.choices, unique=True)
+    record = models.BooleanField(_("ghi hình mặc định"))
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("chính sách ghi hình theo cấp")
+        verbose_name_plural = _("chính sách ghi hình theo cấp")
+
+    def __str__(self) -> str:
+        return f"{self.level}: {'on' if self.record else 'off'}"

@@ -1,8 +1,10 @@
 """Recording policy and the writes of recordings — the one path for each.
 
 - **Policy** (``wanted``): a conference is recorded when its clerk chose "on"; when "off" it is
-  not; by default it is when its level is in ``RECORDING_LEVELS`` (empty = every level) — but a
-  confidential conference only ever when the clerk turns it on. ``recording_now`` = wanted and
+  not; by default it is when its level is recorded by default — the province administrator's
+  choice per level (``LevelPolicy``, ``set_level_policy``, the page ``/recordings/policy/``),
+  else the ``RECORDING_LEVELS`` setting (empty = every level) — but a confidential conference
+  only ever when the clerk turns it on. ``recording_now`` = wanted and
   not paused: what the room enforces (``room_state["record"]``) and the live pages show
   (``snapshot["recording"]``, the ``recording`` event).
 - ``set_paused`` — the chair's live command (pause/resume), ``set_mode`` — the clerk's choice:
@@ -32,9 +34,17 @@ from conferences import events
 from conferences import permissions as perms
 from conferences.audit import audit_log
 from conferences.errors import ConferenceError, PermissionDeniedError
-from conferences.models import Conference, Status
+from conferences.models import Conference, Level, Status
+from portal import permissions as org
+from portal.models import Role, Unit
 from recordings import storage
-from recordings.models import Recording, RecordingMode, RecordingSegment, SegmentState
+from recordings.models import (
+    LevelPolicy,
+    Recording,
+    RecordingMode,
+    RecordingSegment,
+    SegmentState,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +60,94 @@ def wanted(conference: Conference, recording: Recording | None = None) -> bool:
         return True
     if mode == RecordingMode.OFF or conference.confidential:
         return False
+    return level_records(conference.level)
+
+
+def setting_records(level: str) -> bool:
+    """What ``RECORDING_LEVELS`` says (empty = every level): the default of the policy."""
     levels = list(settings.RECORDING_LEVELS)
-    return not levels or conference.level in levels
+    return not levels or level in levels
+
+
+def level_records(level: str) -> bool:
+    """Is a conference of ``level`` recorded by default: the province administrator's policy,
+    else the setting."""
+    row = LevelPolicy.objects.filter(level=level).values_list("record", flat=True).first()
+    return setting_records(level) if row is None else bool(row)
+
+
+def level_policy() -> list[dict[str, Any]]:
+    """Every level with what applies now and where it comes from ("policy" or "setting")."""
+    rows = {p.level: p for p in LevelPolicy.objects.select_related("updated_by")}
+    out = []
+    for value, label in Level.choices:
+        row = rows.get(value)
+        out.append(
+            {
+                "level": value,
+                "label": label,
+                "record": setting_records(value) if row is None else row.record,
+                "default": setting_records(value),
+                "source": "setting" if row is None else "policy",
+                "updated_by": row.updated_by if row is not None else None,
+                "updated_at": row.updated_at if row is not None else None,
+            }
+        )
+    return out
+
+
+def can_set_policy(user: Any) -> bool:
+    """The province administrator: an admin over every root unit of the tree (or a superuser)."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if org.is_superuser(user):
+        return True
+    roots = list(Unit.objects.filter(parent__isnull=True))
+    return bool(roots) and all(org.has_role_over(user, {Role.ADMIN}, root) for root in roots)
+
+
+@transaction.atomic
+def set_level_policy(*, actor: Any, recorded: set[str]) -> list[str]:
+    """The province administrator sets which levels are recorded by default; returns the levels
+    whose default changed. Applies to conferences that have not ended (a live one follows at
+    its room's next state), never to a confidential one or to a clerk's explicit choice."""
+    if not can_set_policy(actor):
+        raise PermissionDeniedError(_("Chỉ quản trị cấp tỉnh được đặt chính sách ghi hình."))
+    unknown = set(recorded) - set(Level.values)
+    if unknown:
+        raise ConferenceError("invalid", _("Cấp hội nghị không hợp lệ."))
+    list(LevelPolicy.objects.select_for_update())  # one writer at a time
+    changed = []
+    for level in Level.values:
+        record = level in recorded
+        if level_records(level) != record:
+            changed.append(level)
+        LevelPolicy.objects.update_or_create(
+            level=level, defaults={"record": record, "updated_by": actor}
+        )
+    # Live conferences that follow the default and whose level changed: recorded (or not) from
+    # now on; their pages and room are told, and their audit says why.
+    live = Conference.objects.filter(
+        status=Status.LIVE, level__in=changed, confidential=False
+    ).exclude(recording__mode__in=[RecordingMode.ON, RecordingMode.OFF])
+    for conference in live.select_related("host_unit"):
+        recording = Recording.objects.filter(conference=conference).first()
+        now_recorded = conference.level in recorded
+        before = "off" if now_recorded else ("paused" if recording and recording.paused else "on")
+        audit_log(
+            conference=conference,
+            actor=actor,
+            action="recording.policy",
+            data={"level": conference.level, "record": now_recorded},
+        )
+        _changed(conference, before, recording)
+    logger.info(
+        "recording policy set by %s: recorded levels %s (changed: %s)",
+        actor.get_username(),
+        sorted(recorded),
+        changed,
+    )
+    return changed
 
 
 def recording_now(conference: Conference, recording: Recording | None = None) -> bool:
@@ -82,7 +178,7 @@ def _locked(conference: Conference) -> tuple[Conference, Recording]:
     return conference, Recording.objects.select_for_update().get(conference=conference)
 
 
-def _changed(conference: Conference, before: str, recording: Recording) -> None:
+def _changed(conference: Conference, before: str, recording: Recording | None) -> None:
     """Tell the pages and the room when what is enforced changed (after commit)."""
     now = recording_status(conference, recording)
     if now == before:

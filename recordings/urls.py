@@ -11,4 +11,5 @@ urlpatterns = [
         name="recording_segment",
     ),
     path("recordings/<uuid:code>/mode/", views.set_mode, name="recording_mode"),
+    path("recordings/policy/", views.policy, name="recording_policy"),
 ]

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from django.contrib.auth.views import redirect_to_login
 from django.http import (
     Http404,
     HttpResponse,
@@ -15,8 +16,9 @@ from django.http import (
     HttpResponseRedirect,
     StreamingHttpResponse,
 )
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from conferences import permissions as perms
@@ -115,3 +117,31 @@ def set_mode(request, code):
     if not back.startswith("/") or back.startswith("//"):
         back = reverse("conference_detail", args=[conference.code])
     return HttpResponseRedirect(back)
+
+
+def policy(request):
+    """The province administrator's page: which levels are recorded by default (the
+    ``RECORDING_LEVELS`` setting is the default of each level until it is set here)."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if not services.can_set_policy(request.user):
+        return HttpResponseForbidden(_("Chỉ quản trị cấp tỉnh được đặt chính sách ghi hình."))
+    error = ""
+    saved = False
+    if request.method == "POST":
+        try:
+            services.set_level_policy(
+                actor=request.user, recorded=set(request.POST.getlist("record"))
+            )
+        except DomainError as exc:
+            error = exc.message
+        else:
+            saved = True
+    elif request.method != "GET":
+        return HttpResponse(status=405)
+    return render(
+        request,
+        "recordings/policy.html",
+        {"levels": services.level_policy(), "error": error, "saved": saved},
+        status=400 if error else 200,
+    )

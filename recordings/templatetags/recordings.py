@@ -1,5 +1,7 @@
 """``{% recording_panel conference %}``: the recording's state, the clerk's choice and — for
-those who may watch — the player with its chapters (history and detail pages)."""
+those who may watch — the player with its chapters (history and detail pages).
+``{% recording_policy_url unit as url %}``: the policy page's link on the province's page, for
+the province administrator only."""
 
 from __future__ import annotations
 
@@ -51,3 +53,12 @@ def recording_panel(context: dict[str, Any], conference) -> dict[str, Any]:
         "next": getattr(request, "get_full_path", lambda: "")(),
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.simple_tag(takes_context=True)
+def recording_policy_url(context: dict[str, Any], unit) -> str:
+    """The recording policy page, on the province's own page, for the province administrator."""
+    user = getattr(context.get("request"), "user", None)
+    if unit is None or unit.parent_id is not None:
+        return ""
+    return reverse("recording_policy") if services.can_set_policy(user) else ""

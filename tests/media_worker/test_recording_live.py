@@ -211,3 +211,51 @@ async def test_loss_before_the_recorder_skips_broken_frames_and_the_file_decodes
         assert info["errors"] == 0, seg
         total_frames += info["frames"]
     assert total_frames == stats["video_frames"] > 40  # recovered after the losses
+
+
+async def test_h264_publishers_are_recorded_in_matroska_across_a_floor_change(org, media):
+    """Real aiortc peers publishing H.264 only (libx264 in the peer, no VP8 offered): the
+    recorder writes Matroska segments of the publishers' own H.264, no re-encoding; the floor
+    change starts the chair's pictures on its key frame and every file decodes cleanly."""
+    conf, speaker, chair = await database_sync_to_async(_live)()
+    code = str(conf.code)
+    host = await RoomHost.open(code, worker="test")
+    assert host is not None and host.recorder is not None
+    _spy(host)
+    host.apply({"type": "state", "version": 1, "floor": speaker, "chair": chair, "record": True})
+    a = Client(luma=60, tone=8000, video_codec="H264")
+    b = Client(luma=200, tone=8000, video_codec="H264")
+    try:
+        for pid, client, conn in ((speaker, a, "ca"), (chair, b, "cb")):
+            offer = await client.offer()
+            assert "H264" in offer["sdp"]  # its sending video m-line offers H.264 only
+            answer = await host.offer(participant=pid, conn=conn, offer=offer)
+            assert "H264" in answer["sdp"]
+            await client.accept(answer)
+        await wait_for(lambda: _segments(host, "started"), 20)
+        await asyncio.sleep(3.0)
+        host.apply({"type": "state", "version": 2, "floor": chair, "chair": chair, "record": True})
+        await asyncio.sleep(4.0)
+        await host.close()
+    finally:
+        await a.close()
+        await b.close()
+        await host.close()
+        await database_sync_to_async(connections.close_all)()
+
+    closed = _segments(host)
+    assert closed and all(s["video_codec"] == "h264" for s in closed), closed
+    directory = media / "recordings" / code
+    lumas: list[int] = []
+    for seg in closed:
+        assert seg["name"].endswith(".mkv")
+        info = probe(directory / seg["name"])
+        assert info["errors"] == 0, seg
+        assert info["streams"][0] == ("video", "h264")
+        assert abs(info["duration"] - seg["duration_ms"] / 1000) <= 1.0
+        assert seg["keyframes_ms"] and seg["keyframes_ms"][0] < 500
+        lumas += info["lumas"]
+    # the speaker's pictures, then the chair's, none mixed up
+    first_b = next(i for i, v in enumerate(lumas) if v > 150)
+    assert first_b > 10 and all(v < 110 for v in lumas[:first_b])
+    assert len(lumas) - first_b > 10 and all(v > 150 for v in lumas[first_b:])
