@@ -24,7 +24,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils.translation import gettext as _
 
 from conferences.errors import DomainError
-from conferences.live import commands, holders, limits, presenting, selectors, transient
+from conferences.live import chat, commands, holders, limits, presenting, selectors, transient
 from conferences.live.participants import JoinRefused, Participant, participant_for_socket
 from conferences.models import Conference, Status
 from media_worker import dispatch
@@ -51,11 +51,12 @@ CHAIR_TYPES = frozenset(
         "presenter.grant",
         "presenter.revoke",
         "presenter.floor",
+        "chat.set",
     }
 )
 # What only a site does: an observer (no site) is refused these as well as the chair's.
 SITE_TYPES = frozenset(
-    {"hand.raise", "hand.lower", "rollcall.answer", "content.start", "content.page"}
+    {"hand.raise", "hand.lower", "rollcall.answer", "content.start", "content.page", "chat.send"}
 )
 # Events a socket forwards at most once per interval (seconds), the newest winning: a burst of
 # hand toggles from many sites reaches each page as one ``hands`` event per interval, however
@@ -97,6 +98,7 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         self._offer_lock = asyncio.Lock()
         self.replaced = False
         self.cleaned = False
+        self.chat_group: str | None = None
         self.window = (0.0, 0)
         self._sent_at: dict[tuple[str, str], float] = {}
         self._held: dict[tuple[str, str], dict[str, Any]] = {}
@@ -141,11 +143,17 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
                 return
             self._held_at = time.monotonic()
         self.group = f"conference.{self.code}"
-        self.site_group = f"conference.{self.code}.site.{self.participant.site_code}"
+        self.site_group = chat.site_group(self.code, self.participant.site_code)
+        # conference-wide chat reaches only the sockets that may read it (a watch-only
+        # observer of a confidential conference does not): one more group, joined once
+        reads_chat = await database_sync_to_async(chat.may_read)(self.participant, self.conference)
+        self.chat_group = chat.chat_group(self.code) if reads_chat else None
         layer = self.channel_layer
         await layer.group_send(self.site_group, {"type": "live.replace", "by": self.channel_name})
         await layer.group_add(self.site_group, self.channel_name)
         await layer.group_add(self.group, self.channel_name)
+        if self.chat_group:
+            await layer.group_add(self.chat_group, self.channel_name)
         await self.accept()
         snapshot = await database_sync_to_async(selectors.live_snapshot)(
             conference=self.conference, participant=self.participant
@@ -168,6 +176,8 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         try:
             await self.channel_layer.group_discard(self.group, self.channel_name)
             await self.channel_layer.group_discard(self.site_group, self.channel_name)
+            if self.chat_group:
+                await self.channel_layer.group_discard(self.chat_group, self.channel_name)
         except Exception:
             logger.exception("could not leave the groups of %s", self.code)
         if not self.participant.observer:
@@ -528,6 +538,20 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
     async def on_content_stop(self, message):
         await self._call(presenting.content_stop, participant=self.participant)
 
+    async def on_chat_send(self, message):
+        await self._call(
+            chat.chat_send,
+            participant=self.participant,
+            text=message.get("text"),
+            to=message.get("to", "all"),
+        )
+
+    async def on_chat_set(self, message):
+        enabled = message.get("enabled")
+        if not isinstance(enabled, bool):
+            raise DomainError("invalid", _("Trường “enabled” phải là true/false."))
+        await self._call(chat.chat_set, enabled=enabled)
+
     async def on_recording_pause(self, message):
         from recordings.services import set_paused
 
@@ -597,6 +621,8 @@ HANDLERS = {
     "content.start": ConferenceConsumer.on_content_start,
     "content.page": ConferenceConsumer.on_content_page,
     "content.stop": ConferenceConsumer.on_content_stop,
+    "chat.send": ConferenceConsumer.on_chat_send,
+    "chat.set": ConferenceConsumer.on_chat_set,
     "recording.pause": ConferenceConsumer.on_recording_pause,
     "recording.resume": ConferenceConsumer.on_recording_resume,
 }

@@ -13,7 +13,8 @@ commit always carries a higher version; clients keep the version each piece was 
 drop an older event (``conferences.live.reducer``, ``static/conferences/live/protocol.js``).
 
 ``transient(code, event)`` sends an event that is not part of the snapshot (``speaking``,
-``media.restart``) at once and without a version.
+``media.restart``) at once and without a version; ``send_on_commit(groups, event)`` sends an
+unversioned record (a chat message) to chosen groups after commit.
 
 Event types and their fields are the schemas in ``conferences.live.reducer``.
 """
@@ -72,3 +73,15 @@ def broadcast(conference: Conference, event: dict[str, Any]) -> dict[str, Any]:
 def transient(code: str, event: dict[str, Any]) -> None:
     """Send a transient event now (no version, not in the snapshot)."""
     _send(group_name(str(code)), event)
+
+
+def send_on_commit(groups: list[str], event: dict[str, Any]) -> None:
+    """Queue an event without a version for ``groups``, sent after the transaction commits.
+
+    For records that are not a piece of the live state and go only to some sockets (a chat
+    message to the chair reaches the chair site and its sender): the event neither raises the
+    conference's version nor is seen by sockets outside ``groups``."""
+    if "type" not in event:
+        raise ValueError("an event needs a 'type'")
+    targets = list(groups)
+    transaction.on_commit(lambda: [_send(group, event) for group in targets])

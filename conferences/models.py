@@ -382,6 +382,37 @@ class AuditEntry(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action}"
 
 
+class ChatTo(models.TextChoices):
+    ALL = "all", _("tất cả")
+    CHAIR = "chair", _("chủ trì")
+
+
+class ChatMessage(models.Model):
+    """A message of the conference chat (``conferences.live.chat``): from a site, to every
+    participant or to the chair only. Stored as typed (plain text, never HTML); the site's and
+    author's names are kept as they were when it was written, like the rest of the history."""
+
+    conference = models.ForeignKey(
+        Conference, on_delete=models.CASCADE, related_name="chat_messages"
+    )
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+")
+    site_name = models.CharField(max_length=200)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author_name = models.CharField(max_length=200)
+    to = models.CharField(max_length=10, choices=ChatTo.choices, default=ChatTo.ALL)
+    text = models.TextField()
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["conference", "id"], name="chat_conf_id")]
+
+    def __str__(self) -> str:
+        return f"chat {self.pk} of {self.conference_id}"
+
+
 def _token() -> str:
     return secrets.token_urlsafe(32)
 
@@ -497,6 +528,8 @@ class LiveState(models.Model):
     # Generation of the media room's lease: a host reports with the epoch it was given and the
     # media sink drops reports of an older one (a worker frozen past its lease writes nothing).
     room_epoch = models.PositiveBigIntegerField(default=0)
+    # The chair can turn the conference chat off (``conferences.live.chat.chat_set``).
+    chat_enabled = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -117,6 +117,13 @@ def can_view_documents(user, conference: Conference) -> bool:
     return can_chair(user, conference) or is_invited(user, conference)
 
 
+def can_read_chat(user, conference: Conference) -> bool:
+    """Conference-wide chat without speaking for a site (a watch-only observer, the timeline):
+    whoever may view the conference; a confidential conference keeps it, like its documents, to
+    invited sites' users and those who chair it. The sites in the room always read it."""
+    return can_view_documents(user, conference)
+
+
 def visible_conferences(user) -> QuerySet[Conference]:
     if not getattr(user, "is_authenticated", False):
         return Conference.objects.none()

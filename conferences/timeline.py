@@ -15,13 +15,28 @@ from dataclasses import dataclass
 from django.utils.translation import gettext as _
 
 from conferences.audit import ACTIONS
-from conferences.models import AgendaItem, AuditEntry, Conference, Status
+from conferences.models import AgendaItem, AuditEntry, ChatMessage, Conference, Status
 
 # What the history page shows: what happened in the conference, not its preparation.
 HISTORY_ACTIONS = frozenset(
     {a for a in ACTIONS if a.startswith("live.")}
     | {"conference.transition", "rollcall.start", "rollcall.end", "attendance.correct"}
 )
+CHAT_MESSAGES = frozenset({"live.chat.message", "live.chat.to_chair"})
+
+
+def chat_actions_hidden_from(user, conference: Conference) -> frozenset[str]:
+    """The chat entries a timeline must leave out for ``user``: conference-wide messages unless
+    they may read the chat (``permissions.can_read_chat``: not a confidential conference's
+    uninvited observers), messages to the chair unless they also see the minutes."""
+    from conferences import permissions as perms
+
+    hidden = set()
+    if not perms.can_read_chat(user, conference):
+        hidden |= CHAT_MESSAGES
+    if not perms.can_view_minutes(user, conference):
+        hidden.add("live.chat.to_chair")
+    return frozenset(hidden)
 
 
 @dataclass(frozen=True)
@@ -31,7 +46,7 @@ class TimelineRow:
     label: str
     detail: str
     who: str
-    kind: str  # css class: floor, roll_call, presence, event
+    kind: str  # css class: floor, roll_call, presence, chat, event
     recording: str = ""  # "#rec=<part>:<seconds>": the player at that moment (recordings.playback)
 
 
@@ -39,12 +54,15 @@ def timeline_rows(
     conference: Conference,
     *,
     actions: Iterable[str] | None = None,
+    exclude: Iterable[str] = (),
     newest_first: bool = False,
     limit: int | None = None,
 ) -> list[TimelineRow]:
     entries = conference.audit.select_related("actor", "site")
     if actions is not None:
         entries = entries.filter(action__in=list(actions))
+    if exclude:
+        entries = entries.exclude(action__in=list(exclude))
     entries = entries.order_by("-at", "-id") if newest_first else entries.order_by("at", "id")
     if limit is not None:
         entries = entries[:limit]
@@ -55,7 +73,17 @@ def timeline_rows(
             pk__in=[e.data.get("item") for e in rows if isinstance(e.data.get("item"), int)]
         )
     }
-    return [_row(entry, items) for entry in rows]
+    chats = dict(
+        ChatMessage.objects.filter(
+            conference=conference,
+            pk__in=[
+                e.data.get("message")
+                for e in rows
+                if e.action in CHAT_MESSAGES and isinstance(e.data.get("message"), int)
+            ],
+        ).values_list("pk", "text")
+    )
+    return [_row(entry, items, chats) for entry in rows]
 
 
 def _who(entry: AuditEntry) -> str:
@@ -75,12 +103,19 @@ def _kind(action: str) -> str:
         return "roll_call"
     if action.startswith("presence."):
         return "presence"
+    if action.startswith("live.chat."):
+        return "chat"
     return "event"
 
 
-def _detail(entry: AuditEntry, items: dict[int, AgendaItem]) -> str:
+def _detail(entry: AuditEntry, items: dict[int, AgendaItem], chats: dict[int, str]) -> str:
     data = entry.data if isinstance(entry.data, dict) else {}
     action = entry.action
+    if action in CHAT_MESSAGES:
+        # the text as typed: templates escape it, so markup in a message shows as text
+        text = chats.get(data.get("message"), "")  # type: ignore[arg-type]
+        site = entry.site.name if entry.site is not None else ""
+        return f"{site}: {text}" if site else text
     statuses = dict(Status.choices)
     if action == "conference.transition":
         return f"{statuses.get(data.get('from'), '')} → {statuses.get(data.get('to'), '')}"
@@ -116,13 +151,13 @@ def _content_detail(action: str, data: dict, site: str) -> str:
     return f"{site}: {what}" if what else site
 
 
-def _row(entry: AuditEntry, items: dict[int, AgendaItem]) -> TimelineRow:
+def _row(entry: AuditEntry, items: dict[int, AgendaItem], chats: dict[int, str]) -> TimelineRow:
     label = ACTIONS.get(entry.action)
     return TimelineRow(
         at=entry.at,
         action=entry.action,
         label=str(label) if label is not None else entry.action,
-        detail=_detail(entry, items),
+        detail=_detail(entry, items, chats),
         who=_who(entry),
         kind=_kind(entry.action),
     )

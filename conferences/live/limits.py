@@ -54,6 +54,8 @@ GROUPS: dict[str, str] = {
     "content.start": "content",
     "content.stop": "content",
     "content.page": "content.page",
+    "chat.send": "chat",
+    "chat.set": "chair",
 }
 
 LIMITS: dict[str, Limit] = {
@@ -66,6 +68,9 @@ LIMITS: dict[str, Limit] = {
     "content": Limit(burst=3, every=2.0),  # start/stop sharing: a few clicks, not a loop
     # a presenter flicks through a few pages quickly, then reads: 5 at once, then 3 a second
     "content.page": Limit(burst=5, every=0.33),
+    # a person types a few lines in a row, then one every few seconds; a script or a stuck key
+    # must not fill every page (and the minutes) with hundreds of messages
+    "chat": Limit(burst=5, every=2.0),
 }
 
 MAX_KEYS = 20_000

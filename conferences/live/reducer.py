@@ -182,6 +182,32 @@ class AbsentCalledEvent(TypedDict):
     notified: int
 
 
+class ChatEnabledEvent(TypedDict):
+    """The chair turned the conference chat on or off (the snapshot's ``chat.enabled``)."""
+
+    type: Literal["chat_enabled"]
+    version: int
+    chat_enabled: bool
+
+
+class ChatMessageData(TypedDict):
+    id: int
+    at: str
+    site: str
+    site_name: str
+    author: str
+    to: Literal["all", "chair"]
+    text: str
+
+
+class ChatEvent(TypedDict):
+    """A chat message (the snapshot's ``chat.messages``): a record, not a piece of state — no
+    version; appended by ``id``, the last ``CHAT_KEEP`` kept."""
+
+    type: Literal["chat"]
+    message: ChatMessageData
+
+
 class SpeakingEvent(TypedDict):
     """Transient: who is talking now (not in the snapshot, no version)."""
 
@@ -218,12 +244,15 @@ for _schema in (
     RollCallAnswerEvent,
     RollCallEndedEvent,
     AbsentCalledEvent,
+    ChatEnabledEvent,
+    ChatEvent,
     SpeakingEvent,
     MediaRestartEvent,
 ):
     (_kind,) = typing.get_args(typing.get_type_hints(_schema)["type"])
     EVENTS[_kind] = (*EVENTS.get(_kind, ()), _schema)
 TRANSIENT = frozenset({"speaking", "media.restart"})
+CHAT_KEEP = 100  # conferences.live.chat.KEEP
 
 
 class SchemaError(ValueError):
@@ -313,6 +342,8 @@ def _key(event: dict[str, Any]) -> str | None:
         "content",
     ):
         return str(kind)
+    if kind == "chat_enabled":
+        return "chat_enabled"
     if kind == "agenda":
         return "current_item"
     if kind in ("media", "presence", "attendance"):
@@ -337,6 +368,8 @@ class LiveView:
         version = event.get("version")
         if kind in TRANSIENT or kind not in EVENTS:
             return False
+        if kind == "chat":
+            return self._chat(event["message"])
         assert isinstance(version, int), event
         applied = self._apply(str(kind), int(version), event)
         if applied:
@@ -362,6 +395,8 @@ class LiveView:
         elif kind == "presenter":
             snap["presenter"] = event["presenter"]
             snap["floor_may_present"] = event["floor_may_present"]
+        elif kind == "chat_enabled":
+            snap["chat"]["enabled"] = bool(event["chat_enabled"])
         elif site is None:
             pass  # not a site of this conference: nothing to show, the version still counts
         elif kind == "media":
@@ -371,6 +406,21 @@ class LiveView:
         elif kind == "attendance":
             site["status"], site["headcount"] = event["status"], event["headcount"]
         self.versions[key] = version
+        return True
+
+    def _chat(self, message: dict[str, Any]) -> bool:
+        """Append a message by id (once), keeping the last ``CHAT_KEEP`` in id order."""
+        chat = self.state.get("chat")
+        if not chat:
+            return False
+        messages = chat["messages"]
+        if any(m["id"] == message["id"] for m in messages):
+            return False
+        if len(messages) >= CHAT_KEEP and message["id"] < messages[0]["id"]:
+            return False  # older than everything kept: a fresh snapshot would not hold it
+        messages.append(copy.deepcopy(message))
+        messages.sort(key=lambda m: m["id"])
+        del messages[:-CHAT_KEEP]
         return True
 
     def _rollcall(self, kind: str, version: int, event: dict[str, Any]) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from conferences.live.chat import chat_rights, chat_snapshot
 from conferences.models import AttendanceStatus, Conference, Invitation, LiveState, PresenceInterval
 from conferences.services import rollcall
 from portal.models import Site
@@ -103,6 +104,9 @@ def live_snapshot(*, conference: Conference, participant: Any = None) -> dict[st
         "muted": list(state.muted),
         "hands": list(state.hands),
         "recording": _recording_status(conference),
+        "chat": chat_snapshot(
+            conference=conference, participant=participant, enabled=state.chat_enabled
+        ),
         "rollcall": None,
         "observers": len(state.watching or {}),
         "presenter": state.presenter or None,
@@ -127,6 +131,7 @@ def live_snapshot(*, conference: Conference, participant: Any = None) -> dict[st
             "chair": participant.chair,
             "organiser": participant.organiser,
             "role": participant.role,
+            "chat": chat_rights(participant, conference),
         }
     return snapshot
 

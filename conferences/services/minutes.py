@@ -24,7 +24,15 @@ from conferences import permissions as perms
 from conferences.audit import audit_log
 from conferences.errors import ConferenceError, PermissionDeniedError
 from conferences.live.presenting import presentations
-from conferences.models import AttendanceStatus, Conference, Document, DocumentKind, Status
+from conferences.models import (
+    AttendanceStatus,
+    ChatMessage,
+    ChatTo,
+    Conference,
+    Document,
+    DocumentKind,
+    Status,
+)
 from conferences.services.attendance import ABSENT, attendance_rows
 from portal.models import Unit
 
@@ -188,6 +196,30 @@ def _presentations(doc, rows: list[dict]) -> None:
         )
 
 
+def _chat_appendix(doc, conference: Conference) -> None:
+    """Every chat message of the conference, in order, after the signatures (the record of
+    what was written; the messages to the chair marked as such). Nothing when there were none."""
+    messages = list(ChatMessage.objects.filter(conference=conference).order_by("id"))
+    if not messages:
+        return
+    _para(doc, "", space_after=6)
+    _para(doc, "PHỤ LỤC: TIN NHẮN TRONG HỘI NGHỊ", align=WD_ALIGN_PARAGRAPH.CENTER, bold=True)
+    _table(
+        doc,
+        ["Giờ", "Điểm cầu", "Người gửi", "Nội dung"],
+        [
+            [
+                timezone.localtime(m.at).strftime("%H:%M"),
+                m.site_name + (" → chủ trì" if m.to == ChatTo.CHAIR else ""),
+                m.author_name,
+                m.text,
+            ]
+            for m in messages
+        ],
+        [1.5, 4.5, 3.0, 7.0],
+    )
+
+
 def minutes_docx(conference: Conference) -> bytes:
     """Build the draft minutes of ``conference`` and return the DOCX bytes."""
     conference = Conference.objects.select_related(
@@ -341,6 +373,7 @@ def minutes_docx(conference: Conference) -> bytes:
     for _row in range(3):
         _para(chair_cell, "")
     _para(chair_cell, conference.chair_name, align=WD_ALIGN_PARAGRAPH.CENTER, bold=True)
+    _chat_appendix(doc, conference)
 
     buffer = io.BytesIO()
     doc.save(buffer)

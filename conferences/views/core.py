@@ -36,7 +36,7 @@ from conferences.services import agenda as agenda_services
 from conferences.services import documents as document_services
 from conferences.services import scheduling, site_selection
 from conferences.services.site_selection import SelectionSpec
-from conferences.timeline import timeline_rows
+from conferences.timeline import CHAT_MESSAGES, timeline_rows
 from portal import permissions as org
 from portal.models import Site
 
@@ -332,7 +332,14 @@ def _overview(
             "topics": conference.topics.all(),
             "summary": selectors.invitation_summary(conference),
             "agenda": conference.agenda_items.select_related("presenter_unit", "presenter_site"),
-            "audit": timeline_rows(conference, newest_first=True, limit=15)
+            # the changes, not the conversation: chat messages are on the history page's
+            # timeline and in the minutes, where a burst of them cannot push changes out
+            "audit": timeline_rows(
+                conference,
+                exclude=CHAT_MESSAGES,
+                newest_first=True,
+                limit=15,
+            )
             if context["can_manage"]
             else [],
         }

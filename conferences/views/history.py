@@ -32,7 +32,7 @@ from conferences.reports.search import MAX_PAGE_SIZE, history_invitations, histo
 from conferences.reports.successors import successors_loaded
 from conferences.reports.units import Ambiguous, resolve_unit, suggest_units
 from conferences.services.topics import NAME_MAX, topic_suggestions
-from conferences.timeline import HISTORY_ACTIONS, timeline_rows
+from conferences.timeline import HISTORY_ACTIONS, chat_actions_hidden_from, timeline_rows
 
 DEFAULT_PAGE_SIZE = 50
 
@@ -262,7 +262,12 @@ def history_conference(request, code):
     from recordings.playback import link_timeline  # recordings builds on conferences
 
     timeline = link_timeline(
-        request.user, conference, timeline_rows(conference, actions=HISTORY_ACTIONS)
+        request.user,
+        conference,
+        timeline_rows(
+            conference,
+            actions=HISTORY_ACTIONS - chat_actions_hidden_from(request.user, conference),
+        ),
     )
     late_after = conference.planned_start + dt.timedelta(minutes=_late_minutes())
     for inv in attendance:

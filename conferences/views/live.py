@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET
 
 from conferences import live_links, permissions
 from conferences.joinlinks import JoinLinkError, join_link_read, join_link_user
+from conferences.live import chat
 from conferences.models import Conference
 from media_worker.dispatch import slot_layout
 from portal.models import Site, UnitKind
@@ -135,6 +136,7 @@ def _page_config(
         "console": console,
         "max_bitrate": layout["max_bitrate"],
         "slots": layout["slots"],
+        "chat_max_chars": chat.MAX_CHARS,
     }
 
 

@@ -163,8 +163,20 @@ def same_as_server(page) -> None:
         {"type": "conference", "conference": {**snapshot["conference"], "status": "ended"}},
         {"type": "roll_call_ended", "roll_call": 99, "answered": 1, "invited": 4},
     ]
+    events.append({"type": "chat_enabled", "chat_enabled": False})
     events = [{**e, "version": base + i + 1} for i, e in enumerate(events)]
     events.append({"type": "something.new", "x": 1})
+    # chat messages carry no version: appended by id once, whatever the order
+    known = snapshot["chat"]["messages"]
+    message = {"at": "2026-01-01T08:06:00+07:00", "site": site, "site_name": "S", "author": "A"}
+    events += [
+        {
+            "type": "chat",
+            "message": {**message, "id": 10**6 + i, "to": "all", "text": f"<b>{i}</b>"},
+        }
+        for i in range(3)
+    ]
+    events += [{"type": "chat", "message": m} for m in known[-1:]]
     for order in (events, list(reversed(events)), random.Random(7).sample(events, len(events))):
         view = LiveView(snapshot)
         for event in order:
@@ -179,6 +191,53 @@ def same_as_server(page) -> None:
             [snapshot, order],
         )
         assert got == view.state
+
+
+CHAT_MARKUP = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script> & đậm'
+CHAT_ITEMS_JS = """() => [...document.querySelectorAll('#chat .chat-list li')].map((li) => ({
+  text: li.querySelector('.chat-text').textContent, html: li.querySelector('.chat-text').innerHTML,
+  toChair: li.classList.contains('to-chair'), site: li.dataset.site}))"""
+
+
+def chat(chair, a, b, base: str, code: str) -> None:
+    """Văn Chấn types a message with markup: it reaches Trấn Yên's page and the console as text
+    (no element made of it), then one to the chair that only the console shows; the chair turns
+    chat off and Trấn Yên's box is disabled; the conference timeline shows the messages."""
+    a.fill("#chat-text", CHAT_MARKUP)
+    a.press("#chat-text", "Enter")
+    for page in (b, chair, a):
+        page.wait_for_selector("#chat[data-count='1']", timeout=10_000)
+        (item,) = page.evaluate(CHAT_ITEMS_JS)
+        assert item["text"] == CHAT_MARKUP and "&lt;script&gt;" in item["html"], item
+        assert page.evaluate("document.querySelectorAll('#chat img, #chat script').length") == 0
+        assert page.evaluate("window.__pwned") is None
+    assert a.input_value("#chat-text") == ""
+    a.select_option("#chat-to", "chair")
+    a.fill("#chat-text", "Văn Chấn xin phát biểu sau")
+    a.click("#chat [type=submit]")
+    chair.wait_for_selector("#chat[data-count='2'] li.to-chair", timeout=10_000)
+    a.wait_for_selector("#chat[data-count='2']", timeout=10_000)
+    assert b.get_attribute("#chat", "data-count") == "1"  # not Trấn Yên's business
+    chair.click("#chat [data-action='chat.toggle']")  # confirm dialog accepted
+    b.wait_for_selector(
+        "#chat[data-enabled='0'] [data-role=chat-off]:not([hidden])", timeout=10_000
+    )
+    assert b.is_disabled("#chat-text")
+    chair.click("#chat [data-action='chat.toggle']")
+    b.wait_for_selector("#chat[data-enabled='1']", timeout=10_000)
+    # the conference's timeline ("Nhật ký") shows both, the markup as text
+    history = chair.context.new_page()
+    try:
+        history.goto(f"{base}/history/conferences/{code}/")
+        timeline = history.inner_text(".timeline")
+        assert CHAT_MARKUP in timeline and "Văn Chấn xin phát biểu sau" in timeline
+        assert "Tắt tin nhắn" in timeline and "Bật tin nhắn" in timeline
+        assert (
+            history.evaluate("document.querySelectorAll('.timeline img, .timeline script').length")
+            == 0
+        )
+    finally:
+        history.close()
 
 
 def failover(stack, code: str, pages) -> None:
@@ -364,6 +423,8 @@ def test_chair_and_two_sites_run_a_conference_through_the_pages(stack, chromium_
             assert "56" in chair.text_content("[data-role=rollcall-board]")
             answers = chair.evaluate("window.giaoban.state().rollcall.answers")
             assert answers == {vanchan: 25, tranyen: 31}
+
+            chat(chair, a, b, base, code)
 
             # agenda: next item shows on the sites' pages
             chair.click("[data-action='agenda.next']")

@@ -68,6 +68,8 @@ class Harness:
     async def start(self) -> None:
         self.channel = await self.layer.new_channel()
         await self.layer.group_add(f"conference.{self.conf.code}", self.channel)
+        # conference-wide chat goes to the sockets that read it (conferences.live.chat)
+        await self.layer.group_add(f"conference.{self.conf.code}.chat", self.channel)
         self.first = await database_sync_to_async(_fresh)(self.conf)
 
     async def _events(self) -> list[dict]:
@@ -198,6 +200,10 @@ async def test_every_socket_command_keeps_snapshot_plus_events_equal_to_a_fresh_
         ("floor.give", ch, {"type": "floor.give", "site": vanchan}),
         ("content.start", op, {"type": "content.start", "kind": "screen"}),
         ("floor.clear", ch, {"type": "floor.clear"}),  # the floor's right to present goes
+        ("chat.send", op, {"type": "chat.send", "text": "Văn Chấn đã sẵn sàng"}),
+        ("chat.send", ch, {"type": "chat.send", "text": "Chủ trì: bắt đầu"}),
+        ("chat.set", ch, {"type": "chat.set", "enabled": False}),
+        ("chat.set", ch, {"type": "chat.set", "enabled": True}),
         ("recording.pause", ch, {"type": "recording.pause"}),
         ("recording.resume", ch, {"type": "recording.resume"}),
         ("end", ch, {"type": "end"}),

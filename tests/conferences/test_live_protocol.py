@@ -154,6 +154,7 @@ CHAIR_PAYLOADS = {
     "presenter.grant": {"site": "x"},
     "presenter.revoke": {},
     "presenter.floor": {"allowed": True},
+    "chat.set": {"enabled": False},
 }
 
 

@@ -5,6 +5,7 @@
 import { $, Live, siteName, tileName } from './conference.js';
 import { openDevices } from './media.js';
 import { fold } from './protocol.js';
+import { ChatPanel } from './chat.js';
 import { _, fmt } from './i18n.js';
 
 const config = JSON.parse(document.getElementById('live-config').textContent);
@@ -236,9 +237,11 @@ function render(s) {
   renderQueue(s);
   renderSelected(s);
   renderControls(s);
+  chat.render(s);
 }
 
 const live = new Live(config, { onRender: render });
+const chat = new ChatPanel($('#chat'), live, { maxChars: config.chat_max_chars });
 
 function agendaStep(delta) {
   const s = live.state;

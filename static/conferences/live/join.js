@@ -4,11 +4,13 @@
 // the controls, never under them.
 import { $, Live } from './conference.js';
 import { PreJoin } from './prejoin.js';
+import { ChatPanel } from './chat.js';
 import { _, fmt } from './i18n.js';
 
 const config = JSON.parse(document.getElementById('live-config').textContent);
 const prejoin = new PreJoin($('#prejoin'));
 let live = null;
+let chat = null;
 let askedRollcall = null;
 
 function renderControls(s) {
@@ -41,6 +43,7 @@ function renderControls(s) {
   $('[data-role=rollcall-done]').hidden = gone || !answered;
   if (answered) $('[data-role=rollcall-done]').textContent = fmt(_('Đã báo cáo quân số: %(n)s người.'), { n: s.rollcall.answers[me.site] });
   $('[data-role=not-started]').hidden = gone || s.conference.status === 'live';
+  chat.render(s);
   dockSpace();
 }
 
@@ -70,6 +73,7 @@ $('[data-action=join]').addEventListener('click', () => {
   $('#room').hidden = false;
   document.body.classList.add('in-room');
   live = new Live(config, { onRender: renderControls });
+  chat = new ChatPanel($('#chat'), live, { maxChars: config.chat_max_chars });
   live.start(stream);
   dockSpace();
 });

@@ -13,13 +13,17 @@ const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404, 4409, 4423]);
 const TRANSIENT = new Set(['speaking', 'media.restart', 'slots', 'link']);
 const KNOWN = new Set(['conference', 'agenda', 'floor', 'broadcast', 'muted', 'hands', 'recording', 'observers', 'media', 'presence',
   'attendance', 'roll_call_started', 'roll_call_answer', 'roll_call_ended', 'absent.called',
-  'presenter', 'content']);
+  'presenter', 'content', 'chat_enabled']);
+// Chat messages are records without a version: appended by id, the last CHAT_KEEP kept
+// (conferences.live.reducer.CHAT_KEEP), which is what a fresh snapshot holds.
+const CHAT_KEEP = 100;
 
 function pieceOf(event) {
   switch (event.type) {
     case 'floor': case 'broadcast': case 'muted': case 'hands': case 'recording': case 'observers': case 'conference': return event.type;
     case 'presenter': case 'content': return event.type;
     case 'agenda': return 'current_item';
+    case 'chat_enabled': return 'chat_enabled';
     case 'media': case 'presence': case 'attendance': return `${event.type}:${event.site}`;
     default: return null;
   }
@@ -40,6 +44,7 @@ export class LiveView {
       if (event.type === 'speaking') this.state.speaking = event.site || null;
       return false;
     }
+    if (event.type === 'chat') return this._chat(event.message);
     if (!KNOWN.has(event.type) || typeof event.version !== 'number') return false;
     const applied = event.type.startsWith('roll_call') ? this._rollcall(event) : this._set(event);
     if (applied) this.state.version = Math.max(Number(this.state.version || 0), event.version);
@@ -61,9 +66,22 @@ export class LiveView {
       case 'media': if (site) { site.video = !!event.video; site.audio = !!event.audio; } break;
       case 'presence': if (site) site.connected = 'joined_at' in event; break;
       case 'attendance': if (site) { site.status = event.status; site.headcount = event.headcount; } break;
+      case 'chat_enabled': state.chat.enabled = !!event.chat_enabled; break;
       default: break;
     }
     this.versions[key] = event.version;
+    return true;
+  }
+
+  _chat(message) {
+    const chat = this.state.chat;
+    if (!chat || !message || typeof message.id !== 'number') return false;
+    const messages = chat.messages;
+    if (messages.some((m) => m.id === message.id)) return false;
+    if (messages.length >= CHAT_KEEP && message.id < messages[0].id) return false;
+    messages.push(structuredClone(message));
+    messages.sort((a, b) => a.id - b.id);
+    messages.splice(0, Math.max(0, messages.length - CHAT_KEEP));
     return true;
   }
 

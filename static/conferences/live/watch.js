@@ -2,6 +2,7 @@
 // camera or microphone is opened and the offer publishes nothing; there is no hand, no roll
 // call, no chair control. A browser that blocks sound until a click gets "Bật âm thanh".
 import { $, Live } from './conference.js';
+import { ChatPanel } from './chat.js';
 import { _, fmt } from './i18n.js';
 
 const config = JSON.parse(document.getElementById('live-config').textContent);
@@ -26,6 +27,7 @@ function render(s) {
   $('[data-role=observer-count]').textContent = gone || !n ? '' : fmt(_('%(n)s người theo dõi'), { n });
   const blocked = [...document.querySelectorAll('video')].some((v) => v.srcObject && !v.muted && v.paused);
   $('[data-action=sound]').hidden = gone || !blocked;
+  chat.render(s);
   dockSpace();
 }
 
@@ -49,6 +51,7 @@ const live = new Live(config, {
   onRender: render,
   onMedia: (s, detail) => { if (s === 'waiting' && detail && detail.code === 'no_candidates') unlockAddresses(); },
 });
+const chat = new ChatPanel($('#chat'), live, { maxChars: config.chat_max_chars });
 
 document.addEventListener('click', (e) => {
   const action = e.target.closest('[data-action]');
