@@ -8,7 +8,7 @@ main video, chair video, thumbnails (in slot order), then anything else.
 In stages, each in priority order, each raising a track one layer at a time while it fits:
 
 1. every audio track (a weak link goes down to audio only, never to video without sound);
-2. the smallest layer of ``main`` and ``chair`` video;
+2. the smallest layer of ``content``, ``main`` and ``chair`` video;
 3. ``main`` up to the middle layer (a legible speaker before any thumbnail);
 4. the smallest layer of the thumbnails (and any other slot);
 5. every video track up to the layer its slot prefers (``Track.preferred``: main the top,
@@ -26,7 +26,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-PRIORITY = ("main/audio", "chair/audio", "main/video", "chair/video")
+# content (a shared screen or document, issue 14: one layer, not simulcast) right after the
+# speaker's voice: a presentation is the reason for the briefing
+PRIORITY = ("main/audio", "content/video", "chair/audio", "main/video", "chair/video")
+FIRST = ("content/video", "main/video", "chair/video")  # their smallest layer before thumbnails
 UPGRADE_MARGIN = 1.15  # a layer above the current one needs this much headroom
 
 
@@ -89,7 +92,7 @@ def allocate(
 
     audio = [t for t in order if t.is_audio]
     video = [t for t in order if not t.is_audio]
-    first = [t for t in video if t.key in ("main/video", "chair/video")]
+    first = [t for t in video if t.key in FIRST]
     for t in audio:
         lift(t, 0)
     for t in first:

@@ -33,7 +33,8 @@ def test_priority_order_is_main_audio_chair_audio_main_video_chair_video_thumbna
         "thumb3/video",
     ]
     assert priority("thumb10/video") > priority("thumb9/video")
-    assert priority("content/video") > priority("thumb15/video")
+    assert priority("content/video") < priority("chair/audio")  # right after the speaker
+    assert priority("other/video") > priority("thumb15/video")
 
 
 def test_a_good_link_gets_every_slot_at_its_preferred_layer_within_4_mbits():
@@ -87,3 +88,31 @@ def test_single_encoding_sources_and_empty_slots():
     assert allocate(3_000_000, tracks) == {"main/video": 0}
     assert allocate(1_000_000, tracks) == {"main/video": None}
     assert reduced({"main/video": 0}, tracks) == "full"
+
+
+def test_the_downstream_estimate_is_remb_bounded_by_reported_loss():
+    from media_worker.sfu.estimate import DownstreamEstimate
+
+    e = DownstreamEstimate(initial=2_000_000)
+    assert e.value() == 2_000_000  # before any REMB
+    e.on_remb(1_400_000, 1.0)
+    assert e.value() == 1_400_000
+    e.on_loss(0.01, 1.0)  # little loss: REMB rules
+    assert e.value() == 1_400_000
+    e.on_loss(0.30, 2.0)  # 30 % lost: down to 1.4 x (1 - 0.15)
+    assert e.value() == 1_190_000
+    e.on_loss(0.05, 3.0)  # in between: holds
+    assert e.value() == 1_190_000
+    for t in range(4, 10):
+        e.on_loss(0.0, float(t))  # recovers 8 % a report, up to REMB again
+    assert e.value() == 1_400_000
+    e.on_remb(6_000_000, 10.0)
+    assert 1_400_000 < e.value() < 6_000_000  # loss bound still climbing back
+
+
+def test_shared_content_comes_before_the_chairs_video_and_the_thumbnails():
+    tracks = [*layout(), Track("content/video", (1_200_000,), 0)]
+    chosen = allocate(1_600_000, tracks)
+    assert chosen["content/video"] == 0
+    assert chosen["main/video"] == 0
+    assert chosen["thumb3/video"] is None
