@@ -395,6 +395,7 @@ class Peer(Transmitter):
             if simulcast is not None and rid is not None:
                 stream.rid = rid
                 stream.layer = simulcast.rank(rid)
+                stream.last_arrival = time.monotonic()  # flowing: its first packet is here
                 self.layers[rid] = stream
             if line.kind == "video":
                 self._attach_keyframe_requests(stream)

@@ -403,13 +403,14 @@ class Room:
         if self.closed:
             return
         wanted = self._desired_sources()
+        now = time.monotonic()
         for slot in self.slots.values():
             pid = wanted.get(slot.name)
             peer = self.peers.get(pid) if pid else None
             stream = None
             if peer is not None and slot.kind == "video":
                 layers = peer.video_layers()  # one without simulcast
-                stream = pick_layer(layers, slot_rank(slot.name, peer.layer_count))
+                stream = pick_layer(layers, slot_rank(slot.name, peer.layer_count), now)
             elif peer is not None:
                 stream = peer.audio
             if slot.set_source(pid if stream else None, stream):
@@ -533,6 +534,8 @@ class Room:
             n += 1
             try:
                 self._detect_speaker()
+                if any(p.layer_rids for p in self.peers.values()):
+                    self._repoint()  # a simulcast layer paused or resumed: re-pick layers
                 if n % report_every == 0:
                     send_room_reports(list(self.peers.values()), self.slots.values())
             except Exception:

@@ -145,8 +145,12 @@ def stream_id(
     return None
 
 
+LIVE_FOR = 1.0  # s: a layer with no packet for longer is paused (by us, or by the browser)
+
+
 class Layered(Protocol):
     layer: int
+    last_arrival: float
 
 
 _L = TypeVar("_L", bound=Layered)
@@ -163,9 +167,19 @@ def slot_rank(slot_name: str, layers: int) -> int:
     return top
 
 
-def pick_layer(streams: list[_L], rank: int) -> _L | None:
+def pick_layer(streams: list[_L], rank: int, now: float | None = None) -> _L | None:
     """The bound layer closest to ``rank`` from below (``streams`` lowest first), else the
-    lowest there is: a slot shows something until its layer arrives."""
+    lowest there is: a slot shows something until its layer arrives.
+
+    With ``now``, only layers that are flowing (a packet within :data:`LIVE_FOR`) are
+    considered while any is: a paused layer (unwatched until now, or dropped by the browser's
+    own bandwidth allocation) would leave the slot dark until it resumes; the room re-picks
+    every tick, so the slot moves up when the wanted layer flows again.
+    """
+    if now is not None:
+        live = [s for s in streams if now - s.last_arrival <= LIVE_FOR]
+        if live:
+            streams = live
     best = None
     for stream in streams:
         if stream.layer <= rank:

@@ -132,8 +132,9 @@ def test_a_packets_rid_is_read_from_its_header_extension():
 
 
 class _L:
-    def __init__(self, layer: int) -> None:
+    def __init__(self, layer: int, last_arrival: float = 0.0) -> None:
         self.layer = layer
+        self.last_arrival = last_arrival
 
 
 def test_each_slot_shows_its_layer_or_the_nearest_bound_one():
@@ -151,6 +152,11 @@ def test_each_slot_shows_its_layer_or_the_nearest_bound_one():
     assert pick_layer([low, high], 1) is low
     assert pick_layer([high], 0) is high  # something until the wanted layer arrives
     assert pick_layer([], 1) is None
+    # a paused layer is passed over while another one flows
+    paused, flowing = _L(2, last_arrival=1.0), _L(0, last_arrival=9.5)
+    assert pick_layer([flowing, paused], 2, now=10.0) is flowing
+    assert pick_layer([flowing, paused], 2, now=1.5) is paused  # both flowing
+    assert pick_layer([_L(0), _L(2)], 2, now=10.0).layer == 2  # none flows: as before
 
 
 async def simulcast_offer(client: Client) -> dict:
