@@ -46,7 +46,9 @@ _POLICY = [
     ("frame-ancestors", "'none'"),
 ]
 
-_DENIED_FEATURES = "accelerometer=(), geolocation=(), gyroscope=(), magnetometer=(), payment=(), usb=(), serial=(), bluetooth=()"
+_DENIED_FEATURES = (
+    "accelerometer=(), geolocation=(), gyroscope=(), magnetometer=(), payment=(), usb=(), serial=()"
+)
 PERMISSIONS_DEFAULT = f"camera=(), microphone=(), display-capture=(), {_DENIED_FEATURES}"
 PERMISSIONS_LIVE = (
     f"camera=(self), microphone=(self), display-capture=(self), autoplay=(self), {_DENIED_FEATURES}"
