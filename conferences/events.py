@@ -85,3 +85,8 @@ def send_on_commit(groups: list[str], event: dict[str, Any]) -> None:
         raise ValueError("an event needs a 'type'")
     targets = list(groups)
     transaction.on_commit(lambda: [_send(group, event) for group in targets])
+
+
+def to_group(group: str, event: dict[str, Any]) -> None:
+    """Send a transient event now to one channel group (e.g. one site's socket)."""
+    _send(group, event)

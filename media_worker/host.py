@@ -62,6 +62,7 @@ REPORTED = (
     "participant_media",
     "speaking",
     "slots",
+    "publish_layers",
 )
 
 

@@ -175,6 +175,9 @@ class MediaSink:
         if kind == "slots":
             transient.slots_reported(code, event.get("slots"))
             return True
+        if kind == "publish_layers":
+            transient.layers_reported(code=code, site=site, layers=event.get("layers"))
+            return True
         if kind == "recording_segment":
             from recordings.services import segment_reported  # recordings builds on us
 

@@ -11,6 +11,7 @@ from typing import Any
 from django.core.cache import cache
 
 from conferences import events
+from conferences.live import chat
 
 SLOTS_TTL = 6 * 3600
 LINK_STATES = frozenset(
@@ -49,6 +50,17 @@ def last_slots(code: str) -> dict[str, str | None] | None:
     """The slot layout last reported for the conference's room, if any."""
     value = cache.get(_slots_key(str(code)))
     return value if isinstance(value, dict) else None
+
+
+def layers_reported(*, code: str, site: Any, layers: Any) -> bool:
+    """The media room says which of a site's simulcast layers anyone receives: tell that site's
+    page, which pauses the others (``publish_layers``, docs/protocol.md)."""
+    if not isinstance(site, str) or not isinstance(layers, dict) or not 0 < len(layers) <= 3:
+        return False
+    clean = {str(rid)[:16]: bool(on) for rid, on in layers.items()}
+    group = chat.site_group(str(code), site)
+    events.to_group(group, {"type": "publish_layers", "layers": clean})
+    return True
 
 
 def link_reported(*, code: str, site: str, state: Any, quality: Any) -> bool:

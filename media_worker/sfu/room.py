@@ -433,12 +433,16 @@ class Room:
         A layer is watched when a video slot with a subscriber other than the publisher wants
         it (``slot_rank``) -- even before it is bound, so it is never paused before its first
         packet -- or shows it now (a fallback until the wanted one arrives). The page sets
-        ``active: false`` on the others (``publish_layers`` event, docs/sfu.md).
+        ``active: false`` on the others (``publish_layers`` event, docs/sfu.md). The lowest
+        layer is never paused.
         """
         watched: dict[str, dict[str, bool]] = {}
         for pid, peer in self.peers.items():
             if peer.layer_rids:
                 watched[pid] = dict.fromkeys(peer.layer_rids, False)
+                # the smallest layer always flows (~150 kbit/s): a site that gets a slot
+                # shows at once, on the next key frame, not after a round trip to its page
+                watched[pid][peer.layer_rids[0]] = True
         if not watched:
             return
         for slot in self.slots.values():

@@ -106,3 +106,30 @@ async def test_a_garbled_slot_report_from_the_room_changes_nothing(conf, chair):
         assert not [f for f in await drain(console) if f["type"] == "slots"]
     finally:
         await close_all(console)
+
+
+async def test_the_rooms_publish_layers_reach_only_that_sites_page(conf, chair, vanchan_operator):
+    console, _ = await open_socket(conf, chair)
+    site, snap = await open_socket(conf, vanchan_operator)
+    try:
+        await drain(console)
+        await drain(site)
+        me = snap["me"]["site"]
+        layers = {"l": True, "m": False, "h": True}
+        ok = await database_sync_to_async(media_sink.report)(
+            str(conf.code), {"type": "publish_layers", "participant": me, "layers": layers}
+        )
+        assert ok is True
+        assert [f for f in await drain(site) if f["type"] == "publish_layers"] == [
+            {"type": "publish_layers", "layers": layers}
+        ]
+        assert not [f for f in await drain(console) if f["type"] == "publish_layers"]
+        # garbage from the room is written off and tells nobody
+        for bad in ({"participant": me, "layers": "l"}, {"participant": None, "layers": layers}):
+            ok = await database_sync_to_async(media_sink.report)(
+                str(conf.code), {"type": "publish_layers", **bad}
+            )
+            assert ok is True
+        assert not [f for f in await drain(site) if f["type"] == "publish_layers"]
+    finally:
+        await close_all(console, site)

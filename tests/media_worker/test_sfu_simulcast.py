@@ -215,7 +215,7 @@ async def test_rid_layers_bind_to_their_ssrcs_and_fill_main_chair_and_thumbnails
         room.set_chair(None)
         room.set_thumbnails([])
         layers = [e for e in events if e["type"] == "publish_layers"]
-        assert layers[-1]["layers"] == {"l": False, "m": False, "h": False}
+        assert layers[-1]["layers"] == {"l": True, "m": False, "h": False}  # l always flows
         # RTX of a layer names the rid it repairs
         rtx_pt = next(iter(peer.rtx_apt[peer.layout.publish_video.mid]), None)
         assert rtx_pt is not None

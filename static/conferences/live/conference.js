@@ -188,6 +188,7 @@ export class Live {
     if (event.type === 'media.restart') this.media.start('restart');
     if (event.type === 'conference') this._syncMedia('status');
     if (event.type === 'slots' && event.slots) { this.slotSources = { ...event.slots }; }
+    if (event.type === 'publish_layers' && event.layers && this.media) this.media.setPublishLayers(event.layers);
     if (event.type === 'link' && event.site) this.links[event.site] = { ...event, at: Date.now() };
     if (event.type === 'absent.called') this.flash(fmt(_('Đã gọi %(sites)s điểm cầu vắng (%(notified)s thư).'), { sites: event.sites.length, notified: event.notified }));
     this.onEventHook(event, state);

@@ -17,6 +17,18 @@ const SLOT_LINES = (thumbnails) => {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Simulcast (docs/sfu.md): the camera as three VP8 layers, lowest first as libwebrtc wants
+// them; the SFU shows `h` in main, `m` in chair, `l` in thumbnails and tells the page which
+// layers anyone watches (`publish_layers`): the others are paused. Firefox lists its layers in
+// another order and keeps one encoding. Off unless the page asks (`simulcast: true`): with it
+// on, the kill -9 failover of tests/browser/test_live_browser.py took 15.7 s (bound 15.5 s).
+export const LAYERS = [
+  { rid: 'l', scaleResolutionDownBy: 4, maxBitrate: 150000 },
+  { rid: 'm', scaleResolutionDownBy: 2, maxBitrate: 600000 },
+  { rid: 'h', scaleResolutionDownBy: 1 },
+];
+const simulcastCapable = () => typeof navigator !== 'undefined' && !/Firefox\//.test(navigator.userAgent);
+
 export const ICE_WARN_MS = 10000; // ICE not connected this long after the answer: say so
 export const ICE_RETRY_MS = 25000; // ... and this long: a new peer connection
 const STABLE_MS = 10000; // connected this long: the back-off starts again from its first step
@@ -30,8 +42,11 @@ export function backoffDelay(n, random = Math.random) {
 }
 
 export class MediaSession {
-  constructor(socket, { thumbnails = 4, maxBitrate = 2500000, onSlots, onState, onStats } = {}) {
+  constructor(socket, { thumbnails = 4, maxBitrate = 2500000, simulcast = false, onSlots, onState, onStats } = {}) {
     this.socket = socket;
+    this.simulcast = simulcast && simulcastCapable();
+    this.publishLayers = null; // the SFU's last publish_layers for this connection
+    this.pubSender = null;
     this.thumbnails = thumbnails;
     this.maxBitrate = maxBitrate;
     this.onSlots = onSlots || (() => {});
@@ -129,11 +144,16 @@ export class MediaSession {
     this.pc = pc;
     const video = this.local ? this.local.getVideoTracks()[0] : null;
     const audio = this.local ? this.local.getAudioTracks()[0] : null;
+    const encodings = video && this.simulcast
+      ? LAYERS.map((l) => ({ ...l, maxBitrate: l.maxBitrate || this.maxBitrate }))
+      : [{ maxBitrate: this.maxBitrate }];
     const pubVideo = pc.addTransceiver(video || 'video', {
       direction: video ? 'sendonly' : 'inactive',
       streams: this.local && video ? [this.local] : [],
-      sendEncodings: [{ maxBitrate: this.maxBitrate }],
+      sendEncodings: encodings,
     });
+    this.publishLayers = null; // a new connection starts with every layer on
+    this.pubSender = pubVideo.sender;
     pc.addTransceiver(audio || 'audio', { direction: audio ? 'sendonly' : 'inactive', streams: this.local && audio ? [this.local] : [] });
     this._preferResolution(pubVideo.sender);
     const receivers = [];
@@ -151,6 +171,7 @@ export class MediaSession {
     if (reply.type !== 'answer') return reply;
     await pc.setRemoteDescription({ type: 'answer', sdp: reply.sdp });
     this._preferResolution(pubVideo.sender);
+    if (this.publishLayers) this.setPublishLayers(this.publishLayers);
     // slot streams: one MediaStream per slot with its video (and audio) track
     const slots = {};
     this.midToSlot = {};
@@ -179,9 +200,27 @@ export class MediaSession {
     try {
       const params = sender.getParameters();
       params.degradationPreference = 'maintain-resolution';
-      if (params.encodings && params.encodings.length) params.encodings[0].maxBitrate = this.maxBitrate;
+      for (const e of params.encodings || []) {
+        if (!e.rid || e.rid === 'h') e.maxBitrate = this.maxBitrate; // the top (or only) layer
+      }
       sender.setParameters(params).catch(() => {});
     } catch { /* not supported before negotiation in some browsers */ }
+  }
+
+  // The SFU's `publish_layers` event: {rid: watched}. Unwatched layers are paused
+  // (`active: false`); a site that nobody sees sends no video at all.
+  setPublishLayers(layers) {
+    this.publishLayers = { ...layers };
+    const sender = this.pubSender;
+    if (!sender || !this.pc || this.pc.signalingState !== 'stable') return;
+    try {
+      const params = sender.getParameters();
+      let changed = false;
+      for (const e of params.encodings || []) {
+        if (e.rid && e.rid in layers && e.active !== !!layers[e.rid]) { e.active = !!layers[e.rid]; changed = true; }
+      }
+      if (changed) sender.setParameters(params).catch(() => {});
+    } catch { /* the sender is gone (a new connection is being made) */ }
   }
 
   _gathered(pc) {
