@@ -198,3 +198,35 @@ def test_static_files_carry_the_security_headers(stack):
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert "camera=()" in headers["Permissions-Policy"]
     assert headers["Referrer-Policy"] == "same-origin"
+
+
+# The same stack, for a layout check that needs a real browser: on a phone the home page is one
+# column, and the live/next conference card must come before the roles and the site counts.
+CARD_ORDER_JS = """() => {
+  const top = (sel) => { const el = document.querySelector(sel); return el ? el.getBoundingClientRect().top : null; };
+  const counts = [...document.querySelectorAll('.grid.two > .card')].find((c) => c.querySelector('.kindcounts'));
+  return {card: top('.upcoming-card'), counts: counts ? counts.getBoundingClientRect().top : null,
+          join: top('.upcoming-card [data-entry=join]'), width: document.documentElement.clientWidth};
+}"""
+
+
+@pytest.mark.parametrize("size", [(390, 844), (1366, 768)], ids=["phone", "pc"])
+def test_the_operators_home_page_shows_the_conference_card_first_on_a_phone(
+    stack, browser, size, tmp_path
+):
+    context, page, problems = _page(browser, stack["base"], "kythuat.vanchan")
+    try:
+        page.set_viewport_size({"width": size[0], "height": size[1]})
+        _visit(page, problems, stack["base"] + "/")
+        page.screenshot(path=str(tmp_path / f"home-{size[0]}x{size[1]}.png"), full_page=True)
+        where = page.evaluate(CARD_ORDER_JS)
+        assert where["card"] is not None and where["counts"] is not None, where
+        if size[0] <= 760:
+            assert where["card"] < where["counts"], where  # the card first
+            assert where["join"] is not None and where["join"] < size[1], (
+                where
+            )  # on the first screen
+        else:
+            assert where["join"] is not None and where["join"] < size[1], where
+    finally:
+        context.close()
