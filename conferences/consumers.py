@@ -393,7 +393,10 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         )()
         if status != Status.LIVE:
             raise DomainError("not_live", _("Hội nghị chưa diễn ra hoặc đã kết thúc."))
-        if self.participant.observer and publishes(sdp):
+        content = message.get("content", False)
+        if not isinstance(content, bool):
+            raise DomainError("invalid", _("Trường “content” phải là true/false."))
+        if self.participant.observer and publishes(sdp, content=content):
             raise DomainError(
                 "forbidden", _("Người theo dõi chỉ xem và nghe: không gửi hình hoặc tiếng.")
             )
@@ -402,22 +405,23 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         # socket so events and other messages keep flowing; a newer offer replaces it.
         if len(self._offers) >= 2:
             raise DomainError("rate_limited", _("Đang xử lý một yêu cầu kết nối hình ảnh."))
-        task = asyncio.create_task(self._offer(sdp, message.get("id")))
+        task = asyncio.create_task(self._offer(sdp, message.get("id"), content))
         self._offers.add(task)
         task.add_done_callback(self._offers.discard)
         return None
 
-    async def _offer(self, sdp: str, ident: Any) -> None:
+    async def _offer(self, sdp: str, ident: Any, content: bool) -> None:
         async with self._offer_lock:  # one negotiation at a time per socket, in order
-            await self._offer_now(sdp, ident)
+            await self._offer_now(sdp, ident, content)
 
-    async def _offer_now(self, sdp: str, ident: Any) -> None:
+    async def _offer_now(self, sdp: str, ident: Any, content: bool) -> None:
         try:
             reply = await dispatch.room_signal(
                 self.code,
                 {
                     "type": "offer",
                     "sdp": sdp,
+                    "content": content,
                     "participant": self.participant.site_code,
                     "conn": self.channel_name,
                     "id": ident,
@@ -563,10 +567,12 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         await self._call(set_paused, paused=False)
 
 
-def publishes(sdp: str) -> bool:
-    """Whether an offer sends media on its publish lines (the first two m-lines, docs/sfu.md):
-    an observer's must be ``inactive`` or ``recvonly``."""
-    sections = sdp.replace("\r\n", "\n").split("\nm=")[1:3]
+def publishes(sdp: str, *, content: bool = False) -> bool:
+    """Whether an offer sends media on its publish lines (the first two m-lines, and with
+    ``content`` the second to last, docs/sfu.md): an observer's must be ``inactive`` or
+    ``recvonly``."""
+    sections = sdp.replace("\r\n", "\n").split("\nm=")[1:]
+    sections = sections[:2] + (sections[-2:-1] if content and len(sections) >= 8 else [])
     for section in sections:
         lines = section.split("\n")
         direction = "sendrecv"  # RFC 4566: the default when no attribute says otherwise

@@ -148,7 +148,10 @@ class RoomHost:
         """The SFU answer for a participant's offer; the connection becomes the site's owner."""
         self.owners[participant] = conn
         try:
-            return await self.room.join(participant, {"type": "offer", "sdp": offer.get("sdp")})
+            return await self.room.join(
+                participant,
+                {"type": "offer", "sdp": offer.get("sdp"), "content": offer.get("content") is True},
+            )
         except SignallingError:
             if self.owners.get(participant) == conn:
                 self.owners.pop(participant, None)
@@ -189,6 +192,8 @@ class RoomHost:
             room.set_floor(command.get("floor"))
         if room.broadcast != command.get("broadcast"):
             room.set_broadcast(command.get("broadcast"))
+        if room.content != command.get("content"):
+            room.set_content(command.get("content"))
         wanted = set(command.get("muted") or [])
         for pid in wanted - room.muted:
             room.set_muted(pid, True)

@@ -117,6 +117,20 @@ def _site_groups(conference: Conference) -> list[dict[str, object]]:
     )
 
 
+def _documents(conference: Conference, user) -> list[dict]:
+    """The agenda PDFs the page may present or show (issue 14 item 4): none for a reader who
+    may not read the conference's documents (a confidential conference's observers)."""
+    from conferences.services.document_pages import presentable
+
+    if user is None or not permissions.can_view_documents(user, conference):
+        return []
+    return [
+        {"id": d.pk, "name": d.original_name, "item": d.agenda_item_id}
+        for d in conference.documents.all()
+        if presentable(d)
+    ]
+
+
 def _page_config(
     conference: Conference,
     *,
@@ -124,6 +138,7 @@ def _page_config(
     site: str | None,
     console: bool,
     watch: bool = False,
+    user=None,
 ) -> dict:
     pairs = (("t", token), ("site", site), ("watch", "1" if watch else None))
     query = urlencode([(k, v) for k, v in pairs if v])
@@ -137,6 +152,9 @@ def _page_config(
         "max_bitrate": layout["max_bitrate"],
         "slots": layout["slots"],
         "chat_max_chars": chat.MAX_CHARS,
+        "documents": _documents(conference, user),
+        # the document page images want the same credentials as the socket (a join link)
+        "doc_query": urlencode([("t", token)]) if token else "",
     }
 
 
@@ -180,7 +198,7 @@ def conference_join(request: HttpRequest, code) -> HttpResponse:
             # name the site: left to the server, a technician who also runs the chair site
             # would speak for the chair site (first in organisation order)
             site = choices[0]["code"]
-    config = _page_config(conference, token=token, site=site, console=False)
+    config = _page_config(conference, token=token, site=site, console=False, user=user)
     return render(
         request,
         "conferences/live/join.html",
@@ -214,7 +232,9 @@ def conference_watch(request: HttpRequest, code) -> HttpResponse:
         "conferences/live/watch.html",
         {
             "conference": conference,
-            "config": _page_config(conference, token=None, site=None, console=False, watch=True),
+            "config": _page_config(
+                conference, token=None, site=None, console=False, watch=True, user=request.user
+            ),
             "participant_name": request.user.get_full_name() or request.user.get_username(),
         },
     )
@@ -230,7 +250,7 @@ def conference_console(request: HttpRequest, code) -> HttpResponse:
         raise Http404
     if not permissions.is_organiser(request.user, conference):
         raise PermissionDenied
-    config = _page_config(conference, token=None, site=None, console=True)
+    config = _page_config(conference, token=None, site=None, console=True, user=request.user)
     config["groups"] = _site_groups(conference)
     return render(
         request,

@@ -78,7 +78,8 @@ class PeerListener(Protocol):
 
 
 class Peer(Transmitter):
-    """The SFU's side of one participant: publishes up to two streams, receives slots."""
+    """The SFU's side of one participant: publishes up to three streams (camera, microphone,
+    a shared screen on the content line), receives slots."""
 
     def __init__(self, participant_id: str, room: PeerListener, policy: NetworkPolicy) -> None:
         self.participant_id = participant_id
@@ -98,6 +99,8 @@ class Peer(Transmitter):
         self.video: PublisherStream | None = None  # with simulcast: the first layer bound
         self.layers: dict[str, PublisherStream] = {}  # simulcast: rid -> that layer's stream
         self.audio: PublisherStream | None = None
+        self.content: PublisherStream | None = None  # a shared screen (the content line)
+        self._rtx_mids: dict[int, str] = {}  # RTX SSRC -> mid of the publish line it repairs
         self.pacer = Pacer()
         self.estimator: RemoteBitrateEstimator | None = None  # made with the video stream
         self.arrivals = ArrivalClock()
@@ -131,7 +134,7 @@ class Peer(Transmitter):
         """Apply a validated offer; return the answer dict (without ``slots``)."""
         self.layout = layout
         pc = self.pc
-        lines = [layout.publish_video, layout.publish_audio, *layout.slots.values()]
+        lines = sorted([*layout.publish_lines, *layout.slots.values()], key=lambda ln: ln.index)
         transceivers = []
         # Created in m-line order, one kind after another, so setRemoteDescription binds
         # each m-line to the transceiver made for it (it takes the first unassigned one of
@@ -209,7 +212,7 @@ class Peer(Transmitter):
             ):
                 self.nack_mids.add(m.rtp.muxId)
         assert self.layout is not None
-        for line in (self.layout.publish_video, self.layout.publish_audio):
+        for line in self.layout.publish_lines:
             codecs, exts = self.negotiated.get(line.mid, ({}, {}))
             line.codecs = codecs
             line.extensions = exts
@@ -308,10 +311,6 @@ class Peer(Transmitter):
     # --- ingress --------------------------------------------------------------------
 
     @property
-    def _publish_video_mid(self) -> str:
-        return self.layout.publish_video.mid if self.layout is not None else ""
-
-    @property
     def layer_rids(self) -> tuple[str, ...]:
         """The simulcast layers negotiated (lowest first); empty with one encoding."""
         line = self.layout.publish_video if self.layout is not None else None
@@ -334,14 +333,25 @@ class Peer(Transmitter):
 
         Only an RTX payload type negotiated on the publish line, and only the SSRC the offer
         paired with the video SSRC (``a=ssrc-group:FID``) -- or, when the offer lists no
-        SSRCs, the first one seen with that payload type.
+        SSRCs, the first one seen with that payload type (camera only: the content line is
+        matched by its signalled SSRCs alone).
         """
         stream = self._rtx_streams.get(ssrc)
         if stream is not None:
             return stream
-        video = self.video
         layout = self.layout
-        if video is None or layout is None:
+        if layout is None:
+            return None
+        content = layout.publish_content
+        if content is not None and self.content is not None and content.rtx_ssrcs:
+            if content.rtx_ssrcs.get(ssrc) == self.content.ssrc:
+                if payload_type not in self.rtx_apt.get(content.mid, {}):
+                    return None
+                self._rtx_streams[ssrc] = self.content
+                self._rtx_mids[ssrc] = content.mid
+                return self.content
+        video = self.video
+        if video is None:
             return None
         if payload_type not in self.rtx_apt.get(layout.publish_video.mid, {}):
             return None
@@ -353,13 +363,17 @@ class Peer(Transmitter):
             layer = self.layers.get(rid) if rid is not None else None
             if layer is not None:
                 self._rtx_streams[ssrc] = layer
+                self._rtx_mids[ssrc] = line.mid
             return layer
         if line.rtx_ssrcs:
             if line.rtx_ssrcs.get(ssrc) != video.ssrc:
                 return None
         elif line.ssrcs or self._rtx_streams:
             return None
+        if content is not None and ssrc in content.rtx_ssrcs:
+            return None
         self._rtx_streams[ssrc] = video
+        self._rtx_mids[ssrc] = line.mid
         return video
 
     def _bind_stream(
@@ -368,7 +382,12 @@ class Peer(Transmitter):
         layout = self.layout
         if layout is None:
             return None
-        for line, attr in ((layout.publish_video, "video"), (layout.publish_audio, "audio")):
+        content = layout.publish_content
+        candidates = [(layout.publish_video, "video"), (layout.publish_audio, "audio")]
+        if content is not None and ssrc in content.ssrcs:
+            # a shared screen: only the SSRCs its line signalled (the camera line may list none)
+            candidates = [(content, "content")]
+        for line, attr in candidates:
             if line.direction not in ("sendonly", "sendrecv") or payload_type not in line.codecs:
                 continue
             simulcast = line.simulcast if line.kind == "video" else None
@@ -461,7 +480,8 @@ class Peer(Transmitter):
             repaired = self._rtx_stream(header.ssrc, header.marker_pt & 0x7F, data, header)
             if repaired is not None:
                 stream = repaired
-                apt = self.rtx_apt[self._publish_video_mid].get(header.marker_pt & 0x7F)
+                mid = self._rtx_mids.get(header.ssrc, "")
+                apt = self.rtx_apt.get(mid, {}).get(header.marker_pt & 0x7F)
                 if apt is None or apt not in stream.codecs:
                     self._drop()
                     return

@@ -20,7 +20,7 @@ from .ingress import PublisherStream
 from .peer import Peer
 from .policy import NetworkPolicy
 from .rtcp import REPORT_INTERVAL, send_room_reports
-from .signalling import OfferLayout, SignallingError, parse_offer, slot_order
+from .signalling import CONTENT, OfferLayout, SignallingError, parse_offer, slot_order
 from .simulcast import pick_layer, slot_rank
 from .transport import check_aiortc
 
@@ -79,7 +79,7 @@ class Room:
         self.peers: dict[str, Peer] = {}
         self.slots: dict[str, Slot] = {}
         used: set[int] = set()
-        for name, kind in slot_order(thumbnails):
+        for name, kind in slot_order(thumbnails, content=True):
             ssrc = 0
             while ssrc == 0 or ssrc in used:
                 ssrc = random.getrandbits(32)
@@ -93,6 +93,7 @@ class Room:
         self.floor: str | None = None
         self.broadcast: str | None = None
         self.chair: str | None = None
+        self.content: str | None = None  # whose content line fills the content slot
         self.muted: set[str] = set()
         self.thumbnail_ids: list[str] | None = None
         self.speaker: str | None = None
@@ -168,10 +169,7 @@ class Room:
             self._ticker = asyncio.get_running_loop().create_task(self._tick())
         self._emit({"type": "participant_joined", "participant": participant_id})
         answer["slots"] = layout.slot_info()
-        answer["publish"] = {
-            "video_mid": layout.publish_video.mid,
-            "audio_mid": layout.publish_audio.mid,
-        }
+        answer["publish"] = layout.publish_info()
         if peer.layer_rids:
             answer["publish"]["layers"] = list(peer.layer_rids)  # simulcast, lowest first
         return answer
@@ -261,6 +259,12 @@ class Room:
         self.chair = participant_id
         self._repoint()
 
+    def set_content(self, participant_id: str | None) -> None:
+        """Who presents: their content line fills the ``content`` slot. Server-enforced: the
+        content of anybody else is received and counted but never forwarded."""
+        self.content = participant_id
+        self._repoint()
+
     def set_thumbnails(self, participant_ids: list[str] | None) -> None:
         """Who fills ``thumb0..``; ``None`` = automatic (publishers in join order)."""
         self.thumbnail_ids = None if participant_ids is None else list(participant_ids)
@@ -310,6 +314,7 @@ class Room:
             "floor": self.floor,
             "broadcast": self.broadcast,
             "chair": self.chair,
+            "content": self.content,
             "muted": sorted(self.muted),
             "speaker": self.speaker,
             "slots": {
@@ -327,6 +332,7 @@ class Room:
                     "state": p.state,
                     "video": p.video is not None,
                     "audio": p.audio is not None,
+                    "content": p.content is not None,
                     "rtp_in": p.rtp_in,
                     "rtcp_in": p.rtcp_in,
                     "dropped": p.dropped,
@@ -389,6 +395,7 @@ class Room:
         wanted: dict[str, str | None] = {
             "main": self.broadcast or self.floor,
             "chair": self.chair,
+            "content": self.content,
         }
         if self.thumbnail_ids is not None:
             thumbs = self.thumbnail_ids
@@ -408,7 +415,9 @@ class Room:
             pid = wanted.get(slot.name)
             peer = self.peers.get(pid) if pid else None
             stream = None
-            if peer is not None and slot.kind == "video":
+            if peer is not None and slot.name == CONTENT:
+                stream = peer.content
+            elif peer is not None and slot.kind == "video":
                 layers = peer.video_layers()  # one without simulcast
                 stream = pick_layer(layers, slot_rank(slot.name, peer.layer_count), now)
             elif peer is not None:

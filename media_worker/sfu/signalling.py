@@ -10,6 +10,11 @@ The client offers; the SFU answers. The offer's m-lines must come in this order:
     5  audio  slot "chair"        recvonly
     6+ video  slots "thumb0".."thumb{K-1}" recvonly (0..K of them)
 
+and, when the offer message says ``"content": true``, two more video lines at the end::
+
+    n-2 video  publish content (a shared screen)  sendonly (or inactive: never presents)
+    n-1 video  slot "content"                       recvonly (or inactive: opts out)
+
 all in one BUNDLE group, with the ICE candidates already in the SDP (no trickle). Errors are
 :class:`SignallingError` with a machine-readable ``code``.
 """
@@ -68,6 +73,7 @@ class OfferLayout:
     publish_video: MediaLine
     publish_audio: MediaLine
     slots: dict[str, MediaLine]  # slot name -> its video or audio line, keyed "main/video"
+    publish_content: MediaLine | None = None  # the content lines were offered ("content": true)
 
     @property
     def publishes_video(self) -> bool:
@@ -76,6 +82,24 @@ class OfferLayout:
     @property
     def publishes_audio(self) -> bool:
         return self.publish_audio.direction in ("sendonly", "sendrecv")
+
+    @property
+    def publishes_content(self) -> bool:
+        line = self.publish_content
+        return line is not None and line.direction in ("sendonly", "sendrecv")
+
+    @property
+    def publish_lines(self) -> list[MediaLine]:
+        """The publish m-lines in offer order's roles: camera, microphone(, content)."""
+        lines = [self.publish_video, self.publish_audio]
+        return [*lines, self.publish_content] if self.publish_content is not None else lines
+
+    def publish_info(self) -> dict[str, str]:
+        """The answer's ``publish`` entry."""
+        info = {"video_mid": self.publish_video.mid, "audio_mid": self.publish_audio.mid}
+        if self.publish_content is not None:
+            info["content_mid"] = self.publish_content.mid
+        return info
 
     def slot_info(self) -> dict[str, dict[str, str]]:
         """The answer's ``slots`` entry: slot name -> {"video_mid", "audio_mid"}."""
@@ -127,10 +151,15 @@ def codec_key(name: str, parameters: dict[str, object] | None = None) -> str:
     return f"h264/{h264_profile(plid)}/{mode}"
 
 
-def slot_order(thumbnails: int) -> list[tuple[str, str]]:
-    """``(slot name, kind)`` for m-lines 2.. in offer order."""
+CONTENT = "content"
+
+
+def slot_order(thumbnails: int, *, content: bool = False) -> list[tuple[str, str]]:
+    """``(slot name, kind)`` of every slot: m-lines 2.. in offer order, and with ``content``
+    the content slot (whose m-line is the last, after the content publish line)."""
     order = [("main", "video"), ("main", "audio"), ("chair", "video"), ("chair", "audio")]
-    return order + [(f"thumb{i}", "video") for i in range(thumbnails)]
+    order += [(f"thumb{i}", "video") for i in range(thumbnails)]
+    return [*order, (CONTENT, "video")] if content else order
 
 
 def _filter_candidates(text: str, policy: NetworkPolicy) -> tuple[str, int]:
@@ -164,13 +193,19 @@ def parse_offer(offer: object, *, thumbnails: int, policy: NetworkPolicy) -> Off
         raise SignallingError("no_media", "offer has no audio or video m-line")
     if len(media) != len(desc.media):
         raise SignallingError("bad_layout", "only audio and video m-lines are accepted")
+    with_content = offer.get("content") is True
+    extra = 2 if with_content else 0
     order = [("publish", "video"), ("publish", "audio"), *slot_order(thumbnails)]
-    if len(media) < 6 or len(media) > len(order):
+    if len(media) < 6 + extra or len(media) > len(order) + extra:
         raise SignallingError(
             "bad_layout",
-            f"expected 6..{len(order)} m-lines (publish video, audio, main video, audio, "
-            f"chair video, audio, up to {thumbnails} thumbnail videos), got {len(media)}",
+            f"expected {6 + extra}..{len(order) + extra} m-lines (publish video, audio, main "
+            f"video, audio, chair video, audio, up to {thumbnails} thumbnail videos"
+            + (", publish content video, content video" if with_content else "")
+            + f"), got {len(media)}",
         )
+    if with_content:  # the content lines come last, after however many thumbnails
+        order = [*order[: len(media) - 2], ("publish", "video"), (CONTENT, "video")]
     bundle = next((g for g in desc.group if g.semantic == "BUNDLE"), None)
     lines: list[MediaLine] = []
     for index, (m, (role, kind)) in enumerate(zip(media, order, strict=False)):
@@ -220,8 +255,9 @@ def parse_offer(offer: object, *, thumbnails: int, policy: NetworkPolicy) -> Off
             video.simulcast = parse_simulcast(text, video.mid)
         except SimulcastError as exc:
             raise SignallingError("bad_layout", f"m-line 0: {exc}") from exc
-    slots = {f"{ln.role}/{ln.kind}": ln for ln in lines[2:]}
-    return OfferLayout(filtered, lines[0], lines[1], slots)
+    content = lines[-2] if with_content else None
+    slots = {f"{ln.role}/{ln.kind}": ln for ln in lines[2:] if ln is not content}
+    return OfferLayout(filtered, lines[0], lines[1], slots, content)
 
 
 def add_start_bitrate(sdp: str, mid: str, kbps: int) -> str:

@@ -117,7 +117,12 @@ class Client:
         thumbnails: int = 4,
         drop: Callable[[int, int], bool] | None = None,
         video_codec: str | None = None,
+        content: int | bool | None = False,
+        content_slot: str = "recvonly",
     ) -> None:
+        """``content``: False = an older client without the content lines; None = the content
+        lines, publishing nothing; an int = a shared screen of that luma. ``content_slot``:
+        the content slot line's direction (``inactive`` opts out)."""
         # max-bundle: see NetworkPolicy.rtc_configuration for the aiortc balanced-bundle bug.
         self.pc = RTCPeerConnection(
             RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
@@ -126,6 +131,11 @@ class Client:
         self.audio = ToneTrack(tone) if tone is not None else None
         self.thumbnails = thumbnails
         self.video_codec = video_codec  # e.g. "H264": publish only that codec
+        self.with_content = content is not False
+        self.screen = (
+            LumaTrack(content) if isinstance(content, int) and content is not True else None
+        )
+        self.content_slot = content_slot
         self.drop = drop  # (ssrc, seq) -> drop this incoming packet once
         self.received: dict[str, Received] = {}
         self.rtp_log: dict[int, list[tuple[int, int]]] = {}
@@ -163,8 +173,17 @@ class Client:
             pc.addTransceiver("audio", direction="inactive")
         for kind in ["video", "audio", "video", "audio"] + ["video"] * self.thumbnails:
             pc.addTransceiver(kind, direction="recvonly")
+        if self.with_content:
+            if self.screen is not None:
+                pc.addTransceiver(self.screen, direction="sendonly")
+            else:
+                pc.addTransceiver("video", direction="inactive")
+            pc.addTransceiver("video", direction=self.content_slot)
         await pc.setLocalDescription(await pc.createOffer())
-        return {"type": "offer", "sdp": pc.localDescription.sdp}
+        offer = {"type": "offer", "sdp": pc.localDescription.sdp}
+        if self.with_content:
+            offer["content"] = True
+        return offer
 
     async def accept(self, answer: dict) -> None:
         self.answer = answer

@@ -8,6 +8,7 @@
 // camera and microphone.
 import { CLOSE_MESSAGES, LiveSocket } from './protocol.js';
 import { MediaSession } from './media.js';
+import { Content } from './content.js';
 import { _, fmt } from './i18n.js';
 
 const STATUS_TEXT = {
@@ -63,7 +64,9 @@ export class Live {
       onSlots: (slots) => this._attach(slots),
       onState: (s, detail) => this._mediaState(s, detail),
       onStats: (stats) => this._stats(stats),
+      onScreenEnded: () => this.content.screenEnded(),
     });
+    this.content = new Content(this);
     document.body.dataset.ws = 'idle';
     document.body.dataset.media = 'idle';
     window.giaoban = {
@@ -180,6 +183,7 @@ export class Live {
     // that opened the camera (the console, for a leader) lets it go before offering
     if (state.me && state.me.role === 'observer' && this.local) this.releaseLocal();
     document.body.dataset.role = (state.me && state.me.role) || '';
+    this.media.publishContent = !(state.me && state.me.role === 'observer');
     this._syncMedia('reconnect');
     this.render();
   }
@@ -250,7 +254,7 @@ export class Live {
   _attach(slots) {
     this.slotStreams = slots;
     for (const [name, stream] of Object.entries(slots)) {
-      if (name === 'main' || name === 'chair') continue; // render() decides what the stage shows
+      if (name === 'main' || name === 'chair' || name === 'content') continue; // render() decides
       const video = $(`[data-slot=${name}]`);
       if (video) { video.srcObject = stream; video.play().catch(() => {}); }
     }
@@ -378,6 +382,7 @@ export class Live {
     if (endedNote) endedNote.hidden = !ended;
     const leftNote = $('[data-role=left]');
     if (leftNote) leftNote.hidden = !this.left || ended;
+    this.content.render(s);
     this.onRender(s);
   }
 }

@@ -122,6 +122,7 @@ function renderGrid(s) {
     if (!ended && s.speaking === code) flags.push(_('đang nói'));
     if (!ended && s.hands.includes(code)) flags.push(fmt(_('tay #%(n)s'), { n: s.hands.indexOf(code) + 1 }));
     if (!ended && s.muted.includes(code)) flags.push(_('tắt tiếng'));
+    if (!ended && s.presenter === code) flags.push(_('trình chiếu'));
     if (state === 'nomedia') flags.push(_('không kết nối được hình'));
     const l = link(code);
     if (l && connected(s, code) && LINK_TEXT[l.quality]) flags.push(LINK_TEXT[l.quality]);
@@ -194,6 +195,8 @@ function renderSelected(s) {
   const muted = s.muted.includes(selected);
   const muteBtn = $('[data-action="mute.set"]', box);
   if (muteBtn) { muteBtn.textContent = muted ? _('Bật tiếng') : _('Tắt tiếng'); muteBtn.dataset.muted = muted ? 'false' : 'true'; }
+  const grant = $('[data-action="presenter.grant"]', box);
+  if (grant) grant.textContent = s.presenter === selected ? _('Thu hồi quyền trình chiếu') : _('Giao quyền trình chiếu');
   const bc = $('[data-action="broadcast.set"]', box);
   if (bc) bc.textContent = s.broadcast === selected ? _('Thôi phát') : _('Phát điểm cầu này');
 }
@@ -282,6 +285,8 @@ document.addEventListener('click', async (e) => {
     case 'mute.set': if (site) live.send({ type, site, muted: !s.muted.includes(site) }); break;
     case 'mute.all': live.send({ type, muted: el.dataset.muted !== 'false' }); break;
     case 'hand.lower': live.send({ type, site }); break;
+    case 'presenter.grant': if (site) live.send({ type, site: s.presenter === site ? null : site }); break;
+    case 'presenter.revoke': live.send({ type }); break;
     case 'retake': live.retake(); break;
     case 'agenda.prev': agendaStep(-1); break;
     case 'agenda.next': agendaStep(1); break;
@@ -294,6 +299,8 @@ document.addEventListener('click', async (e) => {
 $('#agenda-select').addEventListener('change', (e) => {
   if (e.target.value) live.send({ type: 'agenda.goto', item: Number(e.target.value) });
 });
+const floorMayPresent = $('[data-role=floor-may-present]');
+if (floorMayPresent) floorMayPresent.addEventListener('change', (e) => live.send({ type: 'presenter.floor', allowed: e.target.checked }));
 $('#site-filter').addEventListener('input', (e) => { filterText = fold(e.target.value.trim()); live.render(); });
 const answerForm = $('#answer-for-site');
 if (answerForm) {

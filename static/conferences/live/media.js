@@ -1,6 +1,12 @@
 // The media connection: one RTCPeerConnection per (re)join, offered in the SFU's layout
 // (media_worker/sfu/signalling.py): 0 publish video, 1 publish audio, 2/3 main video/audio,
-// 4/5 chair video/audio, 6.. thumbnail videos; one BUNDLE group, all candidates in the offer.
+// 4/5 chair video/audio, 6.. thumbnail videos, then the two content lines (publish content,
+// slot `content`; the offer says `content: true`); one BUNDLE group, all candidates in the offer.
+//
+// Screen sharing (issue 14): the content publish line is always offered `sendonly` without a
+// track (`inactive` for a page that never presents); `shareScreen()` puts the captured screen
+// on it with `replaceTrack` — no renegotiation — and the SFU forwards it only while the server
+// says this site presents. A page may opt out of receiving content (`receiveContent: false`).
 //
 // Failure is bounded and said: a peer connection that goes `failed`, or that has not connected
 // ICE_RETRY_MS after the answer, is replaced after a back-off that doubles per consecutive
@@ -42,11 +48,19 @@ export function backoffDelay(n, random = Math.random) {
 }
 
 export class MediaSession {
-  constructor(socket, { thumbnails = 4, maxBitrate = 2500000, simulcast = false, onSlots, onState, onStats } = {}) {
+  constructor(socket, {
+    thumbnails = 4, maxBitrate = 2500000, simulcast = false, onSlots, onState, onStats, onScreenEnded,
+    publishContent = true, receiveContent = true,
+  } = {}) {
     this.socket = socket;
     this.simulcast = simulcast && simulcastCapable();
     this.publishLayers = null; // the SFU's last publish_layers for this connection
     this.pubSender = null;
+    this.publishContent = publishContent;
+    this.receiveContent = receiveContent;
+    this.screen = null; // the shared screen's track while sharing
+    this.contentSender = null;
+    this.onScreenEnded = onScreenEnded || (() => {});
     this.thumbnails = thumbnails;
     this.maxBitrate = maxBitrate;
     this.onSlots = onSlots || (() => {});
@@ -160,18 +174,25 @@ export class MediaSession {
     for (const [slot, kind] of SLOT_LINES(this.thumbnails)) {
       receivers.push([slot, kind, pc.addTransceiver(kind, { direction: 'recvonly' })]);
     }
+    const content = pc.addTransceiver(this.screen || 'video', {
+      direction: this.publishContent ? 'sendonly' : 'inactive',
+      sendEncodings: [{ maxBitrate: Math.min(this.maxBitrate, 2500000), maxFramerate: 15 }],
+    });
+    this.contentSender = content.sender;
+    receivers.push(['content', 'video', pc.addTransceiver('video', { direction: this.receiveContent ? 'recvonly' : 'inactive' })]);
     pc.onconnectionstatechange = () => this._pcState(pc, gen);
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
     await this._gathered(pc);
     if (gen !== this.generation) return { type: 'error', code: 'superseded' };
     // no answer within 10 s (a media worker died mid-offer): offer again (docs/protocol.md)
-    const reply = await this.socket.request({ type: 'offer', sdp: pc.localDescription.sdp }, 10000);
+    const reply = await this.socket.request({ type: 'offer', sdp: pc.localDescription.sdp, content: true }, 10000);
     if (gen !== this.generation) return { type: 'error', code: 'superseded' };
     if (reply.type !== 'answer') return reply;
     await pc.setRemoteDescription({ type: 'answer', sdp: reply.sdp });
     this._preferResolution(pubVideo.sender);
     if (this.publishLayers) this.setPublishLayers(this.publishLayers);
+    if (this.screen) this._contentParameters();
     // slot streams: one MediaStream per slot with its video (and audio) track
     const slots = {};
     this.midToSlot = {};
@@ -194,6 +215,43 @@ export class MediaSession {
     this._setState('negotiated');
     this._armIceTimers(pc, gen);
     return reply;
+  }
+
+  // Ask the browser for a screen or a window and publish it on the content line. Returns the
+  // track; throws what getDisplayMedia throws (NotAllowedError when the user cancels).
+  async shareScreen() {
+    const stream = await navigator.mediaDevices.getDisplayMedia({
+      video: { width: { max: 1920 }, height: { max: 1080 }, frameRate: { max: 15 } }, audio: false,
+    });
+    const track = stream.getVideoTracks()[0];
+    track.contentHint = 'detail'; // text and slides: sharp rather than smooth
+    // "Dừng chia sẻ" in the browser's own bar ends the track: stop cleanly from there too
+    track.addEventListener('ended', () => { if (this.screen === track) { this.stopScreen(); this.onScreenEnded(); } });
+    this.screen = track;
+    if (this.contentSender) {
+      await this.contentSender.replaceTrack(track);
+      this._contentParameters();
+    }
+    return track;
+  }
+
+  stopScreen() {
+    const track = this.screen;
+    this.screen = null;
+    if (this.contentSender) this.contentSender.replaceTrack(null).catch(() => {});
+    if (track) track.stop();
+  }
+
+  _contentParameters() {
+    try {
+      const params = this.contentSender.getParameters();
+      params.degradationPreference = 'maintain-resolution';
+      if (params.encodings && params.encodings.length) {
+        params.encodings[0].maxFramerate = 15;
+        params.encodings[0].maxBitrate = Math.min(this.maxBitrate, 2500000);
+      }
+      this.contentSender.setParameters(params).catch(() => {});
+    } catch { /* before negotiation */ }
   }
 
   _preferResolution(sender) {

@@ -1,0 +1,198 @@
+"""Presenting to every site through the real pages (issue 14 "done when", items 1–5), on the
+embedded stack with the default media settings: the scenario behind
+``tests/browser/test_presenting.py``, which runs it inside a loopback-only network namespace.
+
+    python -m tests.browser.presenting      (prints "PRESENTING-JSON {...}" at the end)
+
+1. the chair starts the conference on the console; two operators (a PC, a phone) join;
+2. the chair selects the PC's site and clicks "Giao quyền trình chiếu"; the PC's page offers
+   "Trình chiếu màn hình" and shares its screen — Chromium 156 headless gives getDisplayMedia a
+   fake 1280×720 "screen:-3:0" with ``--use-fake-ui-for-media-stream`` *and*
+   ``--use-fake-device-for-media-stream`` (fake-ui alone: NotReadableError; without fake-ui the
+   picker waits forever; ``--auto-select-desktop-capture-source`` changes nothing here);
+3. the phone shows a moving content video received from the network (``getStats()``
+   inbound-rtp ``framesDecoded`` of the content track increasing) beside the speaker, and the
+   console says who presents;
+4. the chair revokes: the content stops everywhere (the content stage hides, the presenter's
+   capture is stopped);
+5. the chair grants again and the PC shows the agenda PDF page by page: its second page
+   reaches the phone (the phone's page image is page 2);
+6. the PC's screen share ends "from the browser's bar" (the track's ``ended`` event): the page
+   stops presenting by itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.browser.briefing import (
+    INBOUND_VIDEO_JS,
+    _addresses,
+    env_defaults,
+    sign_in,
+    video_moves,
+    wait_until,
+)
+from tests.browser.live_stack import CHROMIUM_ARGS, PYTHON, ROOT, daphne, prepare
+
+T = 30_000
+
+UPLOAD = r"""
+from django.core.files.uploadedfile import SimpleUploadedFile
+from fpdf import FPDF
+from conferences.models import Conference
+from conferences.services import documents
+from django.contrib.auth import get_user_model
+User = get_user_model()
+conf = Conference.objects.get(code=CODE)
+pdf = FPDF()
+for n in (1, 2, 3):
+    pdf.add_page(); pdf.set_font("helvetica", size=60); pdf.cell(text=f"Trang {n}")
+clerk = User.objects.get(username="vanthu.tinh")
+doc = documents.document_upload(actor=clerk, conference=conf, upload=SimpleUploadedFile("bao-cao.pdf", bytes(pdf.output())))
+doc.agenda_item = conf.agenda_items.order_by("position").first(); doc.save()
+print("DOC", doc.pk)
+"""
+
+
+def upload_pdf(env: dict[str, str], code: str) -> int:
+    done = subprocess.run(
+        [PYTHON, "manage.py", "shell", "-c", UPLOAD.replace("CODE", repr(code))],
+        cwd=ROOT,
+        env=env,
+        check=False,
+        timeout=120,
+        capture_output=True,
+        text=True,
+    )
+    print(done.stderr[-3000:], file=sys.stderr)
+    return int(next(ln for ln in done.stdout.splitlines() if ln.startswith("DOC ")).split()[1])
+
+
+def content_frames(page) -> int:
+    return page.evaluate(INBOUND_VIDEO_JS, "content/video")
+
+
+def run() -> dict:
+    from playwright.sync_api import sync_playwright
+
+    result: dict = {"namespace_addresses": _addresses()}
+    logs: dict[str, list[str]] = {}
+    with tempfile.TemporaryDirectory(prefix="giaoban-present-") as tmp:
+        var = Path(tmp) / "var"
+        env = env_defaults(var)
+        info = prepare(var, site_keys=["15-UBND", "140", "138"], env=env)
+        code, sites = info["code"], info["sites"]
+        vanchan = sites["140"]
+        doc = upload_pdf(env, code)
+        with contextlib.ExitStack() as stack:
+            base = stack.enter_context(daphne(var, env))
+            pw = stack.enter_context(sync_playwright())
+            browser = pw.chromium.launch(
+                executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, timeout=T
+            )
+            stack.callback(browser.close)
+            try:
+
+                def person(name: str, width: int, height: int):
+                    context = browser.new_context(viewport={"width": width, "height": height})
+                    context.set_default_timeout(T)
+                    page = context.new_page()
+                    logs[name] = []
+                    page.on("console", lambda m, n=name: logs[n].append(f"{m.type}: {m.text}"))
+                    page.on("pageerror", lambda e, n=name: logs[n].append(f"pageerror: {e}"))
+                    page.on("dialog", lambda d: d.accept())
+                    sign_in(page, base, name)
+                    return page
+
+                chair = person("chutri.tinh", 1366, 768)
+                chair.goto(f"{base}/conferences/{code}/console/")
+                chair.wait_for_selector("body[data-page=console][data-ws=open]")
+                chair.click("[data-action=start]")
+                chair.wait_for_selector("body[data-status=live]")
+                pc = person("kythuat.vanchan", 1366, 768)
+                phone = person("kythuat.tranyen", 390, 844)
+                for page in (pc, phone):
+                    page.goto(f"{base}/conferences/{code}/join/")
+                    page.wait_for_selector("body[data-devices=ok]")
+                    page.click("#prejoin [data-action=join]")
+                    page.wait_for_selector("body[data-media=connected]")
+
+                # 2. the chair grants the PC's site; the PC shares its screen
+                assert not pc.is_visible("[data-action=share-screen]")
+                chair.click(f".site-tile[data-code='{vanchan}']")
+                chair.click('#selected-site [data-action="presenter.grant"]')
+                pc.wait_for_selector("[data-action=share-screen]:visible")
+                pc.click("[data-action=share-screen]")
+                pc.wait_for_selector("body[data-content=screen][data-sharing='1']")
+                result["screen"] = pc.evaluate(
+                    "(() => { const t = window.giaoban.live.media.screen; return {label: t.label,"
+                    " hint: t.contentHint, ...t.getSettings()}; })()"
+                )
+
+                # 3. the phone decodes moving content next to the speaker; the console says so
+                phone.wait_for_selector(
+                    "body[data-content=screen] [data-role=content-stage]:visible"
+                )
+                result["phone_content_frames"] = video_moves(phone, "content/video", frames=10)
+                result["phone_layout"] = phone.evaluate(
+                    "(() => { const c = document.querySelector('[data-role=content-stage]')"
+                    ".getBoundingClientRect(), s = document.querySelector('.stage-col .stage')"
+                    ".getBoundingClientRect(); return {content: [c.width, c.height], speaker:"
+                    " [s.width, s.height], inside: c.right <= innerWidth + 0.5}; })()"
+                )
+                chair.wait_for_selector("[data-role=presenting]:has-text('đang trình chiếu')")
+                result["console_presenting"] = chair.inner_text("[data-role=presenting]")
+
+                # 4. revoked: the content stops everywhere
+                chair.click('[data-action="presenter.revoke"]')
+                for page in (phone, pc, chair):
+                    page.wait_for_selector("body[data-content='']", state="attached")
+                    page.wait_for_selector("[data-role=content-stage]", state="hidden")
+                pc.wait_for_selector("body[data-sharing='']", state="attached")
+                result["capture_after_revoke"] = pc.evaluate(
+                    "window.giaoban.live.media.screen === null"
+                )
+                before = content_frames(phone)
+                time.sleep(1.5)
+                result["frames_after_revoke"] = content_frames(phone) - before
+
+                # 5. a document page by page: the second page reaches the phone
+                chair.click('#selected-site [data-action="presenter.grant"]')
+                pc.wait_for_selector("[data-action=present-doc]:visible")
+                pc.select_option("[data-role=present-doc]", str(doc))
+                pc.click("[data-action=present-doc]")
+                phone.wait_for_selector("body[data-content=document][data-content-page='1']")
+                pc.click("[data-action=page-next]")
+                phone.wait_for_selector("body[data-content-page='2']")
+                wait_until(
+                    lambda: phone.evaluate(
+                        "(() => { const i = document.querySelector('[data-role=content-page]');"
+                        " return i.complete && i.naturalWidth > 0 && i.src.includes('/pages/2/'); })()"
+                    ),
+                    what="page 2 drawn on the phone",
+                )
+                result["phone_page"] = phone.get_attribute("[data-role=content-page]", "src")
+
+                # 6. a new screen share, ended from the browser's own bar ("Dừng chia sẻ")
+                pc.click("[data-action=share-screen]")
+                phone.wait_for_selector("body[data-content=screen]")
+                pc.evaluate("window.giaoban.live.media.screen.dispatchEvent(new Event('ended'))")
+                phone.wait_for_selector("body[data-content='']", state="attached")
+                result["ended_from_bar"] = True
+            except BaseException:
+                for name, lines in logs.items():
+                    print(f"--- console of {name}", file=sys.stderr)
+                    print("\n".join(lines[-60:]), file=sys.stderr)
+                raise
+    return result
+
+
+if __name__ == "__main__":
+    print("PRESENTING-JSON " + json.dumps(run(), ensure_ascii=False))
