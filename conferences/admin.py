@@ -203,8 +203,8 @@ class PersonalJoinLinkAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Live state, the audit trail and what the roll call and the media plane wrote change only
-    through their commands (conferences.live), never by hand."""
+    """Live state, the audit trail, the chat and what the roll call and the media plane wrote
+    change only through their commands (conferences.live), never by hand."""
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -216,7 +216,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-for model in (models.LiveState, models.RollCall, models.RollCallAnswer, models.AuditEntry):
+for model in (
+    models.LiveState,
+    models.RollCall,
+    models.RollCallAnswer,
+    models.AuditEntry,
+    models.ChatMessage,
+):
     admin.site.register(model, ReadOnlyAdmin)
 for model in (models.PresenceInterval, models.Document, models.CalendarFeed):
     admin.site.register(model)
