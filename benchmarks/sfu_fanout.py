@@ -151,20 +151,33 @@ def rpc(port: int, message: dict) -> dict:
 
 
 def start_subscribers(
-    port: int, kind: str, n: int, prefix: str, children: list, *, wait: float
+    port: int,
+    kind: str,
+    n: int,
+    prefix: str,
+    children: list,
+    *,
+    wait: float,
+    spawn=None,
+    start_timeout: float = 180,
+    settle: float = 1.0,
 ) -> tuple[list[Child], int]:
     """Start ``n`` subscribers (``PER_PROCESS`` per process, added to ``children``), wait a
     bounded time until every one receives (video starts on the clip's key frame), then reset
-    their counters so the measured window starts clean. Returns them and how many received."""
+    their counters so the measured window starts clean. Returns them and how many received.
+    ``spawn(first, count)`` starts one subscriber process of another benchmark's worker."""
     subs = []
     receiving = 0
     for start in range(0, n, PER_PROCESS):
         count = min(PER_PROCESS, n - start)
-        sub = Child("subscribers", str(port), kind, f"{prefix}{start}-", str(count))
+        if spawn is None:
+            sub = Child("subscribers", str(port), kind, f"{prefix}{start}-", str(count))
+        else:
+            sub = spawn(start, count)
         children.append(sub)
         subs.append(sub)
     for sub in subs:
-        sub.read(timeout=180)
+        sub.read(timeout=start_timeout)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         receiving = 0
@@ -174,7 +187,7 @@ def start_subscribers(
         if receiving >= n:
             break
         time.sleep(0.5)
-    time.sleep(1.0)
+    time.sleep(settle)
     for sub in subs:
         sub.send("reset")
         sub.read()

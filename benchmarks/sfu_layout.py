@@ -49,7 +49,6 @@ sys.path.insert(0, str(HERE))
 import sfu_fanout  # noqa: E402  (Child, rpc)
 
 WORKER = HERE / "_layout_worker.py"
-PER_PROCESS = 25
 SOURCES = ["p0", "p1", "p2", "p3", "p4", "p5"]  # floor, chair, 4 thumbnails
 LAYERS = {"h": (1920, 1080, 2_500_000), "m": (960, 540, 600_000), "l": (480, 270, 150_000)}
 SITES = 210
@@ -145,27 +144,17 @@ def run_case(mode: str, n: int, clip_dir: Path, window: float) -> dict:
             children.append(pub)
             pub.read()
         sfu_fanout.rpc(port, {"cmd": "layout", "floor": "p0", "chair": "p1", "thumbs": SOURCES[2:]})
-        subs = []
-        for start in range(0, n, PER_PROCESS):
-            sub = Child("subscribers", str(port), f"s{start}-", str(min(PER_PROCESS, n - start)))
-            children.append(sub)
-            subs.append(sub)
-        for sub in subs:
-            sub.read(timeout=240)
-        receiving = 0
-        deadline = time.monotonic() + 40
-        while time.monotonic() < deadline:
-            receiving = 0
-            for sub in subs:
-                sub.send("ready")
-                receiving += sub.read()["receiving"]
-            if receiving >= n:
-                break
-            time.sleep(0.5)
-        time.sleep(1.5)
-        for sub in subs:
-            sub.send("reset")
-            sub.read()
+        subs, receiving = sfu_fanout.start_subscribers(
+            port,
+            "",
+            n,
+            "s",
+            children,
+            wait=40,
+            spawn=lambda first, count: Child("subscribers", str(port), f"s{first}-", str(count)),
+            start_timeout=240,
+            settle=1.5,
+        )
         before = sfu_fanout.rpc(port, {"cmd": "stats"})
         cpu0 = server_proc.cpu_times()
         time.sleep(window)
