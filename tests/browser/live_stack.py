@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -272,3 +273,51 @@ def attendance(env: dict[str, str], code: str) -> dict[str, dict[str, int]]:
     )
     line = next(ln for ln in done.stdout.splitlines() if ln.startswith("ATTENDANCE-JSON "))
     return json.loads(line.removeprefix("ATTENDANCE-JSON "))
+
+
+def run_scenario_in_loopback_namespace(
+    module: str, args: list[str], marker: str, timeout: float, default_route: bool = True
+) -> dict:
+    """Run ``python -m <module> <args>`` in a new network namespace whose only interface is
+    loopback (lo up; with ``default_route`` a default route over lo, which Firefox needs to
+    gather candidates) and the DEFAULT media settings (no MEDIA_* variables, embedded mode:
+    no DATABASE_URL/REDIS_URL). The scenario runs in its own process group and is ended by
+    pid if it outlives ``timeout``. Prints the tail of its output and returns the JSON it
+    printed after ``<marker> ``; fails the test if it failed or printed none."""
+    from tests.conftest import require
+
+    require(
+        os.geteuid() == 0 and shutil.which("unshare") is not None,
+        "needs root and unshare(1) for a network namespace",
+    )
+    route = " && ip route add default dev lo src 127.0.0.1" if default_route else ""
+    quoted = " ".join(f'"{a}"' for a in args)
+    inside = f'ip link set lo up{route} && exec "{PYTHON}" -m {module} {quoted}'
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("MEDIA_") and k not in ("DATABASE_URL", "REDIS_URL")
+    }
+    proc = subprocess.Popen(
+        ["unshare", "--net", "--", "sh", "-c", inside],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop(proc)
+        out, err = proc.communicate()
+        print(out[-20000:], err[-8000:])
+        raise AssertionError(f"{module} ran past {timeout:.0f} s (output above)") from None
+    print(out[-20000:])
+    print(err[-8000:])
+    assert proc.returncode == 0, f"{module} failed with {proc.returncode} (output above)"
+    prefix = f"{marker} "
+    line = next((ln for ln in out.splitlines() if ln.startswith(prefix)), None)
+    assert line is not None, f"{module} printed no {marker} line (output above)"
+    return json.loads(line.removeprefix(prefix))
