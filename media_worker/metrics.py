@@ -42,8 +42,15 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def render(worker: str, rooms: Mapping[str, RoomSample], *, cpu_seconds: float) -> str:
-    """The exposition text for one worker; ``rooms`` maps a room's code to its sample."""
+def render(
+    worker: str,
+    rooms: Mapping[str, RoomSample],
+    *,
+    cpu_seconds: float,
+    budget: int | None = None,
+) -> str:
+    """The exposition text for one worker; ``rooms`` maps a room's code to its sample;
+    ``budget`` (its peer budget, ``MEDIA_WORKER_PEER_BUDGET``) adds the budget gauges."""
     w = _label(worker)
     lines = [
         f"# HELP {PREFIX}_rooms Rooms hosted by this worker.",
@@ -66,4 +73,14 @@ def render(worker: str, rooms: Mapping[str, RoomSample], *, cpu_seconds: float) 
         f"# TYPE {PREFIX}_cpu_seconds_total counter",
         f'{PREFIX}_cpu_seconds_total{{worker="{w}"}} {cpu_seconds:.3f}',
     ]
+    if budget is not None:
+        peers = sum(sample.peers for sample in rooms.values())
+        lines += [
+            f"# HELP {PREFIX}_peer_budget Peers this worker is meant to carry.",
+            f"# TYPE {PREFIX}_peer_budget gauge",
+            f'{PREFIX}_peer_budget{{worker="{w}"}} {budget}',
+            f"# HELP {PREFIX}_over_budget 1 while the worker's peers exceed its budget.",
+            f"# TYPE {PREFIX}_over_budget gauge",
+            f'{PREFIX}_over_budget{{worker="{w}"}} {int(peers > budget)}',
+        ]
     return "\n".join(lines) + "\n"

@@ -3,8 +3,11 @@
 - :class:`LocalRouter` (``MEDIA_ROOM_MODE=inprocess``): rooms live in this process, on the loop
   that calls it (Daphne's). A room opens with the first offer of a live conference and closes
   when its last peer leaves or the conference ends.
-- :class:`LeasedRouter` (``celery``): ``ensure`` sends ``media_worker.tasks.host_room`` to queue
-  ``media``; a media worker hosts the room under a lease (``media_worker.runner``). Signalling
+- :class:`LeasedRouter` (``celery``): ``ensure`` sends ``media_worker.tasks.host_room`` to the
+  least-loaded live worker's own queue ``media.<node>`` (``media_worker.placement``; the shared
+  queue ``media`` while no worker's load is known); a media worker hosts the room under a lease
+  (``media_worker.runner``). An offer to a room whose worker is over its peer budget is
+  reported (:meth:`LeasedRouter.overflow`, the hook for cascaded rooms). Signalling
   and commands go to the channel-layer group ``media.room.<code>``; a signal's reply comes back
   on a channel made for that one request, so :meth:`RoomRouter.signal` returns the reply in
   both modes and callers have no per-mode cases.
@@ -26,6 +29,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from media_worker import placement
 from media_worker.host import RoomHost
 
 logger = logging.getLogger(__name__)
@@ -148,17 +152,50 @@ class LeasedRouter:
         value = await redis_client().get(lease_key(code))
         return value.decode() if value else None
 
+    def __init__(self) -> None:
+        self.overflows = 0  # offers that went to an over-budget worker (see overflow)
+
     async def ensure(self, code: str) -> None:
         if await self.holder(code) is None:
             from media_worker import tasks
 
-            await sync_to_async(tasks.host_room.delay)(code)
+            queue = await placement.place(redis_client(), code)
+            await sync_to_async(tasks.send_host_room)(code, queue)
+
+    async def overflow(self, code: str, holder: str) -> None:
+        """An offer for ``code``, hosted under ``holder``'s lease: report it when that worker is
+        over its peer budget.
+
+        Hook for cascaded rooms (issue 16 item 1): the join then belongs on the worker
+        :func:`placement.overflow_target` names, which would pipe the room's streams from the
+        room's worker. Until those pipes exist the offer still goes to the room's worker."""
+        try:
+            found = await placement.overflow_target(redis_client(), holder)
+        except Exception as exc:  # placement is advisory: never fail an offer over it
+            logger.warning("room %s: placement unavailable: %s", code, exc)
+            return
+        if found is None:
+            return
+        mine, other = found
+        self.overflows += 1
+        logger.warning(
+            "room %s: worker %s is over its peer budget (%s > %s); the join stays there "
+            "(another worker of the room, %s, needs cascaded rooms)",
+            code,
+            mine.node,
+            mine.peers,
+            mine.budget,
+            other.node if other is not None else "none live",
+        )
 
     async def signal(self, code: str, message: dict[str, Any]) -> dict[str, Any] | None:
         kind = message.get("type")
-        if kind == "offer" and await self.holder(code) is None:
-            await self.ensure(code)
-            raise MediaUnavailable(code)
+        if kind == "offer":
+            holder = await self.holder(code)
+            if holder is None:
+                await self.ensure(code)
+                raise MediaUnavailable(code)
+            await self.overflow(code, holder)
         layer = get_channel_layer()
         if kind != "offer":
             await layer.group_send(

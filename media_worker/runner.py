@@ -16,6 +16,12 @@
   1 s, so after a Redis outage rooms come back within a watchdog pass.
 - Channel messages are handled by at most ``MAX_INFLIGHT`` tasks; beyond that a message is
   dropped and counted (``dropped``), and an offer among them is answered ``media_unavailable``.
+- A runner given a ``node`` (the Celery node name of a worker that consumes ``media.<node>``)
+  publishes its load every heartbeat (``media_worker.placement``), before renewing its leases so
+  the heartbeat of a dead worker never outlives its leases; the watchdog places a room whose
+  lease expired on the least-loaded live worker (itself, or that worker's queue), so a dead
+  worker's rooms spread over the others. It logs when its peers exceed its budget.
+- It serves ``/metrics`` and ``/health`` on ``MEDIA_METRICS_ADDRESS`` (``media_worker.health``).
 
 Every loop here is bounded by the runner's stop event; every room is closed in a ``finally``.
 """
@@ -37,8 +43,10 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from media_worker import ports
+from media_worker import placement, ports
+from media_worker.health import HealthServer
 from media_worker.host import RoomHost, _db
+from media_worker.metrics import RoomSample, render
 from media_worker.router import lease_key, room_group, seen_key
 
 logger = logging.getLogger(__name__)
@@ -72,8 +80,28 @@ __all__ = ["LEASE_TTL", "MediaRunner", "RoomHost", "lease_key", "room_group"]
 class MediaRunner:
     """Hosts rooms under Redis leases on the loop that calls :meth:`run`."""
 
-    def __init__(self, *, worker_id: str | None = None, redis_url: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        worker_id: str | None = None,
+        redis_url: str | None = None,
+        node: str = "",
+        metrics_address: str | None = None,
+    ) -> None:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.node = node  # "" : not addressable, so it publishes no load (tests, tools)
+        self.budget = placement.peer_budget()
+        self.metrics_address = (
+            str(getattr(settings, "MEDIA_METRICS_ADDRESS", ""))
+            if metrics_address is None
+            else metrics_address
+        )
+        self.health: HealthServer | None = None
+        self.over_budget = False
+        self.beat_at = 0.0  # loop time of the last heartbeat that reached Redis
+        self._sampled: tuple[float, float] | None = None  # (wall, cpu) of the last sample
+        self._packets_out: dict[str, int] = {}
+        self.load: placement.WorkerLoad | None = None
         self.redis_url = redis_url or settings.REDIS_URL
         self.rooms: dict[str, RoomHost] = {}
         self.stopping = asyncio.Event()
@@ -94,6 +122,16 @@ class MediaRunner:
         )
         self.layer = get_channel_layer()
         self.channel = await self.layer.new_channel()  # default prefix: see router.signal
+        if self.metrics_address:
+            self.health = HealthServer(
+                self.metrics_address, metrics=self.metrics_text, healthy=self.healthy
+            )
+            try:
+                bound = await self.health.start()
+                logger.info("media runner %s: metrics on http://%s/metrics", self.worker_id, bound)
+            except OSError as exc:
+                logger.error("media runner %s: no metrics endpoint: %s", self.worker_id, exc)
+                self.health = None
         loops = [
             asyncio.create_task(c) for c in (self._receive(), self._heartbeat(), self._watchdog())
         ]
@@ -107,6 +145,13 @@ class MediaRunner:
             await asyncio.gather(*loops, return_exceptions=True)
             for code in list(self.rooms):
                 await self._drop(code, release=True)
+            if self.node:
+                try:
+                    await placement.withdraw(self.redis, self.node)
+                except Exception as exc:
+                    logger.warning("media runner %s: could not withdraw: %s", self.worker_id, exc)
+            if self.health is not None:
+                await self.health.close()
             await self.redis.aclose()
 
     def stop(self) -> None:
@@ -174,11 +219,96 @@ class MediaRunner:
                 except Exception:
                     logger.exception("room %s: could not release its lease", code)
 
+    # --- load, metrics ---------------------------------------------------------------------
+
+    def samples(self) -> dict[str, RoomSample]:
+        return {
+            code: RoomSample(peers=len(host.room.peers), counters=host.room.counters())
+            for code, host in self.rooms.items()
+        }
+
+    def metrics_text(self) -> str:
+        return render(
+            self.node or self.worker_id,
+            self.samples(),
+            cpu_seconds=time.process_time(),
+            budget=self.budget,
+        )
+
+    def healthy(self) -> bool:
+        """The last heartbeat reached Redis within a lease TTL."""
+        return self.beat_at > 0 and asyncio.get_running_loop().time() - self.beat_at < LEASE_TTL
+
+    def sample_load(self) -> placement.WorkerLoad:
+        """This worker's load now: CPU share and egress since the previous sample."""
+        wall, cpu = time.time(), time.process_time()
+        out = 0
+        for code, host in self.rooms.items():
+            sent = int(host.room.counters().get("packets_out", 0))
+            out += max(0, sent - self._packets_out.get(code, sent))
+            self._packets_out[code] = sent
+        for code in set(self._packets_out) - set(self.rooms):
+            self._packets_out.pop(code, None)
+        share = pps = 0.0
+        if self._sampled is not None and wall > self._sampled[0]:
+            elapsed = wall - self._sampled[0]
+            share, pps = max(0.0, (cpu - self._sampled[1]) / elapsed), out / elapsed
+        self._sampled = (wall, cpu)
+        load = placement.WorkerLoad(
+            node=self.node,
+            lease_id=self.worker_id,
+            rooms={code: len(host.room.peers) for code, host in self.rooms.items()},
+            budget=self.budget,
+            cpu=round(share, 4),
+            egress_pps=round(pps, 1),
+            at=wall,
+            metrics=self.health.bound if self.health is not None else "",
+        )
+        if load.over_budget and not self.over_budget:
+            # Hook for cascaded rooms (issue 16 item 1): new joins of these rooms belong on
+            # another worker of the room; the router reports each such join.
+            logger.warning(
+                "media worker %s is over its peer budget (%s > %s) in rooms %s",
+                self.node,
+                load.peers,
+                self.budget,
+                sorted(load.rooms),
+            )
+        elif self.over_budget and not load.over_budget:
+            logger.info("media worker %s is back within its peer budget", self.node)
+        self.over_budget = load.over_budget
+        self.load = load
+        return load
+
+    async def _publish_load(self) -> None:
+        load = self.sample_load()
+        if not self.node:
+            self.beat_at = asyncio.get_running_loop().time()
+            return
+        try:
+            await placement.publish(self.redis, load)
+            self.beat_at = asyncio.get_running_loop().time()
+        except Exception as exc:
+            logger.warning("media runner %s: load heartbeat failed: %s", self.worker_id, exc)
+
+    async def _place(self, code: str) -> None:
+        """A live room without a lease: host it here when this is the least-loaded worker (or
+        placement knows no worker), else send it to the one that is."""
+        queue = await placement.place(self.redis, code) if self.node else placement.SHARED_QUEUE
+        if queue in (placement.SHARED_QUEUE, placement.worker_queue(self.node)):
+            await self.host(code)
+            return
+        from media_worker import tasks  # tasks imports this module
+
+        logger.info("media runner %s: room %s placed on %s", self.worker_id, code, queue)
+        await sync_to_async(tasks.send_host_room)(code, queue)
+
     async def _heartbeat(self) -> None:
-        """Renew every lease; give a room up when its lease is lost, or when it could not be
-        renewed for a TTL (another worker may already serve it)."""
+        """Publish the load, then renew every lease; give a room up when its lease is lost, or
+        when it could not be renewed for a TTL (another worker may already serve it)."""
         loop = asyncio.get_running_loop()
         while not self.stopping.is_set():
+            await self._publish_load()
             for code in list(self.rooms):
                 stamped = loop.time()  # before the await: the lease runs from here at best
                 try:
@@ -217,7 +347,7 @@ class MediaRunner:
                         await self._drop(code, release=True)
                 for code in live - set(self.rooms):
                     if not await self.redis.exists(lease_key(code)):
-                        await self.host(code)
+                        await self._place(code)
             except Exception as exc:
                 logger.warning("media watchdog pass failed: %s", exc)
 
@@ -289,8 +419,9 @@ _thread: threading.Thread | None = None
 _lock = threading.Lock()
 
 
-def ensure_started(timeout: float = 10.0) -> MediaRunner:
-    """Start this process's runner on its own thread and loop (idempotent)."""
+def ensure_started(timeout: float = 10.0, *, node: str = "") -> MediaRunner:
+    """Start this process's runner on its own thread and loop (idempotent); ``node``: the
+    Celery node name whose queue ``media.<node>`` this worker consumes (placement by load)."""
     global _runner, _loop, _thread
     with _lock:
         if _runner is not None and _thread is not None and _thread.is_alive():
@@ -303,7 +434,7 @@ def ensure_started(timeout: float = 10.0) -> MediaRunner:
             asyncio.set_event_loop(loop)
 
             async def go() -> None:
-                holder["runner"] = MediaRunner()
+                holder["runner"] = MediaRunner(node=node)
                 started.set()
                 await holder["runner"].run()
 

@@ -160,6 +160,24 @@ if MEDIA_THUMBNAILS > 4:
 MEDIA_MAX_BITRATE = env_int("MEDIA_MAX_BITRATE", 2_500_000, minimum=100_000)
 # A site whose peer sends no packet for this many seconds is recorded as left (and removed).
 MEDIA_NO_MEDIA_TIMEOUT = env_int("MEDIA_NO_MEDIA_TIMEOUT", 20, minimum=1)
+# Placement by load (media_worker/placement.py): the peers one media worker process is meant to
+# carry (its heartbeat publishes it, so hosts of different sizes set their own), and the peers a
+# room is counted as before its sites have joined. A worker over its budget is reported (log,
+# metrics, the technicians' page); spreading one room's new joins over another worker needs
+# cascaded rooms (issue 16 item 1).
+MEDIA_WORKER_PEER_BUDGET = env_int("MEDIA_WORKER_PEER_BUDGET", 200, minimum=1)
+MEDIA_ROOM_PEERS_ESTIMATE = env_int("MEDIA_ROOM_PEERS_ESTIMATE", 10, minimum=0)
+# Each media worker serves /metrics (Prometheus text) and /health on this address, "host:port";
+# port 0 picks a free one (published in the worker's heartbeat and log); empty turns it off.
+# Keep it on loopback or the internal network: it is not authenticated.
+MEDIA_METRICS_ADDRESS = env_str("MEDIA_METRICS_ADDRESS", "127.0.0.1:0")
+_metrics_host, _sep, _metrics_port = MEDIA_METRICS_ADDRESS.rpartition(":")
+if MEDIA_METRICS_ADDRESS and not (
+    _sep and _metrics_host and _metrics_port.isdigit() and int(_metrics_port) <= 65535
+):
+    raise ImproperlyConfigured(
+        f"MEDIA_METRICS_ADDRESS must be host:port (or empty), got {MEDIA_METRICS_ADDRESS!r}"
+    )
 # Recording (media_worker/sfu/recording): segment length and the key-frame interval asked for
 # (a player seeks to the key frame before the wanted time).
 RECORDING_SEGMENT_SECONDS = env_int("RECORDING_SEGMENT_SECONDS", 300, minimum=2)
