@@ -4,8 +4,8 @@ Run by the benchmark only, inside its private network namespace (loopback only):
     _loss_worker.py server on|off     prints {"port": P, ...}; JSON lines on 127.0.0.1:P;
                                       on/off = the room's upstream NACK generator
     _loss_worker.py publisher PORT CLIPDIR
-        joins as "pub", loops the clip, honours key-frame requests by restarting the clip at
-        its key frame; prints {"joined": true, "port": <its UDP port>}; stdin: "stats"/"quit"
+        joins as "pub" (offering nack for Opus), loops the clip, honours key-frame requests
+        by restarting the clip at its key frame; prints {"joined": true, "port": <its UDP port>}; stdin: "stats"/"quit"
     _loss_worker.py subscribers PORT PREFIX COUNT
         joins COUNT subscribers that reassemble VP8 frames (_loss_frames.Vp8Receiver), send
         NACKs for gaps and a PLI when their decoder model loses the chain, as a browser does;
@@ -33,6 +33,8 @@ import av
 from _loss_frames import SeqCounter, Vp8Receiver, freeze_seconds, unwrap_rtx
 from _sfu_worker import CONFIG, ClipTrack, rpc
 from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from media_worker.sfu.signalling import offer_opus_nack
 
 COUNTER_KEYS = (
     "packets_in",
@@ -195,7 +197,9 @@ async def publish(port: int, clip_dir: str) -> None:
 
     vt.sender._retransmit = retransmit
     await pc.setLocalDescription(await pc.createOffer())
-    offer = {"type": "offer", "sdp": pc.localDescription.sdp}
+    # aiortc offers Opus without nack (its sender answers audio NACKs all the same): ask for
+    # it as the pages do, so the SFU NACKs this publisher's lost audio too
+    offer = {"type": "offer", "sdp": offer_opus_nack(pc.localDescription.sdp)}
     reply = await rpc(port, {"cmd": "join", "pid": "pub", "offer": offer})
     await pc.setRemoteDescription(RTCSessionDescription(reply["answer"]["sdp"], "answer"))
     ice = vt.sender.transport.transport

@@ -47,9 +47,10 @@ class NackGenerator:
     """Missing sequence numbers of one stream and when to ask for them again.
 
     ``missing`` maps a 16-bit sequence number to ``[first seen missing, last NACKed, tries]``.
-    With ``enabled`` false (audio, a publisher that did not negotiate ``nack``, or
-    ``Room(upstream_nack=False)``) the gaps are still counted -- lost, late, given up -- but
-    nothing is sent: the SFU's behaviour before the generator existed.
+    With ``enabled`` false (a publisher that did not negotiate ``nack`` for the stream --
+    audio whose offer did not ask for it --, or ``Room(upstream_nack=False)``) the gaps are
+    still counted -- lost, late, given up -- but nothing is sent: the SFU's behaviour before
+    the generator existed.
     """
 
     def __init__(self, counters: RoomCounters, *, enabled: bool = False) -> None:

@@ -35,7 +35,13 @@ from .ingress import PublisherStream
 from .keyframes import KeyframeRequester
 from .policy import NetworkPolicy
 from .rtcp import RtcpSender
-from .signalling import OfferLayout, SignallingError, add_start_bitrate, codec_key
+from .signalling import (
+    OfferLayout,
+    SignallingError,
+    add_opus_options,
+    add_start_bitrate,
+    codec_key,
+)
 from .simulcast import add_simulcast_to_answer, stream_id
 from .transport import ArrivalClock, DatagramSender, Pacer, socket_sender, srtp_sender
 
@@ -108,7 +114,7 @@ class Peer(Transmitter):
         self.state = "new"
         self.counters = room.totals
         self.rtt: float | None = None  # s, from receiver reports on the slots sent to it
-        self.nack_mids: set[str] = set()  # publish m-lines where the answer has "nack"
+        self.nack_mids: set[str] = set()  # m-lines where the answer has "nack" (any kind)
         # counters for stats()
         self.rtp_in = 0
         self.rtcp_in = 0
@@ -173,6 +179,9 @@ class Peer(Transmitter):
         simulcast = layout.publish_video.simulcast
         if simulcast is not None:
             sdp = add_simulcast_to_answer(sdp, layout.publish_video.mid, simulcast)
+        # aiortc answers Opus without the offer's nack and FEC: put them back, so audio lost
+        # on its way in is NACKed like video and a subscriber may NACK its audio slots
+        sdp = add_opus_options(sdp, layout.sdp)
         self._note_negotiated(sdp)
         if start_bitrate_kbps and layout.publishes_video:
             sdp = add_start_bitrate(sdp, layout.publish_video.mid, start_bitrate_kbps)
@@ -207,7 +216,7 @@ class Peer(Transmitter):
             if any(
                 fb.type == "nack" and not fb.parameter
                 for c in m.rtp.codecs
-                if c.name.lower() in ("vp8", "h264")
+                if c.name.lower() in ("vp8", "h264", "opus")
                 for fb in c.rtcpFeedback
             ):
                 self.nack_mids.add(m.rtp.muxId)
@@ -418,8 +427,8 @@ class Peer(Transmitter):
                 self.layers[rid] = stream
             if line.kind == "video":
                 self._attach_keyframe_requests(stream)
-                if line.mid in self.nack_mids:
-                    self._attach_nack(stream)
+            if line.mid in self.nack_mids:  # video, and audio whose offer asked for nack
+                self._attach_nack(stream)
             if getattr(self, attr) is None:
                 setattr(self, attr, stream)
             self.streams[ssrc] = stream
@@ -437,7 +446,9 @@ class Peer(Transmitter):
         stream.keyframe_requests = KeyframeRequester(send, self.counters)
 
     def _attach_nack(self, stream: PublisherStream) -> None:
-        """Upstream NACKs for a video stream whose publisher negotiated ``nack``."""
+        """Upstream NACKs for a stream whose publisher negotiated ``nack`` (video; audio
+        when its offer had ``a=rtcp-fb:<opus> nack``). Giving up on an audio packet asks
+        for nothing more: there is no key frame to request."""
         nack = stream.nack
         nack.enabled = self.room.upstream_nack
         media_ssrc = stream.ssrc

@@ -291,3 +291,121 @@ def add_start_bitrate(sdp: str, mid: str, kbps: int) -> str:
                     )
         out.append(section)
     return "".join(out)
+
+
+def _sections(text: str) -> list[str]:
+    """The session part, then one string per m-section (each starting with ``m=``)."""
+    return re.split(r"(?=^m=)", text, flags=re.M)
+
+
+def _section_mid(section: str) -> str | None:
+    found = re.search(r"^a=mid:([^\r\n]+)", section, re.M)
+    return found.group(1).strip() if found else None
+
+
+def _opus_payload_types(section: str) -> list[str]:
+    return re.findall(r"^a=rtpmap:(\d+) opus/", section, re.M | re.I)
+
+
+def _has_plain_nack(section: str, pt: str) -> bool:
+    """``a=rtcp-fb:<pt> nack`` alone (not ``nack pli``), or the ``*`` wildcard form."""
+    return re.search(rf"^a=rtcp-fb:(?:{pt}|\*) nack[ \t]*\r?$", section, re.M) is not None
+
+
+def _fmtp_params(section: str, pt: str) -> dict[str, str] | None:
+    found = re.search(rf"^a=fmtp:{pt} ([^\r\n]*)", section, re.M)
+    if found is None:
+        return None
+    params = {}
+    for item in found.group(1).split(";"):
+        key, _, value = item.strip().partition("=")
+        if key:
+            params[key.lower()] = value.strip()
+    return params
+
+
+def _add_opus_nack_to_section(section: str, pt: str) -> str:
+    """Insert ``a=rtcp-fb:<pt> nack`` after the codec's last rtpmap/fmtp/rtcp-fb line."""
+    eol = "\r\n" if "\r\n" in section else "\n"
+    lines = section.split(eol)
+    at = None
+    for i, line in enumerate(lines):
+        if re.match(rf"a=(rtpmap|fmtp|rtcp-fb):{pt}[ \t]", line):
+            at = i
+    if at is None:
+        return section
+    lines.insert(at + 1, f"a=rtcp-fb:{pt} nack")
+    return eol.join(lines)
+
+
+def add_opus_options(answer_sdp: str, offer_sdp: str) -> str:
+    """Put back into aiortc's answer the Opus options the offer asked for on the same mid.
+
+    aiortc intersects the offer's ``rtcp-fb`` with its own Opus codec, which has none, and
+    drops the offer's fmtp: its answers never negotiate ``nack`` or in-band FEC for audio.
+    The SFU does not decode (aiortc's receiver is bypassed), and it NACKs and retransmits
+    audio like video, so for each Opus payload type the answer gets
+
+    - ``a=rtcp-fb:<pt> nack`` when the offer has it for that payload type: Chromium then
+      keeps an audio send history and answers the SFU's NACKs (upstream recovery), and as a
+      subscriber NACKs what it misses on the audio slots (answered from the SFU's history);
+    - ``useinbandfec=1`` in its fmtp when the offer's fmtp has it: the sender adds Opus
+      LBRR data, so a packet lost end to end is partly concealed from the next one.
+
+    Nothing is added that the offer did not ask for, and nothing twice.
+    """
+    offered: dict[str, str] = {}
+    for section in _sections(offer_sdp):
+        mid = _section_mid(section) if section.startswith("m=audio") else None
+        if mid is not None:
+            offered[mid] = section
+    out = []
+    for section in _sections(answer_sdp):
+        mid = _section_mid(section) if section.startswith("m=audio") else None
+        offer_section = offered.get(mid) if mid is not None else None
+        if offer_section is not None:
+            for pt in _opus_payload_types(section):
+                if pt not in _opus_payload_types(offer_section):
+                    continue
+                if _has_plain_nack(offer_section, pt) and not _has_plain_nack(section, pt):
+                    section = _add_opus_nack_to_section(section, pt)
+                offer_fmtp = _fmtp_params(offer_section, pt) or {}
+                answer_fmtp = _fmtp_params(section, pt)
+                if offer_fmtp.get("useinbandfec") != "1":
+                    continue
+                if answer_fmtp is None:
+                    section = re.sub(
+                        rf"^(a=rtpmap:{pt} [^\r\n]*(\r?\n))",
+                        rf"\1a=fmtp:{pt} useinbandfec=1\2",
+                        section,
+                        count=1,
+                        flags=re.M,
+                    )
+                elif "useinbandfec" not in answer_fmtp:
+                    section = re.sub(
+                        rf"^(a=fmtp:{pt} [^\r\n]*)",
+                        r"\1;useinbandfec=1",
+                        section,
+                        count=1,
+                        flags=re.M,
+                    )
+        out.append(section)
+    return "".join(out)
+
+
+def offer_opus_nack(offer_sdp: str) -> str:
+    """An offer with ``a=rtcp-fb:<pt> nack`` on every Opus codec that lacks it.
+
+    For clients whose stack offers no audio NACK, as aiortc's does not (its sender answers
+    NACKs for audio from its 128-packet history all the same): with it the SFU negotiates
+    ``nack`` for their audio (see :func:`add_opus_options`) and recovers their lost audio.
+    The pages do the same for browsers (``static/conferences/live/media.js``).
+    """
+    out = []
+    for section in _sections(offer_sdp):
+        if section.startswith("m=audio"):
+            for pt in _opus_payload_types(section):
+                if not _has_plain_nack(section, pt):
+                    section = _add_opus_nack_to_section(section, pt)
+        out.append(section)
+    return "".join(out)

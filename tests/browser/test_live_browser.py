@@ -67,6 +67,15 @@ WATCH_JS = """(before) => {
     });
   }, 20);
 }"""
+# Per audio m-line of the media connection's offer and answer: has its Opus "nack"?
+OPUS_NACK_JS = r"""() => {
+  const pc = window.giaoban.live.media.pc;
+  const nack = (sdp) => sdp.split(/(?=^m=)/m).filter((s) => s.startsWith('m=audio')).map((s) => {
+    const m = /^a=rtpmap:(\d+) opus\//mi.exec(s);
+    return !!m && new RegExp(`^a=rtcp-fb:${m[1]} nack\r?$`, 'm').test(s);
+  });
+  return {offer: nack(pc.localDescription.sdp), answer: nack(pc.remoteDescription.sdp)};
+}"""
 CLICK_CLOCK_JS = """(selector) => {
   window.__clickedAt = null;
   document.querySelector(selector).addEventListener('click', () => { window.__clickedAt = Date.now(); }, {capture: true, once: true});
@@ -362,6 +371,10 @@ def test_chair_and_two_sites_run_a_conference_through_the_pages(stack, chromium_
             for page in (a, b):
                 page.wait_for_selector("body[data-media=connected]")
                 frames_advance(page, "chair")  # everyone sees the chair site
+            for page in (chair, a, b):
+                # media.js offers nack for Opus and the SFU answers it (audio recovery)
+                nacks = page.evaluate(OPUS_NACK_JS)
+                assert len(nacks["offer"]) == 3 and all(nacks["offer"] + nacks["answer"]), nacks
 
             # Văn Chấn raises its hand; the chair gives it the floor from the queue
             a.click("[data-action=hand]")

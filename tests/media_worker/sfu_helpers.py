@@ -26,6 +26,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError
 
 from media_worker.sfu import rtp
+from media_worker.sfu.signalling import offer_opus_nack
 
 WIDTH, HEIGHT = 320, 240
 
@@ -119,10 +120,12 @@ class Client:
         video_codec: str | None = None,
         content: int | bool | None = False,
         content_slot: str = "recvonly",
+        opus_nack: bool = False,
     ) -> None:
         """``content``: False = an older client without the content lines; None = the content
         lines, publishing nothing; an int = a shared screen of that luma. ``content_slot``:
-        the content slot line's direction (``inactive`` opts out)."""
+        the content slot line's direction (``inactive`` opts out). ``opus_nack``: offer
+        ``nack`` for Opus as the pages do (``signalling.offer_opus_nack``)."""
         # max-bundle: see NetworkPolicy.rtc_configuration for the aiortc balanced-bundle bug.
         self.pc = RTCPeerConnection(
             RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
@@ -136,6 +139,7 @@ class Client:
             LumaTrack(content) if isinstance(content, int) and content is not True else None
         )
         self.content_slot = content_slot
+        self.opus_nack = opus_nack
         self.drop = drop  # (ssrc, seq) -> drop this incoming packet once
         self.received: dict[str, Received] = {}
         self.rtp_log: dict[int, list[tuple[int, int]]] = {}
@@ -181,6 +185,8 @@ class Client:
             pc.addTransceiver("video", direction=self.content_slot)
         await pc.setLocalDescription(await pc.createOffer())
         offer = {"type": "offer", "sdp": pc.localDescription.sdp}
+        if self.opus_nack:
+            offer["sdp"] = offer_opus_nack(offer["sdp"])
         if self.with_content:
             offer["content"] = True
         return offer

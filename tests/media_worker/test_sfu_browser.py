@@ -21,6 +21,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.media, pytest.mark.timeout(180)]
 
 W, H, FPS = 1920, 1080, 30
 PAGE_URL = "http://localhost/sfu-test.html"
+STATIC = Path(__file__).resolve().parents[2] / "static" / "conferences" / "live"
 
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -41,8 +42,10 @@ CHROMIUM_FLAGS = [
 PAGE = """<!doctype html><html><body><div id="videos"></div>
 <script type="module">
 // Written from docs/sfu.md: the client offers; m-lines in the SFU's fixed order.
+// offerOpusNack: the pages' own audio-NACK munging, served from static/ (see open_page)
+import { offerOpusNack } from "/static/conferences/live/media.js";
 const state = window.sfu = { pc: null, tracks: {}, ready: false, log: [] };
-window.sfuOffer = async ({ publish, thumbnails, maxBitrate, encodings }) => {
+window.sfuOffer = async ({ publish, thumbnails, maxBitrate, encodings, opusNack }) => {
   const pc = state.pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: "max-bundle" });
   pc.oniceconnectionstatechange = () => state.log.push("ice " + pc.iceConnectionState);
   pc.ontrack = (e) => {
@@ -64,7 +67,8 @@ window.sfuOffer = async ({ publish, thumbnails, maxBitrate, encodings }) => {
   }
   for (const kind of ["video", "audio", "video", "audio"]) pc.addTransceiver(kind, { direction: "recvonly" });
   for (let i = 0; i < thumbnails; i++) pc.addTransceiver("video", { direction: "recvonly" });
-  await pc.setLocalDescription(await pc.createOffer());
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription(opusNack ? { type: "offer", sdp: offerOpusNack(offer.sdp) } : offer);
   // No trickle: wait for gathering to finish (bounded).
   await new Promise((resolve) => {
     if (pc.iceGatheringState === "complete") return resolve();
@@ -123,6 +127,13 @@ window.sfuRepair = async (mid) => {
   }
   return null;
 };
+window.sfuAudioOut = async () => {
+  for (const r of (await state.pc.getStats()).values()) {
+    if (r.type === "outbound-rtp" && r.kind === "audio")
+      return { packets: r.packetsSent, retransmitted: r.retransmittedPacketsSent ?? null };
+  }
+  return null;
+};
 window.sfuOutbound = async () => {
   const stats = await state.pc.getStats();
   for (const r of stats.values()) {
@@ -164,7 +175,16 @@ async def open_page(playwright, chromium_path: str, extra: list[str], console: l
     async def serve(route):
         await route.fulfill(status=200, content_type="text/html", body=PAGE)
 
+    async def static(route):
+        name = route.request.url.rsplit("/", 1)[-1]
+        path = STATIC / name
+        if path.suffix != ".js" or not path.is_file():
+            await route.fulfill(status=404, body="")
+            return
+        await route.fulfill(status=200, content_type="text/javascript", body=path.read_text())
+
     await page.route(PAGE_URL, serve)
+    await page.route("http://localhost/static/conferences/live/*", static)
     await page.goto(PAGE_URL)
     await page.wait_for_function("() => typeof window.sfuOffer === 'function'", timeout=30_000)
     return browser, page
@@ -341,4 +361,77 @@ async def test_a_chromium_subscriber_gets_retransmissions_on_rtx(chromium_path):
             except Exception:
                 pass
         await publisher.close()
+        await room.close()
+
+
+async def test_a_chromium_publishers_lost_audio_is_recovered_with_opus_nack(chromium_path):
+    """The pages' ``offerOpusNack`` makes Chromium negotiate ``nack`` for Opus: the SFU's
+    NACKs for audio lost on the publisher's leg are answered, and the packets reach an
+    aiortc subscriber in their place."""
+    from playwright.async_api import async_playwright
+    from sfu_helpers import Client, connect, drop_upstream
+
+    room = Room("browser-audio-nack", thumbnails=0, policy=NetworkPolicy.loopback())
+    console: list[str] = []
+    viewer = Client(thumbnails=0, luma=None, tone=None)
+    browsers = []
+    try:
+        async with async_playwright() as p:
+            browser, pub = await open_page(p, chromium_path, [], console)
+            browsers.append(browser)
+            offer = await pub.evaluate(
+                "o => window.sfuOffer(o)",
+                {"publish": True, "thumbnails": 0, "maxBitrate": 500_000, "opusNack": True},
+            )
+            answer = await room.join("publisher", {"type": "offer", "sdp": offer})
+            await pub.evaluate("a => window.sfuAccept(a)", {"sdp": answer["sdp"], "maxBitrate": 0})
+            peer = room.peers["publisher"]
+            assert peer.layout is not None
+            assert peer.layout.publish_audio.mid in peer.nack_mids, answer["sdp"]
+            room.set_floor("publisher")
+            await connect(room, "viewer", viewer)
+            slot = room.slots["main/audio"]
+            for _ in range(300):  # bounded: 30 s on a shared machine
+                if peer.audio is not None and slot.ssrc in viewer.rtp_log:
+                    break
+                await asyncio.sleep(0.1)
+            audio = peer.audio
+            assert audio is not None and slot.ssrc in viewer.rtp_log, console
+            assert audio.nack.enabled
+            start = audio.max_seq
+            dropped = drop_upstream(
+                room,
+                "publisher",
+                lambda ssrc, seq: (
+                    ssrc == audio.ssrc and (seq - start) % 25 == 12 and len(dropped) < 10
+                ),
+            )
+            for _ in range(300):
+                await asyncio.sleep(0.1)
+                if len(dropped) >= 10:
+                    break
+            await asyncio.sleep(1.0)
+            lost = {(seq + slot.munger.seq_offset) & 0xFFFF for _, seq in dropped}
+            got = {q for q, _ in viewer.rtp_log[slot.ssrc]}
+            out = await pub.evaluate("() => window.sfuAudioOut()")
+            detail = {
+                "dropped": len(dropped),
+                "missing": len(lost - got),
+                "chromium": out,
+                "counters": room.counters(),
+                "console": console[-10:],
+            }
+            assert len(dropped) >= 10, detail
+            assert lost <= got, detail  # every dropped audio packet reached the viewer
+            assert room.stats()["participants"]["publisher"]["recovered"] >= len(dropped), detail
+            if out is not None and out["retransmitted"] is not None:
+                assert out["retransmitted"] >= len(dropped), detail  # Chromium's own count
+            print("AUDIO-NACK", detail)
+    finally:
+        for b in browsers:
+            try:
+                await b.close()
+            except Exception:
+                pass
+        await viewer.close()
         await room.close()

@@ -179,19 +179,48 @@ async def test_nack_is_answered_from_the_history_under_loss(room):
     assert near(c.slot("main").luma, BRIGHT)
 
 
+async def test_a_subscribers_audio_nack_is_answered_from_the_history(room):
+    """aiortc's receiver never NACKs audio, so this subscriber does it by hand as Chromium
+    does once ``nack`` is negotiated for Opus: every dropped audio packet comes back."""
+    await join(room, "a", luma=BRIGHT, tone=8000, opus_nack=True)
+    room.set_floor("a")
+    ssrc = room.slots["main/audio"].ssrc
+    rng = random.Random(7)
+    c = await join(
+        room,
+        "c",
+        luma=None,
+        tone=None,
+        opus_nack=True,
+        drop=lambda s, q: s == ssrc and rng.random() < 0.1,
+    )
+    assert c.answer is not None
+    mid = c.answer["slots"]["main"]["audio_mid"]
+    assert mid in room.peers["c"].nack_mids  # the answer negotiated nack on the audio slot
+    await wait_for(lambda: len(c.dropped) >= 8, timeout=30)
+    lost = sorted(q for _, q in c.dropped)
+    dtls = c.pc.getTransceivers()[0].receiver.transport
+    await dtls._send_rtp(rtp.build_nack(1234, ssrc, lost))  # RTCP: aiortc protects it as such
+    await wait_for(lambda: set(lost) <= {q for q, _ in c.rtp_log[ssrc]})
+    stats = room.stats()["participants"]["c"]
+    assert stats["nacks_in"] >= 1 and stats["retransmitted"] >= len(lost)
+
+
 @pytest.mark.parametrize("upstream_nack", [True, False])
 async def test_a_packet_lost_on_the_publisher_leg_is_recovered_and_reaches_subscribers(
     upstream_nack,
 ):
-    """Every 40th video packet of the publisher is dropped once on its way into the SFU.
+    """Every 40th video and every 25th audio packet of the publisher is dropped once on its
+    way into the SFU.
 
     With the NACK generator the SFU asks the publisher again and the retransmission reaches
-    every subscriber in its place; without it (today's baseline) the hole stays.
+    every subscriber in its place -- audio too, since the publisher offered ``nack`` for
+    Opus (``offer_opus_nack``, as the pages do); without it (the baseline) the holes stay.
     """
     room = Room("loss", thumbnails=0, policy=NetworkPolicy.loopback(), upstream_nack=upstream_nack)
     clients: list[Client] = []
     try:
-        a = Client(thumbnails=0, luma=BRIGHT)
+        a = Client(thumbnails=0, luma=BRIGHT, tone=8000, opus_nack=True)
         clients.append(a)
         await connect(room, "a", a)
         room.set_floor("a")
@@ -199,29 +228,60 @@ async def test_a_packet_lost_on_the_publisher_leg_is_recovered_and_reaches_subsc
         clients += subs
         for i, sub in enumerate(subs):
             await connect(room, f"s{i}", sub)
-        await wait_for(lambda: all(s.slot("main") and s.slot("main").frames >= 5 for s in subs))
-        video = room.peers["a"].video
-        slot = room.slots["main/video"]
-        start = video.max_seq
-        dropped = drop_upstream(
-            room, "a", lambda ssrc, seq: ssrc == video.ssrc and (seq - start) % 40 == 20
+        await wait_for(
+            lambda: all(
+                s.slot("main")
+                and s.slot("main").frames >= 5
+                and s.slot("main", "audio")
+                and s.slot("main", "audio").frames >= 5
+                for s in subs
+            )
         )
-        await wait_for(lambda: len(dropped) >= 8, timeout=30)
+        peer = room.peers["a"]
+        video, audio = peer.video, peer.audio
+        assert video is not None and audio is not None
+        assert peer.layout is not None and peer.layout.publish_audio.mid in peer.nack_mids
+        slot, audio_slot = room.slots["main/video"], room.slots["main/audio"]
+        start, audio_start = video.max_seq, audio.max_seq
+
+        def drop(ssrc: int, seq: int) -> bool:
+            # 8 of each, then no more: the last one has time to come back before the check
+            if sum(1 for s, _ in dropped if s == ssrc) >= 8:
+                return False
+            if ssrc == video.ssrc:
+                return (seq - start) % 40 == 20
+            return ssrc == audio.ssrc and (seq - audio_start) % 25 == 12
+
+        dropped = drop_upstream(room, "a", drop)
+        await wait_for(
+            lambda: (
+                sum(1 for s, _ in dropped if s == video.ssrc) >= 8
+                and sum(1 for s, _ in dropped if s == audio.ssrc) >= 8
+            ),
+            timeout=30,
+        )
         await asyncio.sleep(1.0)
-        lost = {(seq + slot.munger.seq_offset) & 0xFFFF for _, seq in dropped}
+        lost = {(seq + slot.munger.seq_offset) & 0xFFFF for s, seq in dropped if s == video.ssrc}
+        lost_audio = {
+            (seq + audio_slot.munger.seq_offset) & 0xFFFF for s, seq in dropped if s == audio.ssrc
+        }
         counters = room.counters()
         assert counters["lost_upstream"] >= len(dropped)
         for sub in subs:
             got = {q for q, _ in sub.rtp_log[slot.ssrc]}
+            got_audio = {q for q, _ in sub.rtp_log[audio_slot.ssrc]}
             if upstream_nack:
-                assert lost <= got, "every dropped packet reaches every subscriber"
+                assert lost <= got, "every dropped video packet reaches every subscriber"
+                assert lost_audio <= got_audio, "every dropped audio packet reaches them too"
             else:
-                assert not lost & got
+                assert not lost & got and not lost_audio & got_audio
         if upstream_nack:
-            # aiortc's publisher answers on RTX (negotiated): unwrapped on ingress
-            assert counters["rtx_in"] >= len(dropped)
+            # aiortc's publisher answers video on RTX (negotiated): unwrapped on ingress;
+            # audio has no RTX and comes back in its own stream
+            assert counters["rtx_in"] >= len(lost)
             assert counters["nacks_sent"] >= len(dropped)
             assert counters["recovered"] >= len(dropped)
+            assert audio.nack.enabled
             assert room.stats()["participants"]["a"]["recovered"] >= len(dropped)
             assert near(subs[0].slot("main").luma, BRIGHT)
         else:

@@ -11,7 +11,12 @@ import pytest
 from sfu_helpers import Client
 
 from media_worker.sfu import NetworkPolicy, Room, SignallingError
-from media_worker.sfu.signalling import add_start_bitrate, parse_offer
+from media_worker.sfu.signalling import (
+    add_opus_options,
+    add_start_bitrate,
+    offer_opus_nack,
+    parse_offer,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -122,6 +127,77 @@ def test_start_bitrate_hint_is_added_to_the_publish_video_codecs():
     assert "a=fmtp:96 x-google-start-bitrate=2500\r\n" in out
     assert "a=fmtp:102 packetization-mode=1;x-google-start-bitrate=2500" in out
     assert out.count("x-google-start-bitrate") == 2  # the slot m-line is untouched
+
+
+OPUS_OFFER = (
+    "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 63\r\na=mid:1\r\na=rtpmap:111 opus/48000/2\r\n"
+    "a=rtcp-fb:111 transport-cc\r\n{fb}a=fmtp:111 minptime=10;useinbandfec=1\r\n"
+    "a=rtpmap:63 red/48000/2\r\n"
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:3\r\na=rtpmap:111 opus/48000/2\r\n"
+    "a=fmtp:111 minptime=10\r\n"
+)
+AIORTC_ANSWER = (  # what aiortc answers: no rtcp-fb and no fmtp for Opus
+    "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:1\r\na=rtpmap:111 opus/48000/2\r\n"
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:3\r\na=rtpmap:111 opus/48000/2\r\n"
+)
+
+
+def _section(sdp: str, mid: str) -> str:
+    return next(s for s in re.split(r"(?=^m=)", sdp, flags=re.M) if f"a=mid:{mid}\r\n" in s)
+
+
+def test_opus_nack_and_fec_are_answered_only_where_offered():
+    offer = OPUS_OFFER.format(fb="a=rtcp-fb:111 nack\r\n")
+    out = add_opus_options(AIORTC_ANSWER, offer)
+    first, second = _section(out, "1"), _section(out, "3")
+    assert "a=rtcp-fb:111 nack\r\n" in first and "a=fmtp:111 useinbandfec=1\r\n" in first
+    assert "nack" not in second and "useinbandfec" not in second  # not offered on mid 3
+    assert "transport-cc" not in out and "minptime" not in out  # only nack and FEC come back
+    assert add_opus_options(out, offer) == out  # nothing twice
+    # no nack offered ("nack pli" is not generic NACK): none answered; FEC still is
+    for fb in ("", "a=rtcp-fb:111 nack pli\r\n"):
+        out = add_opus_options(AIORTC_ANSWER, OPUS_OFFER.format(fb=fb))
+        assert "a=rtcp-fb:111 nack" not in out
+        assert "a=fmtp:111 useinbandfec=1\r\n" in _section(out, "1")
+    # an answer that has an fmtp already gets FEC appended to it
+    with_fmtp = AIORTC_ANSWER.replace(
+        "opus/48000/2\r\n", "opus/48000/2\r\na=fmtp:111 stereo=0\r\n", 1
+    )
+    out = add_opus_options(with_fmtp, offer)
+    assert "a=fmtp:111 stereo=0;useinbandfec=1\r\n" in _section(out, "1")
+
+
+def test_offer_opus_nack_adds_nack_to_every_opus_codec_once():
+    offer = OPUS_OFFER.format(fb="")
+    out = offer_opus_nack(offer)
+    assert out.count("a=rtcp-fb:111 nack\r\n") == 2
+    assert "a=rtcp-fb:63" not in out  # RED is not Opus
+    assert "a=fmtp:111 minptime=10;useinbandfec=1\r\na=rtcp-fb:111 nack\r\n" in out
+    assert offer_opus_nack(out) == out
+    video = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=rtpmap:96 VP8/90000\r\n"
+    assert offer_opus_nack(video) == video
+
+
+@pytest.mark.media  # creates aiortc peer connections (no media flows)
+@pytest.mark.parametrize("opus_nack", [True, False])
+async def test_the_room_answers_opus_nack_only_to_an_offer_that_asks(opus_nack):
+    """aiortc's own answer drops it; the room puts it back and NACKs that audio upstream."""
+    client = Client(luma=100, tone=0, thumbnails=0, opus_nack=opus_nack)
+    room = Room("r", thumbnails=0, policy=NetworkPolicy.loopback())
+    try:
+        offer = await client.offer()
+        assert ("nack" in _section(offer["sdp"], "1")) is opus_nack
+        answer = await room.join("p", offer)
+        audio_mids = ("1", "3", "5")
+        for mid in audio_mids:
+            pt = re.search(r"a=rtpmap:(\d+) opus/", _section(answer["sdp"], mid)).group(1)
+            assert (f"a=rtcp-fb:{pt} nack\r\n" in _section(answer["sdp"], mid)) is opus_nack
+        peer = room.peers["p"]
+        assert peer.nack_mids & set(audio_mids) == (set(audio_mids) if opus_nack else set())
+        assert "0" in peer.nack_mids  # video: always (aiortc offers and answers it)
+    finally:
+        await client.close()
+        await room.close()
 
 
 @pytest.mark.media  # creates aiortc peer connections (no media flows)

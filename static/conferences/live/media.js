@@ -35,6 +35,27 @@ export const LAYERS = [
 ];
 const simulcastCapable = () => typeof navigator !== 'undefined' && !/Firefox\//.test(navigator.userAgent);
 
+// Audio NACK (docs/sfu.md): Chromium offers Opus without `nack`, so neither it nor the SFU
+// would ever ask for a lost audio packet again. With `a=rtcp-fb:<opus> nack` in the offer the
+// SFU answers it; Chromium then keeps an audio send history and retransmits what the SFU asks
+// for (audio lost on the way in is recovered for every viewer), and NACKs the audio slots it
+// receives. Added once per Opus payload type, only where missing; line endings kept.
+export function offerOpusNack(sdp) {
+  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
+  return sdp.split(/(?=^m=)/m).map((section) => {
+    if (!section.startsWith('m=audio')) return section;
+    const lines = section.split(eol);
+    const pts = lines.map((l) => /^a=rtpmap:(\d+) opus\//i.exec(l)).filter(Boolean).map((m) => m[1]);
+    for (const pt of pts) {
+      if (lines.some((l) => l === `a=rtcp-fb:${pt} nack` || l === 'a=rtcp-fb:* nack')) continue;
+      let at = -1;
+      lines.forEach((l, i) => { if (new RegExp(`^a=(rtpmap|fmtp|rtcp-fb):${pt}[ \t]`).test(l)) at = i; });
+      if (at >= 0) lines.splice(at + 1, 0, `a=rtcp-fb:${pt} nack`);
+    }
+    return lines.join(eol);
+  }).join('');
+}
+
 export const ICE_WARN_MS = 10000; // ICE not connected this long after the answer: say so
 export const ICE_RETRY_MS = 25000; // ... and this long: a new peer connection
 const STABLE_MS = 10000; // connected this long: the back-off starts again from its first step
@@ -182,7 +203,11 @@ export class MediaSession {
     receivers.push(['content', 'video', pc.addTransceiver('video', { direction: this.receiveContent ? 'recvonly' : 'inactive' })]);
     pc.onconnectionstatechange = () => this._pcState(pc, gen);
     const offer = await pc.createOffer();
-    await pc.setLocalDescription(offer);
+    try {
+      await pc.setLocalDescription({ type: 'offer', sdp: offerOpusNack(offer.sdp) });
+    } catch {
+      await pc.setLocalDescription(offer); // a browser refusing the munged offer: no audio NACK
+    }
     await this._gathered(pc);
     if (gen !== this.generation) return { type: 'error', code: 'superseded' };
     // no answer within 10 s (a media worker died mid-offer): offer again (docs/protocol.md)
