@@ -88,9 +88,13 @@ class HealthServer:
             if method != "HEAD":
                 writer.write(data)
             await asyncio.wait_for(writer.drain(), READ_TIMEOUT)
-        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
-            pass
-        except ConnectionError:
-            pass
+        except (
+            TimeoutError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+            ConnectionError,
+        ):
+            pass  # a scraper that went away, was too slow or sent garbage: nothing to answer
         finally:
             writer.close()

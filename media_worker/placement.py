@@ -150,6 +150,10 @@ def _decode_all(raws: Iterable[Any]) -> list[WorkerLoad]:
     return [w for w in (WorkerLoad.decode(r) for r in raws if r) if w is not None]
 
 
+def _worker_keys(nodes: Iterable[Any]) -> list[str]:
+    return [worker_key(n.decode() if isinstance(n, bytes) else str(n)) for n in nodes]
+
+
 def _pending(raw: Mapping[Any, Any], now: float) -> tuple[set[str], list[str]]:
     """(codes placed within ``PLACED_TTL``, the older ones to prune)."""
     recent: set[str] = set()
@@ -165,6 +169,24 @@ def _pending(raw: Mapping[Any, Any], now: float) -> tuple[set[str], list[str]]:
         else:
             old.append(code)
     return recent, old
+
+
+def _decide(
+    live: list[WorkerLoad], placed: list[Mapping[Any, Any]], *, now: float, exclude: Iterable[str]
+) -> tuple[WorkerLoad | None, list[str]]:
+    """The worker to place on, given each live worker's placed-rooms hash (same order), and
+    that worker's expired placements to prune."""
+    found = {w.node: _pending(raw, now) for w, raw in zip(live, placed, strict=True)}
+    chosen = choose(live, now=now, pending={n: p[0] for n, p in found.items()}, exclude=exclude)
+    return chosen, found[chosen.node][1] if chosen is not None else []
+
+
+def _record(pipe: Any, node: str, code: str, now: float, prune: list[str]) -> None:
+    """Queue on ``pipe`` the placement of ``code`` on ``node`` (and the pruning)."""
+    if prune:
+        pipe.hdel(placed_key(node), *prune)
+    pipe.hset(placed_key(node), code, repr(now))
+    pipe.pexpire(placed_key(node), int(PLACED_TTL * 1000))
 
 
 # --- Redis, asyncio (router, runner) --------------------------------------------------------
@@ -191,25 +213,24 @@ async def workers(client: Any, *, now: float | None = None) -> list[WorkerLoad]:
     """The live workers' heartbeats."""
     now = time.time() if now is None else now
     nodes = await client.zrangebyscore(WORKERS_INDEX, now - WORKER_TTL, "+inf")
-    if not nodes:
-        return []
-    raws = await client.mget([worker_key(n.decode() if isinstance(n, bytes) else n) for n in nodes])
-    return fresh(_decode_all(raws), now)
+    return fresh(_decode_all(await client.mget(_worker_keys(nodes))), now) if nodes else []
 
 
 async def place(client: Any, code: str, *, exclude: Iterable[str] = ()) -> str:
     """The queue ``host_room`` of ``code`` goes to; records the placement."""
     now = time.time()
     live = await workers(client, now=now)
-    found = {w.node: _pending(await client.hgetall(placed_key(w.node)), now) for w in live}
-    chosen = choose(live, now=now, pending={n: p[0] for n, p in found.items()}, exclude=exclude)
+    if not live:
+        return SHARED_QUEUE
+    async with client.pipeline(transaction=False) as pipe:
+        for w in live:
+            pipe.hgetall(placed_key(w.node))
+        placed = await pipe.execute()
+    chosen, prune = _decide(live, placed, now=now, exclude=exclude)
     if chosen is None:
         return SHARED_QUEUE
     async with client.pipeline(transaction=False) as pipe:
-        if found[chosen.node][1]:
-            pipe.hdel(placed_key(chosen.node), *found[chosen.node][1])
-        pipe.hset(placed_key(chosen.node), code, repr(now))
-        pipe.pexpire(placed_key(chosen.node), int(PLACED_TTL * 1000))
+        _record(pipe, chosen.node, code, now, prune)
         await pipe.execute()
     return chosen.queue
 
@@ -228,29 +249,27 @@ async def overflow_target(client: Any, holder: str) -> tuple[WorkerLoad, WorkerL
     return mine, choose(live, now=time.time(), exclude={mine.node})
 
 
-# --- Redis, synchronous (Celery beat, the technicians' page) --------------------------------
+# --- Redis, synchronous (Celery beat, the technicians' page): the same steps ----------------
 
 
 def workers_sync(client: Any, *, now: float | None = None) -> list[WorkerLoad]:
     now = time.time() if now is None else now
     nodes = client.zrangebyscore(WORKERS_INDEX, now - WORKER_TTL, "+inf")
-    if not nodes:
-        return []
-    raws = client.mget([worker_key(n.decode() if isinstance(n, bytes) else n) for n in nodes])
-    return fresh(_decode_all(raws), now)
+    return fresh(_decode_all(client.mget(_worker_keys(nodes))), now) if nodes else []
 
 
 def place_sync(client: Any, code: str) -> str:
     now = time.time()
     live = workers_sync(client, now=now)
-    found = {w.node: _pending(client.hgetall(placed_key(w.node)), now) for w in live}
-    chosen = choose(live, now=now, pending={n: p[0] for n, p in found.items()})
+    if not live:
+        return SHARED_QUEUE
+    pipe = client.pipeline(transaction=False)
+    for w in live:
+        pipe.hgetall(placed_key(w.node))
+    chosen, prune = _decide(live, pipe.execute(), now=now, exclude=())
     if chosen is None:
         return SHARED_QUEUE
     pipe = client.pipeline(transaction=False)
-    if found[chosen.node][1]:
-        pipe.hdel(placed_key(chosen.node), *found[chosen.node][1])
-    pipe.hset(placed_key(chosen.node), code, repr(now))
-    pipe.pexpire(placed_key(chosen.node), int(PLACED_TTL * 1000))
+    _record(pipe, chosen.node, code, now, prune)
     pipe.execute()
     return chosen.queue

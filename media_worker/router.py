@@ -148,12 +148,12 @@ def redis_client() -> Any:
 class LeasedRouter:
     """Rooms hosted by Celery media workers under Redis leases."""
 
+    def __init__(self) -> None:
+        self.overflows = 0  # offers that went to an over-budget worker (see overflow)
+
     async def holder(self, code: str) -> str | None:
         value = await redis_client().get(lease_key(code))
         return value.decode() if value else None
-
-    def __init__(self) -> None:
-        self.overflows = 0  # offers that went to an over-budget worker (see overflow)
 
     async def ensure(self, code: str) -> None:
         if await self.holder(code) is None:
