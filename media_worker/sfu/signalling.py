@@ -266,31 +266,29 @@ def add_start_bitrate(sdp: str, mid: str, kbps: int) -> str:
     Chromium starts a video sender near 300 kbit/s and climbs slowly; this hint in the
     answer makes it start at Full HD bitrates (MEDIA_NOTES).
     """
-    sections = re.split(r"(?=^m=)", sdp, flags=re.M)
     out = []
-    for section in sections:
-        if section.startswith("m=video") and re.search(
-            rf"^a=mid:{re.escape(mid)}\r?$", section, re.M
-        ):
+    for section in _sections(sdp):
+        if section.startswith("m=video") and _section_mid(section) == mid:
             pts = section.split("\r\n", 1)[0].split()[3:]
             for pt in pts:
                 rtpmap = re.search(rf"^a=rtpmap:{pt} ([^/\r\n]+)", section, re.M)
-                if not rtpmap or rtpmap.group(1).lower() not in ("vp8", "h264"):
-                    continue
-                param = f"x-google-start-bitrate={kbps}"
-                if re.search(rf"^a=fmtp:{pt} ", section, re.M):
-                    section = re.sub(
-                        rf"^(a=fmtp:{pt} [^\r\n]*)", rf"\1;{param}", section, flags=re.M
-                    )
-                else:
-                    section = re.sub(
-                        rf"^(a=rtpmap:{pt} [^\r\n]*\r\n)",
-                        rf"\1a=fmtp:{pt} {param}\r\n",
-                        section,
-                        flags=re.M,
-                    )
+                if rtpmap and rtpmap.group(1).lower() in ("vp8", "h264"):
+                    section = _add_fmtp_param(section, pt, f"x-google-start-bitrate={kbps}")
         out.append(section)
     return "".join(out)
+
+
+def _add_fmtp_param(section: str, pt: str, param: str) -> str:
+    """Append ``param`` to payload type ``pt``'s fmtp line, or add one after its rtpmap."""
+    if re.search(rf"^a=fmtp:{pt} ", section, re.M):
+        return re.sub(rf"^(a=fmtp:{pt} [^\r\n]*)", rf"\1;{param}", section, count=1, flags=re.M)
+    return re.sub(
+        rf"^(a=rtpmap:{pt} [^\r\n]*(\r?\n))",
+        rf"\1a=fmtp:{pt} {param}\2",
+        section,
+        count=1,
+        flags=re.M,
+    )
 
 
 def _sections(text: str) -> list[str]:
@@ -364,33 +362,23 @@ def add_opus_options(answer_sdp: str, offer_sdp: str) -> str:
         mid = _section_mid(section) if section.startswith("m=audio") else None
         offer_section = offered.get(mid) if mid is not None else None
         if offer_section is not None:
-            for pt in _opus_payload_types(section):
-                if pt not in _opus_payload_types(offer_section):
-                    continue
-                if _has_plain_nack(offer_section, pt) and not _has_plain_nack(section, pt):
-                    section = _add_opus_nack_to_section(section, pt)
-                offer_fmtp = _fmtp_params(offer_section, pt) or {}
-                answer_fmtp = _fmtp_params(section, pt)
-                if offer_fmtp.get("useinbandfec") != "1":
-                    continue
-                if answer_fmtp is None:
-                    section = re.sub(
-                        rf"^(a=rtpmap:{pt} [^\r\n]*(\r?\n))",
-                        rf"\1a=fmtp:{pt} useinbandfec=1\2",
-                        section,
-                        count=1,
-                        flags=re.M,
-                    )
-                elif "useinbandfec" not in answer_fmtp:
-                    section = re.sub(
-                        rf"^(a=fmtp:{pt} [^\r\n]*)",
-                        r"\1;useinbandfec=1",
-                        section,
-                        count=1,
-                        flags=re.M,
-                    )
+            section = _answer_opus_options(section, offer_section)
         out.append(section)
     return "".join(out)
+
+
+def _answer_opus_options(section: str, offer_section: str) -> str:
+    """One audio m-section of the answer with its offer's Opus ``nack`` and FEC."""
+    offered_pts = _opus_payload_types(offer_section)
+    for pt in _opus_payload_types(section):
+        if pt not in offered_pts:
+            continue
+        if _has_plain_nack(offer_section, pt) and not _has_plain_nack(section, pt):
+            section = _add_opus_nack_to_section(section, pt)
+        wants_fec = (_fmtp_params(offer_section, pt) or {}).get("useinbandfec") == "1"
+        if wants_fec and "useinbandfec" not in (_fmtp_params(section, pt) or {}):
+            section = _add_fmtp_param(section, pt, "useinbandfec=1")
+    return section
 
 
 def offer_opus_nack(offer_sdp: str) -> str:
