@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from channels.db import database_sync_to_async
@@ -104,6 +105,25 @@ async def drain(comm, quiet: float = 0.3, limit: int = 500) -> list[dict]:
             return frames
         frames.append(await recv(comm))
     return frames
+
+
+async def until(comm, matches, timeout: float = 10, limit: int = 500) -> tuple[dict, list[dict]]:
+    """Read frames until one ``matches``; return it and the frames before it (bounded in count
+    and time). For coalesced events (``slots``, ``hands``), which a quiet ``drain`` can miss."""
+    seen: list[dict] = []
+    deadline = asyncio.get_running_loop().time() + timeout
+    for _ in range(limit):
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            break
+        try:
+            frame = await recv(comm, timeout=left)
+        except TimeoutError:
+            break
+        if matches(frame):
+            return frame, seen
+        seen.append(frame)
+    raise AssertionError(f"no matching frame within {timeout} s: {seen}")
 
 
 async def close_all(*comms) -> None:

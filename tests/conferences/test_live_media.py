@@ -17,7 +17,7 @@ from conferences.models import PresenceInterval, Status
 from media_worker import dispatch
 from portal.models import Site
 from tests.conferences.factories import ConferenceFactory, invite
-from tests.conferences.live_helpers import close_all, drain, open_socket, request
+from tests.conferences.live_helpers import close_all, open_socket, request, until
 from tests.conftest import UserFactory
 from tests.media_worker.sfu_helpers import Client, wait_for
 
@@ -91,9 +91,11 @@ async def test_sites_join_through_the_socket_and_the_floor_fills_main(
             timeout=30,
         )
         # the pages learn which site each slot shows (thumbnail and stage labels)
-        frames = await drain(ch)
-        layouts = [f["slots"] for f in frames if f["type"] == "slots"]
-        assert layouts and layouts[-1]["main"] == a_snap["me"]["site"], frames
+        # (coalesced to one event per 0.5 s, so read until it comes rather than drain)
+        await until(
+            ch,
+            lambda f: f["type"] == "slots" and f["slots"]["main"] == a_snap["me"]["site"],
+        )
         reply, _ = await request(ch, {"type": "floor.give", "site": b_snap["me"]["site"]})
         await wait_for(
             lambda: a.slot("main") is not None and near(a.slot("main").luma, DARK), timeout=30
