@@ -49,6 +49,7 @@ CONTENT_TYPES = {
 }
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 PDF_MAX_ROWS = 1000
+SECTION_KEEP_ROWS = 3  # a PDF section starts on a new page unless its header + 2 rows fit
 LEVELS = dict(Level.choices)
 HEADER_FILL = PatternFill("solid", fgColor="DCE6F2")
 
@@ -440,7 +441,11 @@ class _Pdf(FPDF):
         self.cell(0, 5, f"Trang {self.page_no()}/{{nb}}", align="R")
 
     def section(self, title: str):
-        self.ln(2)
+        # a title keeps its table's header and first rows with it: never alone at a page's foot
+        if self.will_page_break(2 + 7 + SECTION_KEEP_ROWS * 5):
+            self.add_page()
+        else:
+            self.ln(2)
         self.set_font("DejaVu", "B", 11)
         self.cell(0, 7, title, new_x="LMARGIN", new_y="NEXT")
 
@@ -452,8 +457,12 @@ class _Pdf(FPDF):
         cols_shown = [(i, c) for i, c in enumerate(cols) if c.pdf_width]
         self.set_font("DejaVu", "", 8)
         numeric = {"int", "decimal", "percent", "money"}
+        widths = [c.pdf_width for _, c in cols_shown]
+        # the columns' own widths (mm), not stretched over the page: a label stays near its value
         with super().table(
-            col_widths=[c.pdf_width for _, c in cols_shown],
+            width=min(sum(widths), self.epw),
+            col_widths=widths,
+            align="LEFT",
             line_height=5,
             first_row_as_headings=True,
         ) as table:

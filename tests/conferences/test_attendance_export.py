@@ -91,3 +91,34 @@ def test_xlsx_of_conference_without_sites_is_still_valid(client_for, province_cl
         )
     )
     assert wb["Điểm danh"].max_row == 1
+
+
+def test_xlsx_sheets_have_a_frozen_bold_header_set_widths_and_date_formats(
+    client_for, province_clerk
+):
+    conf = ConferenceFactory(status=Status.LIVE)
+    (present,) = invite(conf, "140")
+    t0 = timezone.now().replace(second=0, microsecond=0) - dt.timedelta(hours=1)
+    svc.presence_join(invitation=present, at=t0, source="media")
+    svc.presence_leave(invitation=present, at=t0 + dt.timedelta(minutes=25), source="media")
+    svc.attendance_record(
+        actor=province_clerk, invitation=present, status="present", headcount=12, source="clerk"
+    )
+    wb = load_workbook(
+        io.BytesIO(
+            client_for(province_clerk)
+            .get(reverse("conference_attendance_xlsx", args=[conf.code]))
+            .content
+        )
+    )
+    for ws in wb.worksheets:
+        assert ws.freeze_panes == "A2", ws.title
+        assert all(c.font.bold for c in ws[1]), ws.title
+        widths = [ws.column_dimensions[chr(65 + i)].width for i in range(ws.max_column)]
+        assert all(8 <= w <= 52 for w in widths), (ws.title, widths)
+        dates = [
+            c for row in ws.iter_rows(min_row=2) for c in row if isinstance(c.value, dt.datetime)
+        ]
+        assert dates and all(c.number_format == "dd/mm/yyyy hh:mm" for c in dates), ws.title
+    header = [c.value for c in wb["Điểm danh"][1]]
+    assert wb["Điểm danh"].cell(2, header.index("Số người dự") + 1).value == 12

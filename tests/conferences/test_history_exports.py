@@ -1,17 +1,23 @@
 """Exports in Vietnamese formats, opened and checked: XLSX cells are numbers, rates and dates
 with number formats, frozen headers and set widths; the PDFs print 01/01/2021 – 31/12/2022,
-12.345 and 97,3 %; the savings page and its exports never show settings' names to leaders."""
+12.345 and 97,3 %, and rendered to an image (PDFium, as the province's browsers draw them) show
+that text in ink, accents included; the savings page and its exports never show settings' names
+to leaders."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
+import re
+import unicodedata
 
 import pypdfium2
 import pytest
 from django.contrib.auth import get_user_model
 from openpyxl import load_workbook
 
+from conferences import history_exports
 from tests.conferences.history_helpers import attend, ended_conference
 
 PERIOD = {"date_from": "2021-01-01", "date_to": "2022-12-31"}
@@ -134,6 +140,22 @@ def test_savings_page_and_exports_show_values_not_settings_names_to_leaders(
     assert "/history/export/savings.xlsx" in html and "/history/export/savings.pdf" in html
     wb = _xlsx(client, "savings")
     assert wb.sheetnames == ["Tổng hợp", "Theo đơn vị", "Theo hội nghị"]
+    for ws in wb.worksheets:
+        _check_layout(ws)
+        assert ws["A2"].value == "Kỳ báo cáo: 01/01/2021 – 31/12/2022", ws.title
+    for title, formats in (
+        ("Theo đơn vị", {"Lượt tham dự": "#,##0", "Tiết kiệm": '#,##0 "đ"'}),
+        ("Theo hội nghị", {"Ngày": "dd/mm/yyyy hh:mm", "Điểm cầu dự": "#,##0", "Tiết kiệm": '#,##0 "đ"'}),
+    ):  # fmt: skip
+        ws = wb[title]
+        header = [c.value for c in ws[_header_row(ws)]]
+        rows = list(ws.iter_rows(min_row=_header_row(ws) + 1))
+        assert rows, title
+        for name, number_format in formats.items():
+            cells = [row[header.index(name)] for row in rows]
+            assert all(
+                not isinstance(c.value, str) and c.number_format == number_format for c in cells
+            ), (title, name)
     summary = wb["Tổng hợp"]
     values = {
         row[0].value: row[1]
@@ -159,3 +181,132 @@ def test_exports_of_another_districts_unit_are_refused(history, vanchan_clerk, c
     for what in ("dashboard", "search", "savings"):
         for fmt in ("xlsx", "pdf"):
             assert client.get(f"/history/export/{what}.{fmt}", {"unit": "138"}).status_code == 400
+
+
+# --- PDFs as a leader sees them -----------------------------------------------------------------
+
+RENDER_SCALE = 4  # 288 dpi: a 13 pt title is ~52 px high, the gap under an accent several px
+INK = 128  # a pixel darker than this (of 255) is ink
+PDF_TITLES = {
+    "dashboard": "Báo cáo lịch sử giao ban điện tử",
+    "search": "Lịch sử hội nghị",
+    "savings": "Kinh phí tiết kiệm nhờ họp trực tuyến",
+}
+SECTION_TITLES = {
+    "Tổng quan",
+    "Tổng hợp và phương pháp tính",
+    "Theo đơn vị dự",
+    "Theo hội nghị",
+    *(title for title, _cols, _rows in history_exports._dashboard_tables({
+        "by_level": [], "by_period": [], "by_host": [], "by_topic": [], "by_unit": [],
+        "absence_reasons": [],
+    })),
+}  # fmt: skip
+# an English or raw rendering of a figure: 97.3%, 0.973, 1,234, 1234567 (no separators)
+NOT_VIETNAMESE = re.compile(r"\d\.\d{1,2} ?%|\b0\.\d|\d,\d{3}\b|\d{4,}(?!/)\s*đ")
+ABOVE = {"\u0300", "\u0301", "\u0302", "\u0303", "\u0306", "\u0309"}
+
+
+def _rendered(content: bytes, find: tuple[str, ...]):
+    """Each page as (grayscale image, its text, {string of ``find`` on it: its glyphs' pixel
+    boxes}), read through PDFium's text layer."""
+    pdf = pypdfium2.PdfDocument(content)
+    pages = []
+    try:
+        for page in pdf:
+            image = page.render(scale=RENDER_SCALE).to_pil().convert("L")
+            textpage = page.get_textpage()
+            height = page.get_height()
+            boxes = {}
+            for text in find:
+                found = textpage.search(text, match_case=True).get_next()
+                if found:
+                    start, count = found
+                    boxes[text] = [
+                        (
+                            round(left * RENDER_SCALE),
+                            round((height - top) * RENDER_SCALE),
+                            round(right * RENDER_SCALE) + 1,
+                            round((height - bottom) * RENDER_SCALE) + 1,
+                        )
+                        for left, bottom, right, top in map(
+                            textpage.get_charbox, range(start, start + count)
+                        )
+                    ]
+            pages.append((image, textpage.get_text_range(), boxes))
+            textpage.close()
+            page.close()
+    finally:
+        pdf.close()
+    return pages
+
+
+def _ink(image, box=None) -> float:
+    region = image.crop(box) if box else image
+    histogram = region.histogram()
+    return sum(histogram[:INK]) / max(1, sum(histogram))
+
+
+def _ink_rows(image, box) -> list[bool]:
+    region = image.crop(box)
+    width, pixels = region.width, region.tobytes()
+    return [any(v < INK for v in pixels[y * width : (y + 1) * width]) for y in range(region.height)]
+
+
+def _accent_drawn_apart(image, box) -> bool:
+    """The glyph's ink has a blank row between the mark above and the letter: an accent, not
+    a .notdef box (ink on every row) or a bare letter."""
+    rows = _ink_rows(image, box)
+    inked = [i for i, ink in enumerate(rows) if ink]
+    return bool(inked) and not all(rows[inked[0] : inked[-1] + 1])
+
+
+@pytest.mark.parametrize("what", ["dashboard", "search", "savings"])
+def test_pdf_rendered_as_an_image_shows_vietnamese_text_period_and_numbers(
+    what, history, leader, client_for, caplog
+):
+    with caplog.at_level(logging.WARNING, logger="fpdf"):
+        response = client_for(leader).get(f"/history/export/{what}.pdf", PERIOD)
+    assert response.status_code == 200
+    assert not [r for r in caplog.records if "missing the following glyphs" in r.getMessage()]
+    title, period = PDF_TITLES[what], "01/01/2021 – 31/12/2022"
+    pages = _rendered(response.content, (title, period))
+    for number, (image, text, _boxes) in enumerate(pages, start=1):
+        # not blank, not a black page: A4 of tables and text is a few per cent ink
+        assert 0.003 < _ink(image) < 0.3, (what, number, _ink(image))
+        # PDFium reads the footer's page total (fpdf2's {nb} alias) as a line of its own
+        match = re.fullmatch(r"(.*)\sTrang (\d+)/\s*(\d+)\s*", text, re.S)
+        assert match, (what, number, text[-40:])
+        body, *footer = match.groups()
+        assert footer == [str(number), str(len(pages))], (what, number, footer)
+        lines = [line.strip() for line in body.splitlines() if line.strip()]
+        # a section's title is never left alone at the foot of a page, its table on the next
+        assert lines[-1] not in SECTION_TITLES, (what, number, lines[-3:])
+        assert not NOT_VIETNAMESE.search(text), (what, number, NOT_VIETNAMESE.search(text))
+    image, text, boxes = pages[0]
+    assert text.splitlines()[0].strip() == title
+    assert f"Kỳ báo cáo: {period}" in text
+    assert "Phạm vi: tất cả hội nghị trong phạm vi của bạn" in text
+    # what the text layer says is drawn where it says: ink inside every glyph of the title and
+    # the period, and each accented letter of the title drawn with its accent apart
+    for line in (title, period):
+        assert line in boxes, (what, line)
+        for char, pixel_box in zip(line, boxes[line], strict=True):
+            if not char.isspace():
+                assert _ink(image, pixel_box) > 0.05, (what, char, pixel_box)
+    accented = [
+        (char, pixel_box)
+        for char, pixel_box in zip(title, boxes[title], strict=True)
+        if ABOVE & set(unicodedata.normalize("NFD", char))
+    ]
+    assert accented, title
+    for char, pixel_box in accented:
+        assert _accent_drawn_apart(image, pixel_box), (what, char)
+    everything = "\n".join(t for _i, t, _b in pages)
+    if what in ("dashboard", "savings"):
+        assert "3.840.000 đ" in everything  # the fixture's savings, dot thousands
+        assert "Huyện Văn Chấn" in everything
+    if what == "dashboard":
+        assert "Tỷ lệ tham dự 80,0 %" in everything and "Tỷ lệ đúng giờ 75,0 %" in everything
+    if what == "search":
+        assert "66,7 %" in everything and "Hội nghị phòng, chống dịch COVID-19" in everything
