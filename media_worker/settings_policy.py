@@ -1,4 +1,5 @@
-"""The SFU's :class:`NetworkPolicy` built from Django settings (``MEDIA_ICE_*``, ``MEDIA_*_SERVERS``).
+"""The SFU's :class:`NetworkPolicy` built from Django settings (``MEDIA_ICE_*``, ``MEDIA_*_SERVERS``,
+``MEDIA_UDP_PORT``).
 
 The SFU itself never reads settings; the room host asks here once per room.
 
@@ -58,6 +59,7 @@ def network_policy() -> NetworkPolicy:
             local_addresses=addresses,
             ice_servers=servers,
             accepted_networks=tuple(settings.MEDIA_ICE_ACCEPT_NETWORKS),
+            udp_ports=settings.MEDIA_UDP_PORTS,
         )
     except ValueError as exc:
         raise ImproperlyConfigured(

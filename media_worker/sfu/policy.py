@@ -45,6 +45,10 @@ class NetworkPolicy:
       peer-reflexive ones learnt from connectivity checks) outside them are ignored.
     - ``accept_mdns``: accept ``*.local`` candidates; off, because they cannot be resolved
       on a server and browsers are told not to use them (MEDIA_NOTES).
+    - ``udp_ports``: ``(first, last)``: one-port mode -- every connection of this worker
+      shares one UDP socket per address, on the first port of the range free when the
+      worker's first peer gathers (``udpmux.py``); ``None``: one ephemeral port per
+      connection (aioice's default).
     """
 
     local_addresses: tuple[str, ...] | None = None
@@ -52,6 +56,7 @@ class NetworkPolicy:
     accepted_networks: tuple[str, ...] = ("0.0.0.0/0", "::/0")
     accept_mdns: bool = False
     use_ipv6: bool = False
+    udp_ports: tuple[int, int] | None = None
     _networks: tuple[Any, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -61,6 +66,10 @@ class NetworkPolicy:
                 ipaddress.ip_address(a)
         except ValueError as exc:
             raise ValueError(f"invalid network policy: {exc}") from exc
+        if self.udp_ports is not None:
+            first, last = self.udp_ports
+            if not 1 <= first <= last <= 65535:
+                raise ValueError(f"invalid network policy: udp_ports {self.udp_ports!r}")
         object.__setattr__(self, "_networks", nets)
 
     @classmethod
@@ -103,18 +112,28 @@ class NetworkPolicy:
         another room with another policy) are untouched.
         """
         policy = self
+        ports = self.udp_ports
+        if ports is not None:
+            from . import udpmux
+
+            udpmux.prepare(connection, ports)
 
         async def gather_candidates() -> None:
             if connection._local_candidates_start:
                 return
             connection._local_candidates_start = True
             addresses = policy.host_addresses()
-            results = await asyncio.gather(
-                *(
+            if ports is not None:
+                gathering = [
+                    udpmux.gather(connection, c, addresses, ports, policy.accepts)
+                    for c in sorted(connection._components)
+                ]
+            else:
+                gathering = [
                     connection.get_component_candidates(component=c, addresses=addresses)
                     for c in sorted(connection._components)
-                )
-            )
+                ]
+            results = await asyncio.gather(*gathering)
             for candidates in results:
                 connection._local_candidates += candidates
             connection._local_candidates_end = True

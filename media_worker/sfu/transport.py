@@ -76,8 +76,11 @@ class DatagramSender:
 
 
 def socket_sender(transport: Any) -> DatagramSender:
-    """The fast, bounded ``sendto`` for one ICE pair's transport (see :class:`DatagramSender`)."""
-    return DatagramSender(transport)
+    """The fast, bounded ``sendto`` for one ICE pair's transport (see :class:`DatagramSender`).
+
+    A one-port mode transport (``udpmux.MuxTransport``) shares its socket, and so its backlog,
+    with every peer of the worker: it names a larger ``backlog_limit``."""
+    return DatagramSender(transport, getattr(transport, "backlog_limit", MAX_BACKLOG_BYTES))
 
 
 def srtp_sender(
