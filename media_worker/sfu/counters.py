@@ -29,6 +29,11 @@ class RoomCounters:
         self.rtx_out = 0  # ... sent to subscribers on the slot's RTX stream
         self.send_errors = 0  # a send to a subscriber raised (the fan-out carried on)
         self.rtcp_limited = 0  # feedback ignored: the peer exceeded its per-second budget
+        # cascading (pipe.py): RTP between this room and its other workers' rooms
+        self.pipe_in = 0  # RTP packets received over pipes and accepted
+        self.pipe_out = 0  # RTP packets sent over pipes (retransmissions not counted)
+        self.pipe_retransmitted = 0  # ... resent over pipes for the remote side's NACKs
+        self.pipe_rejected = 0  # pipe datagrams dropped: malformed, failed SRTP auth, replayed
 
     def as_dict(self) -> dict[str, int]:
         return dict(vars(self))

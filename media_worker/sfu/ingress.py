@@ -17,13 +17,12 @@ import asyncio
 import struct
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from . import rtp
 from .counters import RoomCounters
 
 if TYPE_CHECKING:
-    from .egress import Slot
     from .keyframes import KeyframeRequester
 
 HISTORY_SIZE = 1024  # packets kept per publisher stream for NACK (issue asks >= 500)
@@ -41,6 +40,22 @@ NACK_MAX_PER_PACKET = 128  # sequence numbers in one NACK packet
 DEFAULT_RTT = 0.1
 
 _unpack_seq = struct.Struct("!H").unpack_from
+
+
+class StreamSink(Protocol):
+    """What a publisher stream's packets are handed to: a slot (``egress.Slot``), or the
+    stream's crossing of a pipe to another worker (``pipe.py``)."""
+
+    def forward(
+        self,
+        data: bytes,
+        header: rtp.RtpHeader,
+        elements: list[tuple[int, int, int]],
+        keyframe: bool,
+        now: float,
+    ) -> int: ...
+
+    def resync(self) -> None: ...
 
 
 class NackGenerator:
@@ -224,7 +239,7 @@ class PublisherStream:
         self.abs_send_time_id = extensions.get(rtp.URI_ABS_SEND_TIME, 0)
         self.audio_level_id = extensions.get(rtp.URI_AUDIO_LEVEL, 0)
         self.history: list[bytes | None] = [None] * HISTORY_SIZE
-        self.slots: list[Slot] = []
+        self.slots: list[StreamSink] = []  # the slots it fills (and pipes it crosses)
         self.muted = False
         self.counters = counters if counters is not None else RoomCounters()
         self.nack = NackGenerator(self.counters)

@@ -18,6 +18,7 @@ from .counters import RoomCounters
 from .egress import Output, Slot, Transmitter
 from .ingress import PublisherStream
 from .peer import Peer
+from .pipe import RemoteParticipant, RoomPipe
 from .policy import NetworkPolicy
 from .rtcp import REPORT_INTERVAL, send_room_reports
 from .signalling import CONTENT, OfferLayout, SignallingError, parse_offer, slot_order
@@ -108,6 +109,10 @@ class Room:
         self._negotiating: set[Peer] = set()
         self._sinks: dict[str, list[Any]] = {}  # slot key -> attached sinks (the recorder)
         self._publish_layers: dict[str, dict[str, bool]] = {}  # pid -> rid -> watched (sent)
+        # cascading (pipe.py): participants hosted by the conference's other workers, and
+        # the pipes to those workers
+        self.remotes: dict[str, RemoteParticipant] = {}
+        self._pipes: list[RoomPipe] = []
 
     # --- membership -----------------------------------------------------------------
 
@@ -235,6 +240,8 @@ class Room:
             slot.set_source(None, None)
             slot.outputs.clear()
             slot.regroup()
+        for pipe in list(self._pipes):
+            await pipe.close()
         await asyncio.gather(*(p.close() for p in peers), return_exceptions=True)
         # Pending leave() tasks are only closing peers: let them finish rather than cancel
         # them half-way through aiortc's close().
@@ -293,6 +300,42 @@ class Room:
         if hasattr(sink, "switched"):
             sink.switched(self.slots[slot_key].source_pid)
 
+    # --- cascading (pipe.py) -----------------------------------------------------------
+
+    def attach_pipe(self, pipe: RoomPipe) -> None:
+        """A pipe to another worker of this conference: told of every re-point; closed with
+        the room."""
+        if pipe not in self._pipes:
+            self._pipes.append(pipe)
+
+    def detach_pipe(self, pipe: RoomPipe) -> None:
+        if pipe in self._pipes:
+            self._pipes.remove(pipe)
+
+    def add_remote(self, source: RemoteParticipant) -> None:
+        """A participant hosted by another worker: its streams fill slots like a local
+        publisher's (a local participant of the same id wins)."""
+        self.remotes[source.participant_id] = source
+        self._repoint()
+
+    def remove_remote(self, participant_id: str) -> None:
+        source = self.remotes.pop(participant_id, None)
+        if source is None:
+            return
+        self._repoint()
+        for stream in source.streams.values():
+            for slot in self.slots.values():
+                slot.forget(stream)
+
+    def sources_changed(self) -> None:
+        """Re-evaluate the slots (a remote source's streams or wanted layers changed)."""
+        self._repoint()
+
+    def _source(self, pid: str | None) -> Peer | RemoteParticipant | None:
+        if pid is None:
+            return None
+        return self.peers.get(pid) or self.remotes.get(pid)
+
     # --- introspection --------------------------------------------------------------
 
     def counters(self) -> dict[str, int]:
@@ -317,6 +360,8 @@ class Room:
             "content": self.content,
             "muted": sorted(self.muted),
             "speaker": self.speaker,
+            "remotes": sorted(self.remotes),
+            "pipes": [pipe.stats() for pipe in self._pipes],
             "slots": {
                 key: {
                     "source": slot.source_pid if slot.source else None,
@@ -402,6 +447,11 @@ class Room:
         else:
             # a simulcast publisher counts before its first packet: its layers may be paused
             thumbs = [pid for pid, p in self.peers.items() if p.video is not None or p.layer_rids]
+            thumbs += [
+                pid
+                for pid, r in self.remotes.items()
+                if pid not in self.peers and (r.video is not None or r.layer_rids)
+            ]
         for i in range(self.thumbnails):
             wanted[f"thumb{i}"] = thumbs[i] if i < len(thumbs) else None
         return wanted
@@ -413,7 +463,7 @@ class Room:
         now = time.monotonic()
         for slot in self.slots.values():
             pid = wanted.get(slot.name)
-            peer = self.peers.get(pid) if pid else None
+            peer = self._source(pid)
             stream = None
             if peer is not None and slot.name == CONTENT:
                 stream = peer.content
@@ -435,6 +485,8 @@ class Room:
             self._last_sources = sources
             self._emit({"type": "slots", "slots": sources})
         self._update_publish_layers(wanted)
+        for pipe in self._pipes:
+            pipe.repointed()
 
     def _update_publish_layers(self, wanted: dict[str, str | None]) -> None:
         """Tell each simulcast publisher which of its layers anyone receives.
@@ -446,7 +498,9 @@ class Room:
         layer is never paused.
         """
         watched: dict[str, dict[str, bool]] = {}
-        for pid, peer in self.peers.items():
+        sources: list[tuple[str, Peer | RemoteParticipant]] = [*self.peers.items()]
+        sources += [(pid, r) for pid, r in self.remotes.items() if pid not in self.peers]
+        for pid, peer in sources:
             if peer.layer_rids:
                 watched[pid] = dict.fromkeys(peer.layer_rids, False)
                 # the smallest layer always flows (~150 kbit/s): a site that gets a slot
@@ -454,6 +508,11 @@ class Room:
                 watched[pid][peer.layer_rids[0]] = True
         if not watched:
             return
+        for pipe in self._pipes:  # layers another worker's slots want cross its pipe
+            for pid, rids in pipe.watched_remotely().items():
+                for rid in rids:
+                    if rid in watched.get(pid, {}):
+                        watched[pid][rid] = True
         for slot in self.slots.values():
             if slot.kind != "video":
                 continue
@@ -466,6 +525,10 @@ class Room:
             if slot.source is not None and slot.source.rid in layers:
                 layers[slot.source.rid] = True
         for pid, layers in watched.items():
+            remote = self.remotes.get(pid) if pid not in self.peers else None
+            if remote is not None:
+                remote.watched = [rid for rid, on in layers.items() if on]  # told to its pipe
+                continue
             if self._publish_layers.get(pid) != layers:
                 self._publish_layers[pid] = layers
                 self._emit({"type": "publish_layers", "participant": pid, "layers": layers})
@@ -497,7 +560,7 @@ class Room:
                 and slot.source is not None
                 and peer.participant_id in slot.outputs
             ):
-                source_peer = self.peers.get(slot.source.owner)
+                source_peer = self._source(slot.source.owner)
                 if source_peer is not None:
                     source_peer.request_keyframe(slot.source, forced=True)
 
@@ -515,7 +578,7 @@ class Room:
         slot = self.slot_by_ssrc.get(media_ssrc)
         if slot is None or slot.source is None:
             return
-        source_peer = self.peers.get(slot.source.owner)
+        source_peer = self._source(slot.source.owner)
         if source_peer is not None:
             source_peer.request_keyframe(slot.source, forced=False)
 
@@ -547,7 +610,9 @@ class Room:
             n += 1
             try:
                 self._detect_speaker()
-                if any(p.layer_rids for p in self.peers.values()):
+                if any(p.layer_rids for p in self.peers.values()) or any(
+                    r.layer_rids for r in self.remotes.values()
+                ):
                     self._repoint()  # a simulcast layer paused or resumed: re-pick layers
                 if n % report_every == 0:
                     send_room_reports(list(self.peers.values()), self.slots.values())
