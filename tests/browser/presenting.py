@@ -18,13 +18,23 @@ embedded stack with the default media settings: the scenario behind
 5. the chair grants again and the PC shows the agenda PDF page by page: its second page
    reaches the phone (the phone's page image is page 2);
 6. the PC's screen share ends "from the browser's bar" (the track's ``ended`` event): the page
-   stops presenting by itself.
+   stops presenting by itself;
+7. the phone opts out of content (issue 14 item 1): it reloads the join page, ticks "Không nhận
+   video trình chiếu màn hình" before joining (kept in localStorage ``giaoban.noContent``), and
+   its offer carries the content slot (the last m-line) ``inactive``; with the PC sharing again
+   the phone's stage says who presents and that it does not receive it; "Nhận video trình
+   chiếu" turns it back on (a new offer, ``recvonly``, moving content again) and "Không nhận
+   video trình chiếu" off once more.
+
+With ``PRESENTING_SHOTS=<dir>`` the join page (PC 1366×768, phone 390×844) and the phone's
+opted-out stage are saved there as PNG files.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -75,6 +85,30 @@ def upload_pdf(env: dict[str, str], code: str) -> int:
     return int(next(ln for ln in done.stdout.splitlines() if ln.startswith("DOC ")).split()[1])
 
 
+# The content slot's m-line in the page's current offer: its mid, direction, and whether it is
+# the offer's last m-line (docs/sfu.md).
+CONTENT_LINE_JS = """() => {
+  const media = window.giaoban.live.media;
+  const pc = media.pc;
+  const r = (media.receivers || []).find((x) => x.key === 'content/video');
+  if (!pc || !pc.localDescription || !r) return null;
+  const t = pc.getTransceivers().find((x) => x.receiver === r.receiver);
+  if (!t) return null;  // a new connection, not answered yet
+  const sections = pc.localDescription.sdp.split(/\\r\\n(?=m=)/);
+  const section = sections.find((x) => x.includes(`\\r\\na=mid:${t.mid}\\r\\n`));
+  const dir = section && /\\r\\na=(sendrecv|sendonly|recvonly|inactive)\\r\\n/.exec(section);
+  return {mid: t.mid, direction: dir ? dir[1] : null, last: section === sections[sections.length - 1],
+          stored: localStorage.getItem('giaoban.noContent')};
+}"""
+
+
+def shot(page, name: str) -> None:
+    folder = os.environ.get("PRESENTING_SHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
 def content_frames(page) -> int:
     return page.evaluate(INBOUND_VIDEO_JS, "content/video")
 
@@ -121,6 +155,7 @@ def run() -> dict:
                 for page in (pc, phone):
                     page.goto(f"{base}/conferences/{code}/join/")
                     page.wait_for_selector("body[data-devices=ok]")
+                    shot(page, f"join-{'pc' if page is pc else 'phone'}")
                     page.click("#prejoin [data-action=join]")
                     page.wait_for_selector("body[data-media=connected]")
 
@@ -186,6 +221,42 @@ def run() -> dict:
                 pc.evaluate("window.giaoban.live.media.screen.dispatchEvent(new Event('ended'))")
                 phone.wait_for_selector("body[data-content='']", state="attached")
                 result["ended_from_bar"] = True
+
+                # 7. the phone opts out of content before joining, then back in, then out
+                pc.click("[data-action=share-screen]")
+                phone.goto(f"{base}/conferences/{code}/join/")
+                phone.wait_for_selector("body[data-devices=ok]")
+                phone.check("[data-role=no-content]")
+                shot(phone, "join-phone-no-content")
+                phone.click("#prejoin [data-action=join]")
+                phone.wait_for_selector("body[data-media=connected][data-content=screen]")
+                result["opted_out_line"] = phone.evaluate(CONTENT_LINE_JS)
+                phone.wait_for_selector("[data-role=content-off]:visible")
+                result["opted_out_note"] = phone.inner_text("[data-role=content-off]")
+                shot(phone, "room-phone-no-content")
+                before = content_frames(phone)
+                time.sleep(1.5)
+                result["opted_out_frames"] = [before, content_frames(phone)]
+                phone.click("[data-action=content-receive]")
+                wait_until(
+                    lambda: (
+                        (line := phone.evaluate(CONTENT_LINE_JS))
+                        and line["direction"] == "recvonly"
+                        and line
+                    ),
+                    what="a new offer with the content slot recvonly",
+                )
+                result["opted_in_line"] = phone.evaluate(CONTENT_LINE_JS)
+                result["opted_in_frames"] = video_moves(phone, "content/video", frames=5)
+                phone.click("[data-action=content-decline]")
+                wait_until(
+                    lambda: (
+                        (line := phone.evaluate(CONTENT_LINE_JS))
+                        and line["direction"] == "inactive"
+                    ),
+                    what="the content slot inactive again",
+                )
+                result["opted_out_again"] = phone.evaluate(CONTENT_LINE_JS)
             except BaseException:
                 for name, lines in logs.items():
                     print(f"--- console of {name}", file=sys.stderr)

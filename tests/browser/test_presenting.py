@@ -2,7 +2,8 @@
 namespace whose only interface is loopback: the chair grants a site the presenter role, it
 shares its screen, another site decodes the moving content from the network beside the speaker,
 the chair revokes and it stops everywhere, a PDF is shown page by page and its second page
-reaches the other site, and a share ended from the browser's bar stops presenting."""
+reaches the other site, a share ended from the browser's bar stops presenting, and a phone that
+opts out of content offers the content slot inactive (and back)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,13 @@ def test_a_site_presents_its_screen_and_a_document_to_the_others_in_a_loopback_n
     assert result["frames_after_revoke"] <= 3  # at most what was in flight
     assert "/pages/2/" in result["phone_page"]
     assert result["ended_from_bar"] is True
+    # a phone that opts out offers the content slot (the last m-line) inactive and decodes none
+    out = result["opted_out_line"]
+    assert out["direction"] == "inactive" and out["last"] and out["stored"] == "1"
+    assert "đang trình chiếu màn hình" in result["opted_out_note"]
+    assert result["opted_out_frames"][1] <= max(0, result["opted_out_frames"][0])
+    assert result["opted_in_line"]["direction"] == "recvonly"
+    assert result["opted_in_line"]["stored"] is None
+    assert result["opted_in_frames"] > 5
+    assert result["opted_out_again"]["direction"] == "inactive"
+    assert result["opted_out_again"]["stored"] == "1"

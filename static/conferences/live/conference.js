@@ -8,7 +8,7 @@
 // camera and microphone.
 import { CLOSE_MESSAGES, LiveSocket } from './protocol.js';
 import { MediaSession } from './media.js';
-import { Content } from './content.js';
+import { Content, storeNoContent } from './content.js';
 import { _, fmt } from './i18n.js';
 
 const STATUS_TEXT = {
@@ -43,8 +43,15 @@ export function tileName(name) {
 }
 
 export class Live {
-  constructor(config, { onRender, onEvent, onMedia } = {}) {
+  // `contentChoice`: the page lets its user opt out of the shared screen (the join page,
+  // content.js); `noContent`: that choice is on at the start (the first offer has the content
+  // slot `inactive`). A connection that may not read the conference's documents (a
+  // confidential conference's uninvited observer: the snapshot's `me.chat.read` is false, the
+  // same rule) is sent no content by the server, and does not ask for it either.
+  constructor(config, { onRender, onEvent, onMedia, contentChoice = false, noContent = false } = {}) {
     this.config = config;
+    this.contentChoice = contentChoice;
+    this.noContent = contentChoice && noContent;
     this.onRender = onRender || (() => {});
     this.onEventHook = onEvent || (() => {});
     this.onMediaHook = onMedia || (() => {});
@@ -65,6 +72,7 @@ export class Live {
       onState: (s, detail) => this._mediaState(s, detail),
       onStats: (stats) => this._stats(stats),
       onScreenEnded: () => this.content.screenEnded(),
+      receiveContent: !this.noContent,
     });
     this.content = new Content(this);
     document.body.dataset.ws = 'idle';
@@ -111,6 +119,23 @@ export class Live {
       if (v.srcObject) v.srcObject = null;
     }
     document.body.dataset.camera = 'released';
+  }
+
+  // "Không nhận video trình chiếu" on/off: remembered (content.js), and the next offer carries
+  // the content slot `inactive` (or `recvonly` again) — a new peer connection, made now.
+  setReceiveContent(on) {
+    if (this.contentChoice) storeNoContent(!on);
+    this.noContent = !on;
+    const wanted = on && !this.contentWithheld;
+    if (this.media.receiveContent === wanted) { this.render(); return; }
+    this.media.receiveContent = wanted;
+    if (this.media.wanted) this.media.start('content');
+    this.render();
+  }
+
+  get contentWithheld() {
+    const me = this.me;
+    return !!me && !!me.chat && me.chat.read === false;
   }
 
   // "Rời phòng họp": out of the media room and off the socket, camera released.
@@ -184,6 +209,7 @@ export class Live {
     if (state.me && state.me.role === 'observer' && this.local) this.releaseLocal();
     document.body.dataset.role = (state.me && state.me.role) || '';
     this.media.publishContent = !(state.me && state.me.role === 'observer');
+    this.media.receiveContent = !this.noContent && !this.contentWithheld;
     this._syncMedia('reconnect');
     this.render();
   }

@@ -2,11 +2,33 @@
 // the speaker — the presenter's screen (the SFU's `content` slot) or an agenda PDF's page
 // (server-side page images, permission-checked) — and the controls of a site that may present.
 //
+// Opting out (a phone on a weak link): "Không nhận video trình chiếu màn hình" on the join page
+// (before joining, or from the content stage in the room) is kept in localStorage
+// (`giaoban.noContent` = "1") and makes the offer carry the content slot `inactive`: the SFU
+// forwards nothing on it. The stage then says who presents, that this device does not receive
+// it, and offers "Nhận video trình chiếu" to turn it back on. An agenda PDF shown page by page
+// is one small image per page and is still shown.
+//
 // Layout: with content on, `body[data-content]` is set and the CSS shows the content large and
 // the speaker beside it (under it on a phone); "Đổi bố cục" swaps them (`body[data-layout=speaker]`).
 import { _, fmt } from './i18n.js';
 
 const $ = (sel, root = document) => root.querySelector(sel);
+
+export const NO_CONTENT_KEY = 'giaoban.noContent';
+
+// localStorage may be missing or refuse (a private window, storage full): then the choice
+// lasts as long as the page.
+export function storedNoContent() {
+  try { return window.localStorage.getItem(NO_CONTENT_KEY) === '1'; } catch { return false; }
+}
+
+export function storeNoContent(on) {
+  try {
+    if (on) window.localStorage.setItem(NO_CONTENT_KEY, '1');
+    else window.localStorage.removeItem(NO_CONTENT_KEY);
+  } catch { /* not kept: see storedNoContent */ }
+}
 
 export function mayPresent(s) {
   const site = s && s.me && s.me.site;
@@ -54,6 +76,8 @@ export class Content {
           if (page >= 1 && page <= content.pages) live.send({ type: 'content.page', page });
         }
         break;
+      case 'content-receive': live.setReceiveContent(true); break;
+      case 'content-decline': live.setReceiveContent(false); break;
       case 'swap-layout':
         document.body.dataset.layout = document.body.dataset.layout === 'speaker' ? 'content' : 'speaker';
         break;
@@ -143,6 +167,22 @@ export class Content {
           body.contentPage = '';
         }
       }
+      // a screen this device does not receive: opted out (and how to undo it), or withheld
+      // by the server (a confidential conference's uninvited observer)
+      const screen = !!content && content.kind === 'screen' && !mine;
+      const withheld = live.contentWithheld;
+      const optedOut = live.noContent && !withheld;
+      body.contentReceive = withheld ? 'withheld' : (optedOut ? 'off' : 'on');
+      const off = $('[data-role=content-off]', stage);
+      if (off) {
+        off.hidden = !(screen && optedOut);
+        const who = screen ? (s.sites[content.site] || {}).name || '' : '';
+        $('[data-role=content-off-text]', off).textContent = fmt(_('%(site)s đang trình chiếu màn hình. Máy này đang tắt nhận video trình chiếu để tiết kiệm băng thông.'), { site: who });
+      }
+      const held = $('[data-role=content-withheld]', stage);
+      if (held) held.hidden = !(screen && withheld);
+      const decline = $('[data-action=content-decline]', stage);
+      if (decline) decline.hidden = !(screen && live.contentChoice && !optedOut && !withheld);
       const label = $('[data-role=content-label]', stage);
       if (label && content) {
         const who = (s.sites[content.site] || {}).name || '';

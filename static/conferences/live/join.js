@@ -5,6 +5,7 @@
 import { $, Live } from './conference.js';
 import { PreJoin } from './prejoin.js';
 import { ChatPanel } from './chat.js';
+import { storedNoContent, storeNoContent } from './content.js';
 import { _, fmt } from './i18n.js';
 
 const config = JSON.parse(document.getElementById('live-config').textContent);
@@ -72,7 +73,7 @@ $('[data-action=join]').addEventListener('click', () => {
   $('#prejoin').hidden = true;
   $('#room').hidden = false;
   document.body.classList.add('in-room');
-  live = new Live(config, { onRender: renderControls });
+  live = new Live(config, { onRender: renderControls, contentChoice: true, noContent: noContent.checked });
   chat = new ChatPanel($('#chat'), live, { maxChars: config.chat_max_chars });
   live.start(stream);
   dockSpace();
@@ -109,6 +110,11 @@ $('#rollcall-form').addEventListener('submit', async (e) => {
   const reply = await live.send({ type: 'rollcall.answer', headcount: value });
   if (reply.type === 'ack') live.flash(fmt(_('Đã gửi quân số: %(n)s người.'), { n: value }));
 });
+
+// "Không nhận video trình chiếu màn hình": kept for the next visit (content.js)
+const noContent = $('[data-role=no-content]');
+noContent.checked = storedNoContent();
+noContent.addEventListener('change', () => storeNoContent(noContent.checked));
 
 const siteSelect = $('[data-submit-on-change]');
 if (siteSelect) siteSelect.addEventListener('change', () => siteSelect.form.submit());
