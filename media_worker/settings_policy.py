@@ -1,5 +1,5 @@
 """The SFU's :class:`NetworkPolicy` built from Django settings (``MEDIA_ICE_*``, ``MEDIA_*_SERVERS``,
-``MEDIA_UDP_PORT``).
+``MEDIA_UDP_PORT``, ``MEDIA_TCP_PORT``).
 
 The SFU itself never reads settings; the room host asks here once per room.
 
@@ -60,6 +60,7 @@ def network_policy() -> NetworkPolicy:
             ice_servers=servers,
             accepted_networks=tuple(settings.MEDIA_ICE_ACCEPT_NETWORKS),
             udp_ports=settings.MEDIA_UDP_PORTS,
+            tcp_ports=settings.MEDIA_TCP_PORTS,
         )
     except ValueError as exc:
         raise ImproperlyConfigured(

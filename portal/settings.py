@@ -158,25 +158,35 @@ MEDIA_THUMBNAILS = env_int("MEDIA_THUMBNAILS", 4, minimum=0)
 if MEDIA_THUMBNAILS > 4:
     raise ImproperlyConfigured("MEDIA_THUMBNAILS must be between 0 and 4.")
 MEDIA_MAX_BITRATE = env_int("MEDIA_MAX_BITRATE", 2_500_000, minimum=100_000)
+
+
+def _port_range(name: str) -> tuple[int, int] | None:
+    raw = env_str(name, "").strip()
+    first, dash, last = raw.partition("-")
+    if not raw:
+        return None
+    if (
+        first.strip().isdigit()
+        and (not dash or last.strip().isdigit())
+        and 1 <= int(first) <= int(last if dash else first) <= 65535
+    ):
+        return (int(first), int(last if dash else first))
+    raise ImproperlyConfigured(
+        f"{name} must be a port (1-65535) or a range like 40000-40003, got {raw!r}"
+    )
+
+
 # One-port mode (media_worker/sfu/udpmux.py): "40000" or a range "40000-40003". Each media worker
 # process serves all its peers on one UDP port per ICE address -- the first port of the range free
 # on every address when its first peer joins -- and offers its host candidates on it. Empty (the
 # default): one ephemeral UDP port per peer connection (aioice's own behaviour).
-MEDIA_UDP_PORT = env_str("MEDIA_UDP_PORT", "")
-_udp_first, _udp_dash, _udp_last = MEDIA_UDP_PORT.strip().partition("-")
-if not MEDIA_UDP_PORT.strip():
-    MEDIA_UDP_PORTS: tuple[int, int] | None = None
-elif (
-    _udp_first.strip().isdigit()
-    and (not _udp_dash or _udp_last.strip().isdigit())
-    and 1 <= int(_udp_first) <= int(_udp_last if _udp_dash else _udp_first) <= 65535
-):
-    MEDIA_UDP_PORTS = (int(_udp_first), int(_udp_last if _udp_dash else _udp_first))
-else:
-    raise ImproperlyConfigured(
-        f"MEDIA_UDP_PORT must be a port (1-65535) or a range like 40000-40003, "
-        f"got {MEDIA_UDP_PORT!r}"
-    )
+MEDIA_UDP_PORTS = _port_range("MEDIA_UDP_PORT")
+# ICE-TCP (media_worker/sfu/icetcp.py), the fallback for sites whose UDP is blocked: "40000" or a
+# range; each media worker also listens on one TCP port and offers a passive TCP candidate on it.
+# Needs MEDIA_UDP_PORT. Empty (the default): no ICE-TCP.
+MEDIA_TCP_PORTS = _port_range("MEDIA_TCP_PORT")
+if MEDIA_TCP_PORTS is not None and MEDIA_UDP_PORTS is None:
+    raise ImproperlyConfigured("MEDIA_TCP_PORT (ICE-TCP) needs MEDIA_UDP_PORT (one-port mode).")
 # A site whose peer sends no packet for this many seconds is recorded as left (and removed).
 MEDIA_NO_MEDIA_TIMEOUT = env_int("MEDIA_NO_MEDIA_TIMEOUT", 20, minimum=1)
 # Placement by load (media_worker/placement.py): the peers one media worker process is meant to

@@ -49,6 +49,8 @@ class NetworkPolicy:
       shares one UDP socket per address, on the first port of the range free when the
       worker's first peer gathers (``udpmux.py``); ``None``: one ephemeral port per
       connection (aioice's default).
+    - ``tcp_ports``: ``(first, last)``: also a passive ICE-TCP candidate on one listening
+      port per address (``icetcp.py``), the fallback where UDP is blocked; needs ``udp_ports``.
     """
 
     local_addresses: tuple[str, ...] | None = None
@@ -57,6 +59,7 @@ class NetworkPolicy:
     accept_mdns: bool = False
     use_ipv6: bool = False
     udp_ports: tuple[int, int] | None = None
+    tcp_ports: tuple[int, int] | None = None
     _networks: tuple[Any, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -66,10 +69,12 @@ class NetworkPolicy:
                 ipaddress.ip_address(a)
         except ValueError as exc:
             raise ValueError(f"invalid network policy: {exc}") from exc
-        if self.udp_ports is not None:
-            first, last = self.udp_ports
-            if not 1 <= first <= last <= 65535:
-                raise ValueError(f"invalid network policy: udp_ports {self.udp_ports!r}")
+        for name in ("udp_ports", "tcp_ports"):
+            ports = getattr(self, name)
+            if ports is not None and not 1 <= ports[0] <= ports[1] <= 65535:
+                raise ValueError(f"invalid network policy: {name} {ports!r}")
+        if self.tcp_ports is not None and self.udp_ports is None:
+            raise ValueError("invalid network policy: tcp_ports (ICE-TCP) needs udp_ports")
         object.__setattr__(self, "_networks", nets)
 
     @classmethod
@@ -113,8 +118,9 @@ class NetworkPolicy:
         """
         policy = self
         ports = self.udp_ports
+        tcp_ports = self.tcp_ports
         if ports is not None:
-            from . import udpmux
+            from . import icetcp, udpmux
 
             udpmux.prepare(connection, ports)
 
@@ -131,6 +137,11 @@ class NetworkPolicy:
             else:
                 gathering = [
                     connection.get_component_candidates(component=c, addresses=addresses)
+                    for c in sorted(connection._components)
+                ]
+            if tcp_ports is not None:
+                gathering += [
+                    icetcp.gather(connection, c, addresses, tcp_ports, policy.accepts)
                     for c in sorted(connection._components)
                 ]
             results = await asyncio.gather(*gathering)
