@@ -388,9 +388,7 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         sdp = message.get("sdp")
         if not isinstance(sdp, str) or not sdp:
             raise DomainError("invalid", _("Thiếu “sdp”."))
-        status = await database_sync_to_async(
-            lambda: Conference.objects.values_list("status", flat=True).get(pk=self.conference.pk)
-        )()
+        status, receive_content = await database_sync_to_async(self._offer_facts)()
         if status != Status.LIVE:
             raise DomainError("not_live", _("Hội nghị chưa diễn ra hoặc đã kết thúc."))
         content = message.get("content", False)
@@ -405,16 +403,22 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         # socket so events and other messages keep flowing; a newer offer replaces it.
         if len(self._offers) >= 2:
             raise DomainError("rate_limited", _("Đang xử lý một yêu cầu kết nối hình ảnh."))
-        task = asyncio.create_task(self._offer(sdp, message.get("id"), content))
+        task = asyncio.create_task(self._offer(sdp, message.get("id"), content, receive_content))
         self._offers.add(task)
         task.add_done_callback(self._offers.discard)
         return None
 
-    async def _offer(self, sdp: str, ident: Any, content: bool) -> None:
-        async with self._offer_lock:  # one negotiation at a time per socket, in order
-            await self._offer_now(sdp, ident, content)
+    def _offer_facts(self) -> tuple[str, bool]:
+        """The conference's status now, and whether this connection is sent the content line
+        (``presenting.may_receive_content``: the documents' rule, asked on every offer)."""
+        conference = Conference.objects.get(pk=self.conference.pk)
+        return conference.status, presenting.may_receive_content(self.participant, conference)
 
-    async def _offer_now(self, sdp: str, ident: Any, content: bool) -> None:
+    async def _offer(self, sdp: str, ident: Any, content: bool, receive_content: bool) -> None:
+        async with self._offer_lock:  # one negotiation at a time per socket, in order
+            await self._offer_now(sdp, ident, content, receive_content)
+
+    async def _offer_now(self, sdp: str, ident: Any, content: bool, receive_content: bool) -> None:
         try:
             reply = await dispatch.room_signal(
                 self.code,
@@ -422,6 +426,7 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
                     "type": "offer",
                     "sdp": sdp,
                     "content": content,
+                    "receive_content": receive_content,
                     "participant": self.participant.site_code,
                     "conn": self.channel_name,
                     "id": ident,

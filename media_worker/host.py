@@ -145,12 +145,15 @@ class RoomHost:
         return self._events.qsize()
 
     async def offer(self, *, participant: str, conn: str, offer: dict[str, Any]) -> dict[str, Any]:
-        """The SFU answer for a participant's offer; the connection becomes the site's owner."""
+        """The SFU answer for a participant's offer; the connection becomes the site's owner.
+        The content line is sent only when the domain said so (``receive_content`` true:
+        ``presenting.may_receive_content``); a message without it gets none."""
         self.owners[participant] = conn
         try:
             return await self.room.join(
                 participant,
                 {"type": "offer", "sdp": offer.get("sdp"), "content": offer.get("content") is True},
+                receives_content=offer.get("receive_content") is True,
             )
         except SignallingError:
             if self.owners.get(participant) == conn:

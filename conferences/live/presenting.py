@@ -16,6 +16,11 @@ room must enforce it) tells the room after commit.
 - ``content_page`` (the presenting site): turn the document's page.
 - ``content_stop`` (the presenting site or the chair), and ``content_drop`` (the system: the
   presenting site's media left, or it lost the right to present).
+- ``may_receive_content(participant, conference)`` — whether the media room sends this
+  connection the shared screen: the rule of the conference's documents and chat
+  (``chat.may_read``). A confidential briefing's screen share is the same material as its
+  documents, so an uninvited watch-only observer gets neither; every site does. Decided on
+  each offer (the socket passes it to the room, which enforces it).
 The ``content`` piece is null or ``{"kind", "site", "document", "name", "page", "pages", "item",
 "started_at"}``; the minutes read the start/stop audit entries back (``presentations``).
 """
@@ -49,6 +54,14 @@ from conferences.models import AuditEntry, Conference, Document, LiveState
 logger = logging.getLogger(__name__)
 
 KINDS = ("screen", "document")
+
+
+def may_receive_content(participant: Participant, conference: Conference) -> bool:
+    """Whether ``participant``'s connection is sent the content line (see the module
+    docstring): the documents' and chat's rule, ``chat.may_read``."""
+    from conferences.live.chat import may_read
+
+    return may_read(participant, conference)
 
 
 def may_present(state: LiveState, site: str | None) -> bool:

@@ -116,11 +116,16 @@ class Room:
 
     # --- membership -----------------------------------------------------------------
 
-    async def join(self, participant_id: str, offer: dict[str, Any]) -> dict[str, Any]:
+    async def join(
+        self, participant_id: str, offer: dict[str, Any], *, receives_content: bool = True
+    ) -> dict[str, Any]:
         """Accept a participant's offer; return ``{"type": "answer", "sdp", "slots", "publish"}``.
 
         A participant that is already in the room is replaced (a reconnecting browser).
-        Raises :class:`SignallingError` for a bad offer; the room is unaffected.
+        ``receives_content=False``: the ``content`` slot is answered but nothing is ever
+        forwarded on it (server-enforced, like an ``inactive`` line: a reader who may not see
+        the shared screen). Raises :class:`SignallingError` for a bad offer; the room is
+        unaffected.
         """
         if self.closed:
             raise SignallingError("room_closed", "the room is closed")
@@ -128,9 +133,11 @@ class Room:
             raise SignallingError("invalid_message", "participant id must be a non-empty string")
         layout = parse_offer(offer, thumbnails=self.thumbnails, policy=self.policy)
         async with self._member_lock(participant_id):
-            return await self._join_locked(participant_id, layout)
+            return await self._join_locked(participant_id, layout, receives_content)
 
-    async def _join_locked(self, participant_id: str, layout: OfferLayout) -> dict[str, Any]:
+    async def _join_locked(
+        self, participant_id: str, layout: OfferLayout, receives_content: bool = True
+    ) -> dict[str, Any]:
         if self.closed:
             raise SignallingError("room_closed", "the room is closed")
         if participant_id in self.peers:
@@ -160,7 +167,7 @@ class Room:
             raise SignallingError("room_closed", "the room closed during negotiation")
         self.peers[participant_id] = peer
         for key, line in layout.slots.items():
-            if line.direction == "inactive":
+            if line.direction == "inactive" or (key == f"{CONTENT}/video" and not receives_content):
                 continue
             _, exts = peer.negotiated.get(line.mid, ({}, {}))
             payload_types: dict[str, int] = {}  # codec key -> the subscriber's payload type

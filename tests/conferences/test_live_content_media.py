@@ -1,6 +1,8 @@
 """Who is sent the content line, through the live socket with real aiortc peers (issue 14):
 a site that offers the content slot ``inactive`` (a phone that opted out) gets no content
-packet while another site gets the presenter's screen."""
+packet while another site gets the presenter's screen; in a confidential conference an
+uninvited watch-only observer gets no content packet even when it asks for the line (the
+documents' rule, enforced by the room), while an invited site does."""
 
 from __future__ import annotations
 
@@ -12,12 +14,14 @@ from channels.db import database_sync_to_async
 from django.db import connections
 from django.utils import timezone
 
-from conferences.models import Status
+from conferences.live import presenting
+from conferences.live.participants import participant_resolve
+from conferences.models import ConferenceObserver, Status
 from media_worker import dispatch
 from portal.models import Site
 from tests.conferences.factories import ConferenceFactory, invite
 from tests.conferences.live_helpers import close_all, open_socket, request
-from tests.conftest import UserFactory
+from tests.conftest import UserFactory, _persona
 from tests.media_worker.sfu_helpers import Client, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.media, pytest.mark.timeout(180)]
@@ -45,6 +49,14 @@ def conf(org, chair, vanchan_operator):
 def tranyen(org):
     user = UserFactory(username="operator_tranyen")
     Site.objects.get(key="138").operators.add(user)
+    return user
+
+
+@pytest.fixture
+def listed(org, conf):
+    """A clerk of a district that is not invited, listed by the clerk to watch."""
+    user = _persona("clerk_yenbai", "clerk", "132", org)
+    ConferenceObserver.objects.create(conference=conf, user=user)
     return user
 
 
@@ -121,3 +133,79 @@ async def test_a_site_that_offers_the_content_slot_inactive_gets_no_content_whil
         for client in clients:
             await client.close()
         await cleanup(ch, op, ph)
+
+
+async def test_an_uninvited_observer_of_a_confidential_conference_gets_no_content_packet(
+    conf, chair, vanchan_operator, tranyen, listed
+):
+    await database_sync_to_async(
+        lambda: type(conf).objects.filter(pk=conf.pk).update(confidential=True)
+    )()
+    vanchan = await database_sync_to_async(lambda: str(Site.objects.get(key="140").code))()
+    ch, _ = await open_socket(conf, chair)
+    op, _ = await open_socket(conf, vanchan_operator)
+    tr, _ = await open_socket(conf, tranyen)
+    ob, snap = await open_socket(conf, listed, watch=True)
+    assert snap["me"]["role"] == "observer" and snap["me"]["chat"]["read"] is False
+    presenter = Client(luma=CAMERA, tone=None, content=SCREEN)
+    chair_site = Client(luma=CHAIR_CAMERA, tone=None, content=None)
+    invited = Client(luma=None, tone=None, content=None)
+    # the observer's peer asks for the content line (recvonly), whatever its page would do
+    observer = Client(luma=None, tone=None, content=None)
+    clients = [presenter, chair_site, invited, observer]
+    try:
+        await join_media(op, presenter)
+        await join_media(ch, chair_site)
+        await join_media(tr, invited)
+        await join_media(ob, observer)
+        await present_screen(ch, op, vanchan)
+        await wait_for(
+            lambda: invited.slot("content") is not None and invited.slot("content").frames >= 10,
+            timeout=30,
+        )
+        assert any(near(luma, SCREEN) for luma in invited.slot("content").lumas[-5:])
+        # the observer is connected and watching the chair, but is sent no content packet
+        await wait_for(
+            lambda: observer.slot("chair") is not None and observer.slot("chair").frames >= 10,
+            timeout=30,
+        )
+        room = dispatch.local_rooms()[str(conf.code)].room
+        ssrc = room.slots["content/video"].ssrc
+        seen = content_packets(invited, ssrc)
+        await asyncio.sleep(1.0)
+        assert content_packets(invited, ssrc) > seen
+        assert content_packets(observer, ssrc) == 0
+        observer_id = next(pid for pid in room.peers if pid.startswith("observer-"))
+        assert observer_id not in room.slots["content/video"].outputs
+
+        # the same observer once the conference is no longer confidential: its next offer
+        # (a new connection) is sent the content like any reader of the documents
+        await database_sync_to_async(
+            lambda: type(conf).objects.filter(pk=conf.pk).update(confidential=False)
+        )()
+        again = Client(luma=None, tone=None, content=None)
+        clients.append(again)
+        await join_media(ob, again)
+        await wait_for(
+            lambda: again.slot("content") is not None and again.slot("content").frames >= 5,
+            timeout=30,
+        )
+    finally:
+        for client in clients:
+            await client.close()
+        await cleanup(ch, op, tr, ob)
+
+
+def test_content_follows_the_documents_rule(conf, chair, leader, listed, vanchan_operator):
+    """Sites always; an observer where it may read the documents: a listed uninvited clerk
+    not in a confidential conference, a leader with a role over an invited unit always."""
+    site = participant_resolve(user=vanchan_operator, conference=conf, site_code=None)
+    watcher = participant_resolve(user=listed, conference=conf, site_code=None, watch=True)
+    boss = participant_resolve(user=leader, conference=conf, site_code=None, watch=True)
+    assert watcher.observer and boss.observer and not site.observer
+    assert presenting.may_receive_content(watcher, conf)
+    conf.confidential = True
+    conf.save(update_fields=["confidential"])
+    assert presenting.may_receive_content(site, conf)
+    assert not presenting.may_receive_content(watcher, conf)
+    assert presenting.may_receive_content(boss, conf)
