@@ -12,8 +12,10 @@
 - The renewal time is stamped *before* the Redis call; a room whose last renewal is older than
   the TTL is treated as lost before any await (no offer is answered, no command applied), so a
   worker resumed after a freeze gives the room up instead of serving it next to its successor.
-- A watchdog takes over rooms of live conferences whose lease expired; Redis calls time out in
-  1 s, so after a Redis outage rooms come back within a watchdog pass.
+- A watchdog takes over rooms of live conferences whose lease expired; a lease that will run out
+  before its next pass brings the pass forward to the expiry (a dead worker's rooms move at the
+  TTL, not up to a pass later). Redis calls time out in 1 s, so after a Redis outage rooms come
+  back within a watchdog pass.
 - Channel messages are handled by at most ``MAX_INFLIGHT`` tasks; beyond that a message is
   dropped and counted (``dropped``), and an offer among them is answered ``media_unavailable``.
 - A runner given a ``node`` (the Celery node name of a worker that consumes ``media.<node>``)
@@ -75,6 +77,13 @@ return 0
 """
 
 __all__ = ["LEASE_TTL", "MediaRunner", "RoomHost", "lease_key", "room_group"]
+
+
+def expiry_wait(left_ms: int) -> float:
+    """Seconds to sleep to look again just after a lease with ``left_ms`` left expires: a
+    little after (Redis expires keys to the millisecond), jittered so that the survivors of a
+    dead worker do not all ask at once (only one acquires it anyway)."""
+    return max(0.05, left_ms / 1000 + random.uniform(0.02, 0.15))
 
 
 class MediaRunner:
@@ -338,16 +347,26 @@ class MediaRunner:
             await asyncio.sleep(HEARTBEAT)
 
     async def _watchdog(self) -> None:
+        """Every ``WATCHDOG`` s (jittered): drop rooms whose conference ended, place live ones
+        without a lease. A lease of another worker that runs out before the next pass (its
+        holder stopped renewing: a healthy lease always has more than ``LEASE_TTL - HEARTBEAT``
+        left) brings the next pass forward to just after it expires, so a dead worker's rooms
+        are taken over at the expiry, not up to a pass later."""
+        wait = WATCHDOG + random.uniform(0, 0.5)
         while not self.stopping.is_set():
-            await asyncio.sleep(WATCHDOG + random.uniform(0, 0.5))
+            await asyncio.sleep(wait)
+            wait = WATCHDOG + random.uniform(0, 0.5)
             try:
                 live = set(await sync_to_async(_db)(ports.domain().live_codes))
                 for code in list(self.rooms):
                     if code not in live:
                         await self._drop(code, release=True)
                 for code in live - set(self.rooms):
-                    if not await self.redis.exists(lease_key(code)):
+                    left_ms = await self.redis.pttl(lease_key(code))
+                    if left_ms == -2:  # no lease
                         await self._place(code)
+                    elif left_ms >= 0:
+                        wait = min(wait, expiry_wait(left_ms))
             except Exception as exc:
                 logger.warning("media watchdog pass failed: %s", exc)
 

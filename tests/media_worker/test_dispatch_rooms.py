@@ -95,6 +95,51 @@ async def test_runner_renews_its_lease_and_gives_the_room_up_when_it_is_taken(
         await database_sync_to_async(connections.close_all)()
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(60)
+async def test_the_watchdog_takes_a_dead_workers_room_when_its_lease_expires_not_a_pass_later(
+    redis_url, org, settings, monkeypatch
+):
+    """A lease nobody renews (its worker was killed) is placed again just after it expires: the
+    pass before the expiry schedules the next one for it (here the expiry is ~1 s after the
+    first pass at ~6 s, and the pass after that would only come at ~12 s)."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    monkeypatch.setattr(runner, "WATCHDOG", 6.0)
+    monkeypatch.setattr(runner.random, "uniform", lambda a, b: a)  # no jitter: exact passes
+    conf = await database_sync_to_async(
+        lambda: ConferenceFactory(status=Status.LIVE, actual_start=timezone.now())
+    )()
+    code = str(conf.code)
+    store = redis.Redis.from_url(redis_url)
+    media = runner.MediaRunner(worker_id="watchdog-test:1:a")
+    loop = asyncio.get_running_loop()
+    placed: list[tuple[str, float]] = []
+
+    async def place(room: str) -> None:
+        placed.append((room, loop.time()))
+
+    monkeypatch.setattr(media, "_place", place)
+    start = loop.time()
+    store.set(runner.lease_key(code), "dead-worker:2:b", px=7000)  # renewed by nobody
+    task = asyncio.create_task(media.run())
+    try:
+        for _ in range(150):
+            if any(room == code for room, _ in placed):
+                break
+            await asyncio.sleep(0.1)
+        at = next(t for room, t in placed if room == code) - start
+        assert 7.0 <= at <= 10.0, f"placed {at:.2f} s after the lease was set (expires at 7 s)"
+        assert runner.expiry_wait(1500) == 1.52  # just after the expiry (jitter at its minimum)
+    finally:
+        media.stop()
+        await asyncio.wait_for(task, 20)
+        store.delete(runner.lease_key(code))
+        store.close()
+        from django.db import connections
+
+        await database_sync_to_async(connections.close_all)()
+
+
 def _queued_codes(store: redis.Redis) -> list[str]:
     """Conference codes of ``host_room`` messages waiting in the Celery ``media`` queue."""
     codes = []
