@@ -15,8 +15,9 @@ and the addresses of its pipe ends.
   worker named for the room, opened with the current key, connected once the other end is
   published, re-opened when the epoch changes, closed when the worker is no longer named.
 
-Which workers host a room (cascaded joins through ``LeasedRouter.overflow``) and how the room
-host's slot decisions reach them are not decided here.
+The lease holder's pipes lead: its room's slot decisions reach the other workers' rooms over
+them. Which workers host a room (cascaded joins through ``LeasedRouter.overflow``) is not
+decided here.
 """
 
 from __future__ import annotations
@@ -143,10 +144,15 @@ class RoomCascade:
 
     :param name: this worker's name among the room's workers (its Celery node name).
     :param host: the internal-network address its pipe sockets bind to.
+    :param leads: this worker holds the room's lease: its room's slot decisions are sent over
+        its pipes and applied by the other workers' rooms.
     """
 
-    def __init__(self, room: Room, code: str, *, name: str, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, room: Room, code: str, *, name: str, host: str = "127.0.0.1", leads: bool = False
+    ) -> None:
         self.room = room
+        self.leads = leads
         self.code = code
         self.name = name
         self.host = host
@@ -170,7 +176,12 @@ class RoomCascade:
         for peer in wanted - set(self.pipes):
             try:
                 self.pipes[peer] = await RoomPipe.open(
-                    self.room, key=key, name=self.name, peer_name=peer, host=self.host
+                    self.room,
+                    key=key,
+                    name=self.name,
+                    peer_name=peer,
+                    host=self.host,
+                    leads=self.leads,
                 )
             except (PipeError, OSError) as exc:
                 logger.warning(

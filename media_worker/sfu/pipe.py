@@ -21,7 +21,10 @@ the media, repeated periodically so a lost one heals:
 - ``ANNOUNCE`` (origin -> remote, for a new stream and for each ``DESCRIBE``): owner, role,
   codecs, header extensions, simulcast layer;
 - ``WANT`` (remote -> origin, on change and every second): the pipe SSRCs its slots point at,
-  and per simulcast publisher the layers it watches (the origin keeps them unpaused).
+  and per simulcast publisher the layers it watches (the origin keeps them unpaused);
+- ``DECISIONS`` (from the end that ``leads``, on change and every second): the room's slot
+  decisions (``Room.decisions``), versioned, applied by the other room -- made once, by the
+  room host, and the same on every worker.
 
 See docs/sfu.md, "Cascading".
 """
@@ -62,7 +65,7 @@ PROFILE = pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM
 REPLAY_WINDOW = 2048  # packets: a retransmission this far behind still authenticates
 RTCP_APP = 204
 APP_NAME = b"GBPI"
-INVENTORY, DESCRIBE, ANNOUNCE, WANT = 1, 2, 3, 4
+INVENTORY, DESCRIBE, ANNOUNCE, WANT, DECISIONS = 1, 2, 3, 4, 5
 TICK = 0.25  # s between periodic checks
 INVENTORY_EVERY = 2  # ticks (0.5 s)
 WANT_EVERY = 4  # ticks (1 s); sender reports too
@@ -287,9 +290,13 @@ class RoomPipe(asyncio.DatagramProtocol):
     :param key: the room's pipe key (:func:`pipe_key`), the same at both ends.
     :param name: this worker's name in the room's pipes, ``peer_name`` the other's; the
         two must differ (each direction derives its own SRTP key from them).
+    :param leads: this end's room makes the slot decisions (the lease holder's): they are
+        sent to the other end, which applies them. The other end's are never applied here.
     """
 
-    def __init__(self, room: Room, *, key: bytes, name: str, peer_name: str) -> None:
+    def __init__(
+        self, room: Room, *, key: bytes, name: str, peer_name: str, leads: bool = False
+    ) -> None:
         if not isinstance(key, bytes) or len(key) != KEY_LENGTH:
             raise PipeError(f"the pipe key must be {KEY_LENGTH} bytes")
         for value in (name, peer_name):
@@ -301,6 +308,10 @@ class RoomPipe(asyncio.DatagramProtocol):
         self.counters: RoomCounters = room.totals
         self.name = name
         self.peer_name = peer_name
+        self.leads = leads
+        self._decisions_sent: dict[str, Any] | None = None
+        self._decisions_version = 0
+        self._decisions_applied = -1
         self._tx_session = _session(_direction_key(key, name, peer_name), outbound=True)
         self._rx_session = _session(_direction_key(key, peer_name, name), outbound=False)
         self.ssrc = random.getrandbits(32) or 1  # our sender SSRC in RTCP
@@ -341,9 +352,10 @@ class RoomPipe(asyncio.DatagramProtocol):
         peer_name: str,
         host: str = "127.0.0.1",
         port: int = 0,
+        leads: bool = False,
     ) -> RoomPipe:
         """Bind the pipe's UDP socket on ``host:port`` (0 = any free port) and attach it."""
-        pipe = cls(room, key=key, name=name, peer_name=peer_name)
+        pipe = cls(room, key=key, name=name, peer_name=peer_name, leads=leads)
         if room.closed:
             raise PipeError("the room is closed")
         loop = asyncio.get_running_loop()
@@ -373,6 +385,7 @@ class RoomPipe(asyncio.DatagramProtocol):
         self._inventory_dirty = True
         self._send_inventory()
         self._send_want(force=True)
+        self._send_decisions(force=True)
 
     # --- asyncio.DatagramProtocol ------------------------------------------------------
 
@@ -411,6 +424,7 @@ class RoomPipe(asyncio.DatagramProtocol):
             return
         self._sync_exports()
         self._send_want()
+        self._send_decisions()
 
     def watched_remotely(self) -> dict[str, list[str]]:
         """Simulcast layers of our publishers that the other side's slots want (pid -> rids)."""
@@ -510,6 +524,36 @@ class RoomPipe(asyncio.DatagramProtocol):
             return
         self._want_sent = (wanted, watched)
         self._send_rtcp(_app(WANT, self.ssrc, {"s": wanted, "w": watched}))
+
+    # --- slot decisions -----------------------------------------------------------------
+
+    def _send_decisions(self, *, force: bool = False) -> None:
+        if not self.leads or self._tx is None:
+            return
+        decisions = self.room.decisions()
+        if decisions != self._decisions_sent:
+            self._decisions_sent = decisions
+            self._decisions_version += 1
+        elif not force:
+            return
+        payload = {"v": self._decisions_version, "d": decisions}
+        self._send_rtcp(_app(DECISIONS, self.ssrc, payload))
+
+    def _on_decisions(self, payload: dict[str, Any]) -> None:
+        version, d = payload["v"], payload["d"]
+        _check(isinstance(version, int) and isinstance(d, dict), "decisions")
+        if self.leads or version < self._decisions_applied:
+            return  # we decide; or an older message (reordered). A repeat is applied again:
+            # what changed here since (a local set_*) goes back to the leader's decision
+        for name in ("floor", "broadcast", "chair", "content"):
+            value = d[name]
+            _check(value is None or (isinstance(value, str) and len(value) <= 200), name)
+        for name, limit in (("thumbnails", 16), ("muted", MAX_STREAMS)):
+            values = d[name]
+            _check(isinstance(values, list) and len(values) <= limit, name)
+            _check(all(isinstance(v, str) and len(v) <= 200 for v in values), name)
+        self._decisions_applied = version
+        self.room.apply_decisions(d)
 
     def _on_inventory(self, payload: dict[str, Any]) -> None:
         gen, index, count, entries = payload["g"], payload["i"], payload["n"], payload["s"]
@@ -716,6 +760,8 @@ class RoomPipe(asyncio.DatagramProtocol):
                 self._on_announce(payload)
             elif item.fmt == WANT:
                 self._on_want(payload)
+            elif item.fmt == DECISIONS:
+                self._on_decisions(payload)
         elif kind == rtp.RTCP_BYE:
             self._remote_gone()
 
@@ -771,6 +817,7 @@ class RoomPipe(asyncio.DatagramProtocol):
             try:
                 if self._inventory_dirty or n % INVENTORY_EVERY == 0:
                     self._send_inventory()
+                self._send_decisions(force=n % WANT_EVERY == 0)  # set_muted re-points nothing
                 if n % WANT_EVERY == 0:
                     self._send_want(force=True)
                     self._send_reports()
@@ -813,6 +860,8 @@ class RoomPipe(asyncio.DatagramProtocol):
             "packets_out": sum(e.packets for e in self._exports.values()),
             "remote_streams": len(self._streams),
             "remote_participants": sorted(self._remotes),
+            "leads": self.leads,
+            "decisions_version": self._decisions_version if self.leads else self._decisions_applied,
             "rejected": dict(self.rejected),
             "unknown_stream": self.unknown_stream,
             "plis_in": self.plis_in,

@@ -334,6 +334,36 @@ class Room:
             for slot in self.slots.values():
                 slot.forget(stream)
 
+    def decisions(self) -> dict[str, Any]:
+        """The slot decisions, for the conference's other rooms (a leading pipe sends them):
+        thumbnails resolved to the participants shown, so every room shows the same ones."""
+        return {
+            "floor": self.floor,
+            "broadcast": self.broadcast,
+            "chair": self.chair,
+            "content": self.content,
+            "thumbnails": self._thumbnail_order()[: self.thumbnails],
+            "muted": sorted(self.muted),
+        }
+
+    def apply_decisions(self, decisions: dict[str, Any]) -> None:
+        """Apply :meth:`decisions` of the room that leads (what changed only)."""
+        if self.floor != decisions["floor"]:
+            self.set_floor(decisions["floor"])
+        if self.broadcast != decisions["broadcast"]:
+            self.set_broadcast(decisions["broadcast"])
+        if self.chair != decisions["chair"]:
+            self.set_chair(decisions["chair"])
+        if self.content != decisions["content"]:
+            self.set_content(decisions["content"])
+        if self.thumbnail_ids != decisions["thumbnails"]:
+            self.set_thumbnails(decisions["thumbnails"])
+        muted = set(decisions["muted"])
+        for pid in sorted(muted - self.muted):
+            self.set_muted(pid, True)
+        for pid in sorted(self.muted - muted):
+            self.set_muted(pid, False)
+
     def sources_changed(self) -> None:
         """Re-evaluate the slots (a remote source's streams or wanted layers changed)."""
         self._repoint()
@@ -449,19 +479,22 @@ class Room:
             "chair": self.chair,
             "content": self.content,
         }
-        if self.thumbnail_ids is not None:
-            thumbs = self.thumbnail_ids
-        else:
-            # a simulcast publisher counts before its first packet: its layers may be paused
-            thumbs = [pid for pid, p in self.peers.items() if p.video is not None or p.layer_rids]
-            thumbs += [
-                pid
-                for pid, r in self.remotes.items()
-                if pid not in self.peers and (r.video is not None or r.layer_rids)
-            ]
+        thumbs = self._thumbnail_order()
         for i in range(self.thumbnails):
             wanted[f"thumb{i}"] = thumbs[i] if i < len(thumbs) else None
         return wanted
+
+    def _thumbnail_order(self) -> list[str]:
+        if self.thumbnail_ids is not None:
+            return self.thumbnail_ids
+        # a simulcast publisher counts before its first packet: its layers may be paused
+        thumbs = [pid for pid, p in self.peers.items() if p.video is not None or p.layer_rids]
+        thumbs += [
+            pid
+            for pid, r in self.remotes.items()
+            if pid not in self.peers and (r.video is not None or r.layer_rids)
+        ]
+        return thumbs
 
     def _repoint(self) -> None:
         if self.closed:

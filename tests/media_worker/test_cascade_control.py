@@ -71,7 +71,8 @@ async def test_two_workers_pipe_a_room_with_the_key_from_redis_and_re_pipe_on_a_
 ):
     a = Room(code, thumbnails=1, policy=NetworkPolicy.loopback())
     b = Room(code, thumbnails=1, policy=NetworkPolicy.loopback())
-    ca, cb = RoomCascade(a, code, name="w1"), RoomCascade(b, code, name="w2")
+    ca = RoomCascade(a, code, name="w1", leads=True)  # the lease holder
+    cb = RoomCascade(b, code, name="w2")
     clients: list[Client] = []
     try:
         await cascade.issue_key(client, code, 7)  # the lease holder (w1) opened the room
@@ -83,8 +84,7 @@ async def test_two_workers_pipe_a_room_with_the_key_from_redis_and_re_pipe_on_a_
         viewer = Client(thumbnails=1, luma=None, tone=None)
         clients += [publisher, viewer]
         await connect(a, "a", publisher)
-        for room in (a, b):
-            room.set_floor("a")
+        a.set_floor("a")  # decided on the lease holder's room, applied on b's by the pipe
         await connect(b, "s", viewer)
         await wait_for(lambda: viewer.slot("main") is not None and viewer.slot("main").frames >= 10)
         first = cb.pipes["w1"]

@@ -23,7 +23,7 @@ from media_worker.sfu.pipe import KEY_LENGTH, PROFILE
 
 pytestmark = [pytest.mark.media, pytest.mark.timeout(120)]
 
-BRIGHT = 200
+BRIGHT, DARK = 200, 40
 
 
 def near(value: int | None, target: int, tolerance: int = 25) -> bool:
@@ -74,8 +74,8 @@ class Cascade:
         self.pa: RoomPipe
         self.pb: RoomPipe
 
-    async def open(self, *, relay: bool = False) -> None:
-        self.pa = await RoomPipe.open(self.a, key=self.key, name="w1", peer_name="w2")
+    async def open(self, *, relay: bool = False, leads: bool = False) -> None:
+        self.pa = await RoomPipe.open(self.a, key=self.key, name="w1", peer_name="w2", leads=leads)
         self.pb = await RoomPipe.open(self.b, key=self.key, name="w2", peer_name="w1")
         target = self.pb.address
         if relay:
@@ -107,10 +107,10 @@ class Cascade:
 
 
 @contextlib.asynccontextmanager
-async def cascade(*, relay: bool = False):
+async def cascade(*, relay: bool = False, leads: bool = False):
     c = Cascade()
     try:
-        await c.open(relay=relay)
+        await c.open(relay=relay, leads=leads)
         yield c
     finally:
         await c.close()
@@ -262,6 +262,25 @@ async def test_closing_a_pipe_withdraws_its_sources_on_the_other_side_and_is_ide
         assert c.b.counters()["pipe_in"] == received  # nothing crosses any more
         await c.b.close()  # closes its pipe too
         assert c.pb.closed and c.b.stats()["pipes"] == []
+
+
+async def test_the_leading_rooms_slot_decisions_are_applied_on_the_other_room():
+    async with cascade(leads=True) as c:  # room A's host decides
+        await c.join(c.a, "a", luma=BRIGHT, tone=None)
+        await c.join(c.b, "b", luma=DARK, tone=8000)
+        s = await c.join(c.b, "s", luma=None, tone=None)
+        c.a.set_floor("a")  # on A only
+        await wait_for(lambda: c.b.floor == "a", timeout=5)
+        await wait_for(lambda: s.slot("main") is not None and near(s.slot("main").luma, BRIGHT))
+        c.a.set_floor("b")  # a site on B, given the floor on A
+        await wait_for(lambda: near(s.slot("main").luma, DARK))
+        c.a.set_muted("b", True)  # enforced where b's peer is: on B
+        await wait_for(lambda: "b" in c.b.muted and c.b.peers["b"].audio.muted, timeout=5)
+        # A's automatic thumbnails (its own publisher first) are B's too, not B's own order
+        assert c.a.decisions()["thumbnails"] == ["a"] and c.b.thumbnail_ids == ["a"]
+        c.b.set_floor(None)  # a decision taken on B does not stand ...
+        await wait_for(lambda: c.b.floor == "b", timeout=5)  # ... the leader's comes back
+        assert c.a.floor == "b" and c.pb.stats()["decisions_version"] >= 3
 
 
 async def test_a_pipe_refuses_a_bad_key_or_names():
