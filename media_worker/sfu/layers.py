@@ -89,10 +89,15 @@ def vp8_rewrite(buf: bytearray, ids: Vp8Ids, picture_id: int, tl0: int) -> None:
 
 
 @dataclass
-class _Span:
+class Span:
+    """Outgoing numbers from ``first_out`` on: one layer, constant offsets."""
+
     first_out: int  # first outgoing sequence number of the span
     seq_offset: int
     layer: object
+    ts_offset: int = 0
+    pic_offset: int = 0
+    tl0_offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -122,9 +127,10 @@ class LayerMunger(Generic[S]):
         self.last_pic = 0
         self.last_tl0 = 0
         self.start_seq = 0  # the current layer's first forwarded packet: older ones are late
+        self._fresh = False  # start_seq is recent enough to compare with (16-bit wrap)
         self.switches = 0
         self.late_dropped = 0
-        self._spans: list[_Span] = []
+        self._spans: list[Span] = []
 
     def set_target(self, layer: S | None) -> None:
         """The layer the allocator chose (None = pause). Takes effect on its key frame."""
@@ -155,9 +161,13 @@ class LayerMunger(Generic[S]):
             if layer is not self.target or not keyframe:
                 return None
             self._switch(layer, seq, ts, now, picture_id, tl0)
-        elif ((seq - self.start_seq) & 0xFFFF) & 0x8000:
-            self.late_dropped += 1  # older than the switch point: its number is taken
-            return None
+        elif self._fresh:
+            since = (seq - self.start_seq) & 0xFFFF
+            if since & 0x8000:
+                self.late_dropped += 1  # older than the switch point: its number is taken
+                return None
+            if since > 0x2000:
+                self._fresh = False  # nothing that old is still accepted by the ingress
         out_seq = (seq + self.seq_offset) & 0xFFFF
         out_ts = (ts + self.ts_offset) & 0xFFFFFFFF
         out_pic = (picture_id + self.pic_offset) & 0x7FFF
@@ -184,13 +194,67 @@ class LayerMunger(Generic[S]):
             self.last_seq = (seq + self.seq_offset - 1) & 0xFFFF
         self.current = layer
         self.start_seq = seq
+        self._fresh = True
         self.switches += 1
-        self._spans.append(_Span((seq + self.seq_offset) & 0xFFFF, self.seq_offset, layer))
+        self._add_span((seq + self.seq_offset) & 0xFFFF, layer)
+
+    def _add_span(self, first_out: int, layer: S) -> None:
+        self._spans.append(
+            Span(
+                first_out,
+                self.seq_offset,
+                layer,
+                self.ts_offset,
+                self.pic_offset,
+                self.tl0_offset,
+            )
+        )
         del self._spans[:-SPANS]
+
+    def seed(
+        self,
+        layer: S,
+        *,
+        seq_offset: int,
+        ts_offset: int,
+        start_seq: int,
+        last_seq: int,
+        last_ts: int,
+        last_time: float,
+        last_pic: int,
+        last_tl0: int,
+    ) -> None:
+        """Continue a stream numbered elsewhere (the slot's shared numbering) on ``layer``:
+        same offsets, picture ids as the source's, and the next switch follows from it."""
+        self.started = True
+        self.current = self.target = layer
+        self.paused = False
+        self.seq_offset, self.ts_offset = seq_offset & 0xFFFF, ts_offset & 0xFFFFFFFF
+        self.pic_offset = self.tl0_offset = 0
+        self.start_seq = start_seq
+        self._fresh = ((last_seq - seq_offset - start_seq) & 0xFFFF) <= 0x2000
+        self.last_seq, self.last_ts, self.last_time = last_seq, last_ts, last_time
+        self.last_pic, self.last_tl0 = last_pic, last_tl0
+        self._add_span((start_seq + self.seq_offset) & 0xFFFF, layer)
+
+    def span(self, out_seq: int) -> Span | None:
+        """The span an outgoing sequence number belongs to, if it is recent enough."""
+        for span in reversed(self._spans):
+            if ((out_seq - span.first_out) & 0xFFFF) < 0x8000:
+                return span
+        return None
+
+    def forget(self, layer: S) -> None:
+        """A layer's publisher left: no span may keep it (or its history) alive."""
+        self._spans = [s for s in self._spans if s.layer is not layer]
+        if self.current is layer:
+            self.current = None
+        if self.target is layer:
+            self.target = None
 
     def lookup(self, out_seq: int) -> tuple[S, int] | None:
         """(layer, source sequence number) of an outgoing one, if it is recent enough."""
-        for span in reversed(self._spans):
-            if ((out_seq - span.first_out) & 0xFFFF) < 0x8000:
-                return span.layer, (out_seq - span.seq_offset) & 0xFFFF  # type: ignore[return-value]
-        return None
+        span = self.span(out_seq)
+        if span is None:
+            return None
+        return span.layer, (out_seq - span.seq_offset) & 0xFFFF  # type: ignore[return-value]

@@ -127,6 +127,9 @@ class Peer(Transmitter):
         self._feedback_used = 0
         self._nacked_used = 0
         self.remb_in: int | None = None
+        self.remb_in_at = 0.0  # monotonic time of the last REMB it sent us
+        # slot SSRC -> (cumulative lost, extended highest seq) of its last receiver report
+        self.slot_reports: dict[int, tuple[int, int]] = {}
 
     # --- negotiation ----------------------------------------------------------------
 
@@ -609,6 +612,7 @@ class Peer(Transmitter):
                 remb = rtp.parse_remb_fci(body[8:])
                 if remb is not None:
                     self.remb_in = remb[0]
+                    self.remb_in_at = time.monotonic()
         elif item.packet_type == rtp.RTCP_RTPFB and item.fmt == rtp.RTPFB_NACK:
             parsed = rtp.parse_nack_body(body)
             if parsed is not None and self._within_budget(len(parsed[2])):
@@ -631,16 +635,22 @@ class Peer(Transmitter):
         return True
 
     def _note_report_blocks(self, body: bytes, offset: int, count: int) -> None:
-        """Round-trip time from the report blocks about the slots we send (RFC 3550 6.4.1)."""
+        """Round-trip time from the report blocks about the slots we send (RFC 3550 6.4.1),
+        and each block's loss counters for the bandwidth estimate (``slot_reports``)."""
         slot_ssrcs = self.room.slot_by_ssrc
+        timed = False
         for i in range(min(count, 31)):
             pos = offset + 24 * i
             if pos + 24 > len(body):
                 return
             ssrc = int.from_bytes(body[pos : pos + 4], "big")
+            if ssrc not in slot_ssrcs:
+                continue
+            lost = int.from_bytes(body[pos + 5 : pos + 8], "big", signed=True)
+            self.slot_reports[ssrc] = (lost, int.from_bytes(body[pos + 8 : pos + 12], "big"))
             lsr = int.from_bytes(body[pos + 16 : pos + 20], "big")
             dlsr = int.from_bytes(body[pos + 20 : pos + 24], "big")
-            if not lsr or ssrc not in slot_ssrcs:
+            if not lsr or timed:
                 continue
             now = (rtp.ntp_now() >> 16) & 0xFFFFFFFF
             rtt = ((now - lsr - dlsr) & 0xFFFFFFFF) / 65536
@@ -648,7 +658,7 @@ class Peer(Transmitter):
                 self.rtt = rtt if self.rtt is None else self.rtt + (rtt - self.rtt) / 8
                 for stream in self.streams.values():
                     stream.nack.set_rtt(self.rtt)
-            return
+            timed = True
 
     async def close(self) -> None:
         if self.closed:

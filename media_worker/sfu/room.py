@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from .adapt import ADAPT_EVERY, Adaptation
 from .counters import RoomCounters
 from .egress import Output, Slot, Transmitter
 from .ingress import PublisherStream
@@ -113,6 +114,7 @@ class Room:
         # the pipes to those workers
         self.remotes: dict[str, RemoteParticipant] = {}
         self._pipes: list[RoomPipe] = []
+        self.adaptation = Adaptation(self._emit)  # per-subscriber layers (adapt.py)
 
     # --- membership -----------------------------------------------------------------
 
@@ -231,6 +233,7 @@ class Room:
             self.speaker = None
             self._emit({"type": "speaking", "participant": None, "level": 0})
         self._publish_layers.pop(participant_id, None)
+        self.adaptation.forget(participant_id)
         self._emit({"type": "participant_left", "participant": participant_id})
         await peer.close()
 
@@ -438,6 +441,7 @@ class Room:
                     "keyframes_in": p.video.keyframes if p.video else 0,
                     "pacer_yields": p.pacer.yields,
                     "send_dropped": p.sender.dropped if p.sender else 0,
+                    **self.adaptation.stats(pid),
                 }
                 for pid, p in self.peers.items()
             },
@@ -512,7 +516,10 @@ class Room:
                 stream = pick_layer(layers, slot_rank(slot.name, peer.layer_count), now)
             elif peer is not None:
                 stream = peer.audio
-            if slot.set_source(pid if stream else None, stream):
+            changed = slot.set_source(pid if stream else None, stream)
+            if slot.kind == "video" and slot.name != CONTENT:
+                slot.set_layers(peer.video_layers() if peer is not None and peer.layers else [])
+            if changed:
                 for sink in self._sinks.get(f"{slot.name}/{slot.kind}", ()):
                     if hasattr(sink, "switched"):
                         sink.switched(slot.source_pid)
@@ -564,6 +571,9 @@ class Room:
             layers[names[slot_rank(slot.name, len(names))]] = True
             if slot.source is not None and slot.source.rid in layers:
                 layers[slot.source.rid] = True
+            for stream in slot.own_layers():  # subscribers the allocator moved
+                if stream.rid in layers:
+                    layers[stream.rid] = True
         for pid, layers in watched.items():
             remote = self.remotes.get(pid) if pid not in self.peers else None
             if remote is not None:
@@ -645,6 +655,7 @@ class Room:
     async def _tick(self) -> None:
         n = 0
         report_every = max(1, round(REPORT_INTERVAL / TICK))
+        adapt_every = max(1, round(ADAPT_EVERY / TICK))
         while not self.closed:
             await asyncio.sleep(TICK)
             n += 1
@@ -654,6 +665,8 @@ class Room:
                     r.layer_rids for r in self.remotes.values()
                 ):
                     self._repoint()  # a simulcast layer paused or resumed: re-pick layers
+                if n % adapt_every == 0:
+                    self.adaptation.tick(self, time.monotonic())
                 if n % report_every == 0:
                     send_room_reports(list(self.peers.values()), self.slots.values())
             except Exception:

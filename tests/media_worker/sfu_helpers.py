@@ -97,10 +97,12 @@ class Received:
         self.frames = 0
         self.luma: int | None = None
         self.lumas: list[int] = []
+        self.width = 0  # of the last decoded video frame
 
     def add(self, frame) -> None:
         self.frames += 1
         if self.kind == "video":
+            self.width = frame.width
             plane = frame.planes[0]
             row = bytes(plane)[plane.line_size * (frame.height // 4) :][:64]
             self.luma = sum(row) // max(1, len(row))
