@@ -63,6 +63,7 @@ REPORTED = (
     "speaking",
     "slots",
     "publish_layers",
+    "quality",
 )
 
 

@@ -178,6 +178,15 @@ class MediaSink:
         if kind == "publish_layers":
             transient.layers_reported(code=code, site=site, layers=event.get("layers"))
             return True
+        if kind == "quality":
+            if isinstance(site, str) and not is_observer_id(site):
+                transient.quality_reported(
+                    code=code,
+                    site=site,
+                    quality=event.get("quality"),
+                    estimate=event.get("estimate"),
+                )
+            return True
         if kind == "recording_segment":
             from recordings.services import segment_reported  # recordings builds on us
 

@@ -28,6 +28,7 @@ LINK_STATES = frozenset(
     }
 )
 LINK_QUALITIES = frozenset({"unknown", "good", "fair", "poor"})
+RECEIVED_QUALITIES = frozenset({"full", "reduced", "audio"})
 
 
 def _slots_key(code: str) -> str:
@@ -60,6 +61,23 @@ def layers_reported(*, code: str, site: Any, layers: Any) -> bool:
     clean = {str(rid)[:16]: bool(on) for rid, on in layers.items()}
     group = chat.site_group(str(code), site)
     events.to_group(group, {"type": "publish_layers", "layers": clean})
+    return True
+
+
+def quality_reported(*, code: str, site: str, quality: Any, estimate: Any) -> bool:
+    """The media room changed what a site receives (its bandwidth allocation): ``full``,
+    ``reduced`` (some video on a smaller layer or paused) or ``audio`` (no video at all).
+    Told to everyone: the site's own page shows it on its quality line, the console on the
+    site's tile. False (and nothing sent) for anything else."""
+    if not isinstance(site, str) or quality not in RECEIVED_QUALITIES:
+        return False
+    kbps = None
+    if isinstance(estimate, int) and not isinstance(estimate, bool) and estimate >= 0:
+        kbps = min(estimate, 10**9) // 1000
+    events.transient(
+        str(code),
+        {"type": "quality", "site": site[:64], "quality": quality, "estimate_kbps": kbps},
+    )
     return True
 
 

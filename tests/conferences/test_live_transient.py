@@ -133,3 +133,36 @@ async def test_the_rooms_publish_layers_reach_only_that_sites_page(conf, chair, 
         assert not [f for f in await drain(site) if f["type"] == "publish_layers"]
     finally:
         await close_all(console, site)
+
+
+async def test_the_rooms_quality_of_a_site_reaches_its_page_and_the_console(
+    conf, chair, vanchan_operator
+):
+    console, _ = await open_socket(conf, chair)
+    site, snap = await open_socket(conf, vanchan_operator)
+    try:
+        await drain(console)
+        await drain(site)
+        me = snap["me"]["site"]
+        event = {"type": "quality", "participant": me, "quality": "reduced", "estimate": 1_480_000}
+        assert await database_sync_to_async(media_sink.report)(str(conf.code), event) is True
+        told = {"type": "quality", "site": me, "quality": "reduced", "estimate_kbps": 1480}
+        assert [f for f in await drain(site) if f["type"] == "quality"] == [told]
+        assert [f for f in await drain(console) if f["type"] == "quality"] == [told]
+        # garbage from the room, and an observer's quality, tell nobody
+        for bad in (
+            {"participant": me, "quality": "great"},
+            {"participant": None, "quality": "audio"},
+            {"participant": "observer-x", "quality": "audio"},
+        ):
+            ok = await database_sync_to_async(media_sink.report)(
+                str(conf.code), {"type": "quality", **bad}
+            )
+            assert ok is True
+        assert not [f for f in await drain(console) if f["type"] == "quality"]
+        # no estimate (a receiver that sends no REMB): null
+        event = {"type": "quality", "participant": me, "quality": "full", "estimate": None}
+        await database_sync_to_async(media_sink.report)(str(conf.code), event)
+        assert [f["estimate_kbps"] for f in await drain(site) if f["type"] == "quality"] == [None]
+    finally:
+        await close_all(console, site)

@@ -27,6 +27,8 @@ const OFFER_ERRORS = {
   disconnected: _('Mất kết nối máy chủ, đang thử lại…'),
 };
 const QUALITY_TEXT = { good: _('tốt'), fair: _('trung bình'), poor: _('kém'), unknown: '—' };
+// what the SFU's bandwidth allocation gives us (`quality` events); nothing while it is everything
+const RECEIVED_TEXT = { reduced: _('đang nhận hình chất lượng thấp hơn (băng thông hạn chế)'), audio: _('chỉ nhận âm thanh (băng thông quá thấp cho hình)') };
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 
@@ -60,6 +62,9 @@ export class Live {
     this.slotStreams = {};
     this.slotSources = {}; // slot name → site code, from `slots` events
     this.links = {}; // site code → {state, quality, at} from `link` events (console)
+    // site code → {quality: full|reduced|audio, estimate_kbps} from the SFU's `quality` events:
+    // what its bandwidth allocation lets the site receive
+    this.received = {};
     this.socket = new LiveSocket(config.ws_path, {
       onSnapshot: (state) => this._snapshot(state),
       onEvent: (event, state) => this._event(event, state),
@@ -220,6 +225,10 @@ export class Live {
     if (event.type === 'slots' && event.slots) { this.slotSources = { ...event.slots }; }
     if (event.type === 'publish_layers' && event.layers && this.media) this.media.setPublishLayers(event.layers);
     if (event.type === 'link' && event.site) this.links[event.site] = { ...event, at: Date.now() };
+    if (event.type === 'quality' && event.site) {
+      this.received[event.site] = { quality: event.quality, estimate_kbps: event.estimate_kbps };
+      if (this.me && event.site === this.me.site && this.media.stats) this._stats(this.media.stats);
+    }
     if (event.type === 'absent.called') this.flash(fmt(_('Đã gọi %(sites)s điểm cầu vắng (%(notified)s thư).'), { sites: event.sites.length, notified: event.notified }));
     this.onEventHook(event, state);
     this.render();
@@ -295,6 +304,9 @@ export class Live {
       if (stats.loss !== null && stats.loss !== undefined) parts.push(fmt(_('mất gói %(percent)s'), { percent: `${(stats.loss * 100).toFixed(1)}%` }));
       if (stats.inKbps !== null) parts.push(fmt(_('nhận %(kbps)s kbit/s'), { kbps: stats.inKbps }));
       if (stats.outKbps !== null) parts.push(fmt(_('gửi %(kbps)s kbit/s'), { kbps: stats.outKbps }));
+      const received = this.me && this.received[this.me.site];
+      if (received && RECEIVED_TEXT[received.quality]) parts.push(RECEIVED_TEXT[received.quality]);
+      if (el.dataset) el.dataset.received = (received && received.quality) || '';
       el.textContent = this.media.state === 'connected' ? parts.join(' · ') : '';
       el.dataset.quality = stats.quality;
     }

@@ -15,6 +15,8 @@ const STATES = {
 };
 const LINK_TEXT = { good: _('đường truyền tốt'), fair: _('đường truyền trung bình'), poor: _('đường truyền kém') };
 const LINK_STALE_MS = 45000; // a site's page reports its link every ~20 s
+// what the SFU's bandwidth allocation gives a site (`quality` events)
+const RECEIVED_TEXT = { reduced: _('hình giảm chất lượng'), audio: _('chỉ âm thanh') };
 const grid = $('#site-grid');
 const tiles = new Map();
 const groupEls = new Map();
@@ -126,6 +128,9 @@ function renderGrid(s) {
     if (state === 'nomedia') flags.push(_('không kết nối được hình'));
     const l = link(code);
     if (l && connected(s, code) && LINK_TEXT[l.quality]) flags.push(LINK_TEXT[l.quality]);
+    const received = connected(s, code) ? live.received[code] : null;
+    if (received && RECEIVED_TEXT[received.quality]) flags.push(RECEIVED_TEXT[received.quality]);
+    tile.dataset.received = (received && received.quality) || '';
     const hc = s.rollcall && s.rollcall.answers[code] !== undefined ? s.rollcall.answers[code] : site.headcount;
     if (hc !== null && hc !== undefined) flags.push(fmt(_('%(n)s người'), { n: hc }));
     const markText = flags.join(' · ');
@@ -189,6 +194,11 @@ function renderSelected(s) {
   const facts = [on ? _('đã kết nối') : _('chưa kết nối'), site.video ? _('có hình') : _('không có hình'), site.audio ? _('có tiếng') : _('không có tiếng')];
   const l = link(selected);
   if (l && on && LINK_TEXT[l.quality]) facts.push(LINK_TEXT[l.quality]);
+  const received = on ? live.received[selected] : null;
+  if (received && RECEIVED_TEXT[received.quality]) {
+    const est = received.estimate_kbps;
+    facts.push(est ? fmt(_('%(state)s (ước lượng %(kbps)s kbit/s)'), { state: RECEIVED_TEXT[received.quality], kbps: est }) : RECEIVED_TEXT[received.quality]);
+  }
   if (siteState(s, selected) === 'nomedia') facts.push(_('trang của điểm cầu đã mở nhưng không kết nối được hình'));
   if (site.headcount !== null && site.headcount !== undefined) facts.push(fmt(_('quân số %(n)s'), { n: site.headcount }));
   $('[data-role=selected-facts]').textContent = facts.join(' · ');

@@ -10,7 +10,7 @@ const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404, 4409, 4423]);
 // by events. Each event carries `version`; the view remembers the version each piece of state
 // was last set at (the snapshot's version for all of them) and drops an older event, so events
 // delivered out of order by two servers never put back a stale value.
-const TRANSIENT = new Set(['speaking', 'media.restart', 'slots', 'link', 'publish_layers']);
+const TRANSIENT = new Set(['speaking', 'media.restart', 'slots', 'link', 'publish_layers', 'quality']);
 const KNOWN = new Set(['conference', 'agenda', 'floor', 'broadcast', 'muted', 'hands', 'recording', 'observers', 'media', 'presence',
   'attendance', 'roll_call_started', 'roll_call_answer', 'roll_call_ended', 'absent.called',
   'presenter', 'content', 'chat_enabled']);
