@@ -48,9 +48,12 @@ def render(
     *,
     cpu_seconds: float,
     budget: int | None = None,
+    ports: Mapping[str, Mapping[str, int]] | None = None,
 ) -> str:
     """The exposition text for one worker; ``rooms`` maps a room's code to its sample;
-    ``budget`` (its peer budget, ``MEDIA_WORKER_PEER_BUDGET``) adds the budget gauges."""
+    ``budget`` (its peer budget, ``MEDIA_WORKER_PEER_BUDGET``) adds the budget gauges;
+    ``ports`` (transport -> event -> count: ``udpmux.counters()``, ``icetcp.counters()``) the
+    one-port mode's traffic and drops."""
     w = _label(worker)
     lines = [
         f"# HELP {PREFIX}_rooms Rooms hosted by this worker.",
@@ -83,4 +86,16 @@ def render(
             f"# TYPE {PREFIX}_over_budget gauge",
             f'{PREFIX}_over_budget{{worker="{w}"}} {int(peers > budget)}',
         ]
+    if ports and any(ports.values()):
+        lines += [
+            f"# HELP {PREFIX}_port_events_total One-port mode / ICE-TCP: datagrams and TCP "
+            "connections received on the shared ports, and those dropped, by reason.",
+            f"# TYPE {PREFIX}_port_events_total counter",
+        ]
+        for transport, events in sorted(ports.items()):
+            for event, value in sorted(events.items()):
+                lines.append(
+                    f'{PREFIX}_port_events_total{{worker="{w}",transport="{_label(transport)}",'
+                    f'event="{_label(event)}"}} {int(value)}'
+                )
     return "\n".join(lines) + "\n"

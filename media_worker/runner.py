@@ -50,6 +50,7 @@ from media_worker.health import HealthServer
 from media_worker.host import RoomHost, _db
 from media_worker.metrics import RoomSample, render
 from media_worker.router import lease_key, room_group, seen_key
+from media_worker.sfu import icetcp, udpmux
 
 logger = logging.getLogger(__name__)
 
@@ -242,6 +243,7 @@ class MediaRunner:
             self.samples(),
             cpu_seconds=time.process_time(),
             budget=self.budget,
+            ports={"udp": udpmux.counters(), "tcp": icetcp.counters()},
         )
 
     def healthy(self) -> bool:

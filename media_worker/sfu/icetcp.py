@@ -293,6 +293,8 @@ class TcpGroup:
     def mux_idle(self, mux: TcpMux) -> None:
         if self.muxes.get(mux.address) is mux:
             del self.muxes[mux.address]
+            for name, value in mux.counters.items():
+                _closed_totals[name] = _closed_totals.get(name, 0) + value
         if mux.server is not None:
             mux.server.close()
         for link in list(mux.unbound):
@@ -304,6 +306,7 @@ class TcpGroup:
 
 
 _groups: dict[tuple[asyncio.AbstractEventLoop, tuple[int, int]], TcpGroup] = {}
+_closed_totals: dict[str, int] = {}  # counters of the listeners closed so far in this process
 
 
 def group_for(ports: tuple[int, int]) -> TcpGroup:
@@ -317,6 +320,15 @@ def group_for(ports: tuple[int, int]) -> TcpGroup:
 def open_muxes() -> list[TcpMux]:
     """Every ICE-TCP listener open in this process (for metrics and tests)."""
     return [mux for group in _groups.values() for mux in group.muxes.values()]
+
+
+def counters() -> dict[str, int]:
+    """This process's ICE-TCP counters since it started (open and closed listeners summed)."""
+    total = dict(_closed_totals)
+    for mux in open_muxes():
+        for name, value in mux.counters.items():
+            total[name] = total.get(name, 0) + value
+    return total
 
 
 async def gather(

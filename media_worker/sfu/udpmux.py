@@ -333,6 +333,8 @@ class MuxGroup:
     def mux_idle(self, mux: UdpMux) -> None:
         if self.muxes.get(mux.address) is mux:
             del self.muxes[mux.address]
+            for name, value in mux.counters.items():
+                _closed_totals[name] = _closed_totals.get(name, 0) + value
         if mux.transport is not None:
             mux.transport.close()
         if not self.muxes:
@@ -342,6 +344,7 @@ class MuxGroup:
 
 
 _groups: dict[tuple[asyncio.AbstractEventLoop, tuple[int, int]], MuxGroup] = {}
+_closed_totals: dict[str, int] = {}  # counters of the muxes closed so far in this process
 
 
 def group_for(ports: tuple[int, int]) -> MuxGroup:
@@ -359,8 +362,9 @@ def open_muxes() -> list[UdpMux]:
 
 
 def counters() -> dict[str, int]:
-    """The drop counters of every open mux, summed."""
-    total: dict[str, int] = {}
+    """This process's one-port counters since it started (open and closed muxes, summed):
+    datagrams received and those dropped, by reason (see ``UdpMux.counters``)."""
+    total = dict(_closed_totals)
     for mux in open_muxes():
         for name, value in mux.counters.items():
             total[name] = total.get(name, 0) + value

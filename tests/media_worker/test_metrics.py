@@ -57,3 +57,16 @@ def test_a_worker_without_rooms_still_reports_itself():
         f"{PREFIX}_rooms": {'worker="w"': 0},
         f"{PREFIX}_cpu_seconds_total": {'worker="w"': 0},
     }
+
+
+def test_one_port_counters_are_exported_by_transport_and_event():
+    ports = {"udp": {"datagrams": 10, "unknown_ufrag": 2}, "tcp": {"not_stun": 1}}
+    metrics = _parse(render("w", {}, cpu_seconds=0, ports=ports))
+    events = metrics[f"{PREFIX}_port_events_total"]
+    assert events['worker="w",transport="udp",event="unknown_ufrag"'] == 2
+    assert events['worker="w",transport="tcp",event="not_stun"'] == 1
+    assert len(events) == 3
+    # a worker without one-port mode exports nothing of it
+    assert f"{PREFIX}_port_events_total" not in _parse(
+        render("w", {}, cpu_seconds=0, ports={"udp": {}, "tcp": {}})
+    )

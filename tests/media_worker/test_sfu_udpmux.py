@@ -244,6 +244,17 @@ async def test_strangers_are_dropped_and_counted_and_a_moved_peer_is_learnt(onep
     frames = c.slot("main").frames
     await wait_for(lambda: c.slot("main").frames > frames + 10)
     assert len(mux.by_ufrag) == 2
+    # the process totals (exported as metrics) outlive the socket, which closes with the room
+    totals = udpmux.counters()
+    assert totals["unknown_ufrag"] >= before["unknown_ufrag"] + 1
+    await room.leave("a")
+    await room.leave("c")
+    await asyncio.sleep(0.1)
+    assert udpmux.open_muxes() == []
+    after = udpmux.counters()
+    assert all(
+        after[k] >= totals[k] for k in ("unknown_address", "unknown_ufrag", "unauthenticated")
+    )
 
 
 @pytest.mark.media
