@@ -158,6 +158,9 @@ MEDIA_THUMBNAILS = env_int("MEDIA_THUMBNAILS", 4, minimum=0)
 if MEDIA_THUMBNAILS > 4:
     raise ImproperlyConfigured("MEDIA_THUMBNAILS must be between 0 and 4.")
 MEDIA_MAX_BITRATE = env_int("MEDIA_MAX_BITRATE", 2_500_000, minimum=100_000)
+# Browsers publish the camera as three simulcast layers (docs/sfu.md "Simulcast"); off: one
+# encoding at MEDIA_MAX_BITRATE, as before simulcast.
+MEDIA_SIMULCAST = env_bool("MEDIA_SIMULCAST", True)
 
 
 def _port_range(name: str) -> tuple[int, int] | None:

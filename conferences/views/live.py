@@ -150,6 +150,7 @@ def _page_config(
         "thumbnails": layout["thumbnails"],
         "console": console,
         "max_bitrate": layout["max_bitrate"],
+        "simulcast": layout["simulcast"],
         "slots": layout["slots"],
         "chat_max_chars": chat.MAX_CHARS,
         "documents": _documents(conference, user),

@@ -57,6 +57,7 @@ def test_invited_operator_gets_the_join_page_with_the_socket_path(
     config = page_config(response)
     assert config["ws_path"] == f"/ws/conferences/{conf.code}/"
     assert config["thumbnails"] == 4
+    assert config["simulcast"] is True  # MEDIA_SIMULCAST's default: three camera layers
     html = response.content.decode()
     assert 'data-action="join"' in html and 'data-slot="main"' in html
     assert "conferences/live/join.js" in html

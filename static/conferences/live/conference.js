@@ -73,6 +73,7 @@ export class Live {
     this.media = new MediaSession(this.socket, {
       thumbnails: config.thumbnails,
       maxBitrate: config.max_bitrate,
+      simulcast: config.simulcast !== false,
       onSlots: (slots) => this._attach(slots),
       onState: (s, detail) => this._mediaState(s, detail),
       onStats: (stats) => this._stats(stats),

@@ -26,8 +26,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // Simulcast (docs/sfu.md): the camera as three VP8 layers, lowest first as libwebrtc wants
 // them; the SFU shows `h` in main, `m` in chair, `l` in thumbnails and tells the page which
 // layers anyone watches (`publish_layers`): the others are paused. Firefox lists its layers in
-// another order and keeps one encoding. Off unless the page asks (`simulcast: true`): with it
-// on, the kill -9 failover of tests/browser/test_live_browser.py took 15.7 s (bound 15.5 s).
+// another order and keeps one encoding. Off unless the page asks (`simulcast: true`); the live
+// pages ask unless MEDIA_SIMULCAST is off (their config's `simulcast`).
 export const LAYERS = [
   { rid: 'l', scaleResolutionDownBy: 4, maxBitrate: 150000 },
   { rid: 'm', scaleResolutionDownBy: 2, maxBitrate: 600000 },
