@@ -24,7 +24,8 @@ embedded stack with the default media settings: the scenario behind
    its offer carries the content slot (the last m-line) ``inactive``; with the PC sharing again
    the phone's stage says who presents and that it does not receive it; "Nhận video trình
    chiếu" turns it back on (a new offer, ``recvonly``, moving content again) and "Không nhận
-   video trình chiếu" off once more.
+   video trình chiếu" off once more;
+8. a chat message from the PC reaches the phone and the conference's timeline.
 
 With ``PRESENTING_SHOTS=<dir>`` the join page (PC 1366×768, phone 390×844) and the phone's
 opted-out stage are saved there as PNG files.
@@ -257,6 +258,20 @@ def run() -> dict:
                     what="the content slot inactive again",
                 )
                 result["opted_out_again"] = phone.evaluate(CONTENT_LINE_JS)
+
+                # 8. a chat message from the PC reaches the phone and the conference's timeline
+                pc.fill("#chat-text", "Báo cáo kinh tế đã trình chiếu xong")
+                pc.press("#chat-text", "Enter")
+                phone.wait_for_selector("#chat .chat-list li:has-text('đã trình chiếu xong')")
+                result["phone_chat"] = phone.inner_text("#chat .chat-list")
+                history = chair.context.new_page()
+                try:
+                    history.goto(f"{base}/history/conferences/{code}/")
+                    result["timeline_has_chat"] = "đã trình chiếu xong" in history.inner_text(
+                        ".timeline"
+                    )
+                finally:
+                    history.close()
             except BaseException:
                 for name, lines in logs.items():
                     print(f"--- console of {name}", file=sys.stderr)

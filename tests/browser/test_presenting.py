@@ -3,7 +3,8 @@ namespace whose only interface is loopback: the chair grants a site the presente
 shares its screen, another site decodes the moving content from the network beside the speaker,
 the chair revokes and it stops everywhere, a PDF is shown page by page and its second page
 reaches the other site, a share ended from the browser's bar stops presenting, and a phone that
-opts out of content offers the content slot inactive (and back)."""
+opts out of content offers the content slot inactive (and back), and a chat message reaches the
+other site and the timeline."""
 
 from __future__ import annotations
 
@@ -40,3 +41,4 @@ def test_a_site_presents_its_screen_and_a_document_to_the_others_in_a_loopback_n
     assert result["opted_in_frames"] > 5
     assert result["opted_out_again"]["direction"] == "inactive"
     assert result["opted_out_again"]["stored"] == "1"
+    assert "đã trình chiếu xong" in result["phone_chat"] and result["timeline_has_chat"]
