@@ -131,7 +131,7 @@ def reduced(chosen: Mapping[str, int | None], tracks: Sequence[Track]) -> str:
 
 # --- one subscriber's allocation over time: hysteresis -----------------------------------
 
-DOWN_SLACK = 1.25  # the current allocation stands while it fits in estimate x this ...
+DOWN_SLACK = 1.6  # the current allocation stands while it fits in estimate x this ...
 DOWN_HOLD = 1.0  # s ... or until it has not fitted for this long (sustained, not one REMB)
 UP_HOLD = 4.0  # s an upgrade must have fitted (with UPGRADE_MARGIN) before it is taken
 PROBE_RATIO = 1.35  # an estimate this far above what is sent: the link is not the limit
@@ -209,9 +209,8 @@ class SubscriberAllocator:
             for t in fresh:
                 self.chosen[t.track.key] = t.rank(first.get(t.track.key))
             current = {t.track.key: t.index(self.chosen.get(t.track.key)) for t in tracks}
-        for key in list(self.chosen):
-            if key not in current:
-                del self.chosen[key]
+        # a track missing from one decision (its source stopped flowing for a moment) keeps
+        # its rank: coming back, it is not placed afresh, without the hysteresis
         sent = cost(current, plain)
         if sent > budget * DOWN_SLACK:
             self.up_since = None
@@ -253,7 +252,7 @@ class SubscriberAllocator:
                 self.last_up = now
             else:
                 self.downgrades += 1
-        self.chosen = dict(ranks)
+        self.chosen.update(ranks)
         return ranks
 
     @staticmethod
