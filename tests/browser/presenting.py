@@ -27,8 +27,10 @@ embedded stack with the default media settings: the scenario behind
    video trình chiếu" off once more;
 8. a chat message from the PC reaches the phone and the conference's timeline.
 
-With ``PRESENTING_SHOTS=<dir>`` the join page (PC 1366×768, phone 390×844) and the phone's
-opted-out stage are saved there as PNG files.
+In step 3 the phone's page is also laid out as a tablet (820×1180, then 1180×820): content
+large, the speaker beside it, nothing wider than the screen. With ``PRESENTING_SHOTS=<dir>``
+the join page (PC 1366×768, phone 390×844), the tablet layouts and the phone's opted-out stage
+are saved there as PNG files.
 """
 
 from __future__ import annotations
@@ -101,6 +103,17 @@ CONTENT_LINE_JS = """() => {
   return {mid: t.mid, direction: dir ? dir[1] : null, last: section === sections[sections.length - 1],
           stored: localStorage.getItem('giaoban.noContent')};
 }"""
+
+
+# Where the content stage and the speaker's stage sit: content large, the speaker beside or
+# below it, nothing wider than the screen.
+LAYOUT_JS = (
+    "(() => { const c = document.querySelector('[data-role=content-stage]')"
+    ".getBoundingClientRect(), s = document.querySelector('.stage-col .stage')"
+    ".getBoundingClientRect(); return {content: [c.width, c.height], speaker:"
+    " [s.width, s.height], inside: c.right <= innerWidth + 0.5 && s.right <= innerWidth + 0.5};"
+    " })()"
+)
 
 
 def shot(page, name: str) -> None:
@@ -177,12 +190,14 @@ def run() -> dict:
                     "body[data-content=screen] [data-role=content-stage]:visible"
                 )
                 result["phone_content_frames"] = video_moves(phone, "content/video", frames=10)
-                result["phone_layout"] = phone.evaluate(
-                    "(() => { const c = document.querySelector('[data-role=content-stage]')"
-                    ".getBoundingClientRect(), s = document.querySelector('.stage-col .stage')"
-                    ".getBoundingClientRect(); return {content: [c.width, c.height], speaker:"
-                    " [s.width, s.height], inside: c.right <= innerWidth + 0.5}; })()"
-                )
+                result["phone_layout"] = phone.evaluate(LAYOUT_JS)
+                # the same page on a tablet, portrait then landscape (issue 14 item 5)
+                for name, size in (("tablet", (820, 1180)), ("tablet_landscape", (1180, 820))):
+                    phone.set_viewport_size({"width": size[0], "height": size[1]})
+                    phone.wait_for_timeout(300)  # layout settles
+                    result[f"{name}_layout"] = phone.evaluate(LAYOUT_JS)
+                    shot(phone, f"room-{name.replace('_', '-')}-content")
+                phone.set_viewport_size({"width": 390, "height": 844})
                 chair.wait_for_selector("[data-role=presenting]:has-text('đang trình chiếu')")
                 result["console_presenting"] = chair.inner_text("[data-role=presenting]")
 

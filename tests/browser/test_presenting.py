@@ -24,8 +24,11 @@ def test_a_site_presents_its_screen_and_a_document_to_the_others_in_a_loopback_n
     assert result["namespace_addresses"] == ["127.0.0.1/8"]
     assert result["screen"]["hint"] == "detail" and result["screen"]["displaySurface"] == "monitor"
     assert result["phone_content_frames"] > 10
-    layout = result["phone_layout"]
-    assert layout["inside"] and layout["content"][0] > layout["speaker"][0]  # content large
+    for key in ("phone_layout", "tablet_layout", "tablet_landscape_layout"):
+        layout = result[key]
+        assert layout["inside"], (key, layout)  # nothing wider than the screen
+        assert layout["content"][0] > layout["speaker"][0], (key, layout)  # content large
+        assert layout["content"][1] > 0 and layout["speaker"][1] > 0, (key, layout)  # both shown
     assert "đang trình chiếu" in result["console_presenting"]
     assert result["capture_after_revoke"] is True
     assert result["frames_after_revoke"] <= 3  # at most what was in flight
