@@ -26,19 +26,16 @@ the media, repeated periodically so a lost one heals:
   decisions (``Room.decisions``), versioned, applied by the other room -- made once, by the
   room host, and the same on every worker.
 
-See docs/sfu.md, "Cascading".
+The wire (keys, sessions, message checks) is ``pipe_wire.py``; what crosses (a local stream's
+sink, a remote participant) is ``pipe_sources.py``. See docs/sfu.md, "Cascading".
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
-import os
 import random
-import re
 import struct
 import time
 from collections.abc import Callable
@@ -50,234 +47,51 @@ from . import rtp
 from .counters import RoomCounters
 from .ingress import PublisherStream
 from .keyframes import KeyframeRequester
-from .munger import Munger
+from .pipe_sources import Export, RemoteParticipant
+from .pipe_wire import (
+    ANNOUNCE,
+    APP_NAME,
+    DECISIONS,
+    DESCRIBE,
+    INVENTORY,
+    INVENTORY_PART,
+    KEY_LENGTH,
+    MAX_DESCRIBE,
+    MAX_PARTS,
+    MAX_STREAMS,
+    PROFILE,
+    RTCP_APP,
+    WANT,
+    PipeError,
+    app_packet,
+    check,
+    check_decisions,
+    direction_key,
+    parse_description,
+    pipe_key,
+    session,
+    ssrc_of,
+)
 from .transport import DatagramSender, srtp_sender
 
 if TYPE_CHECKING:
     from .room import Room
 
-__all__ = ["KEY_LENGTH", "PipeError", "RemoteParticipant", "RoomPipe", "pipe_key"]
+__all__ = [
+    "KEY_LENGTH",
+    "PROFILE",
+    "PipeError",
+    "RemoteParticipant",
+    "RoomPipe",
+    "pipe_key",
+]
 
 logger = logging.getLogger(__name__)
 
-KEY_LENGTH = 28  # AEAD_AES_128_GCM: 16-byte master key + 12-byte salt
-PROFILE = pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM
-REPLAY_WINDOW = 2048  # packets: a retransmission this far behind still authenticates
-RTCP_APP = 204
-APP_NAME = b"GBPI"
-INVENTORY, DESCRIBE, ANNOUNCE, WANT, DECISIONS = 1, 2, 3, 4, 5
 TICK = 0.25  # s between periodic checks
 INVENTORY_EVERY = 2  # ticks (0.5 s)
 WANT_EVERY = 4  # ticks (1 s); sender reports too
-INVENTORY_PART = 64  # pipe SSRCs per INVENTORY packet
-MAX_STREAMS = 2048  # streams one side may offer over one pipe
-MAX_PARTS = MAX_STREAMS // INVENTORY_PART
-MAX_DESCRIBE = 32  # SSRCs asked for in one DESCRIBE
-MAX_RETRANSMIT = 64  # packets resent for one NACK
 FLOWING = 1.0  # s: a stream with a packet at the origin within this is flowing (LIVE_FOR)
-_RID = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
-_VIDEO_CODECS = frozenset({"vp8", "h264"})
-
-_pack_seq_ts_ssrc = struct.Struct("!HII").pack_into
-
-
-class PipeError(ValueError):
-    """A pipe was opened or connected with bad arguments (the message says which)."""
-
-
-def pipe_key() -> bytes:
-    """A fresh per-room pipe key (random; both ends of every pipe of the room get it)."""
-    return os.urandom(KEY_LENGTH)
-
-
-def _direction_key(key: bytes, sender: str, receiver: str) -> bytes:
-    """One SRTP master key + salt per direction (HKDF-Expand with SHA-256, one block): the
-    two directions never share a key stream, whatever SSRCs they pick."""
-    info = b"giaoban-pipe\0" + sender.encode() + b"\0" + receiver.encode() + b"\x01"
-    return hmac.new(key, info, hashlib.sha256).digest()[:KEY_LENGTH]
-
-
-def _session(key: bytes, *, outbound: bool) -> pylibsrtp.Session:
-    policy = pylibsrtp.Policy(
-        key=key,
-        ssrc_type=(
-            pylibsrtp.Policy.SSRC_ANY_OUTBOUND if outbound else pylibsrtp.Policy.SSRC_ANY_INBOUND
-        ),
-        srtp_profile=PROFILE,
-    )
-    policy.window_size = REPLAY_WINDOW
-    # A retransmission is the packet sent before, byte for byte (same index, same plaintext):
-    # protecting it again reuses the nonce on identical data, which reveals nothing.
-    policy.allow_repeat_tx = outbound
-    return pylibsrtp.Session(policy=policy)
-
-
-def _app(subtype: int, sender_ssrc: int, payload: dict[str, Any]) -> bytes:
-    data = json.dumps(payload, separators=(",", ":")).encode()
-    data += b" " * (-len(data) % 4)
-    body = struct.pack("!I", sender_ssrc) + APP_NAME + data
-    return struct.pack("!BBH", 0x80 | subtype, RTCP_APP, len(body) // 4) + body
-
-
-def _check(condition: bool, what: str) -> None:
-    if not condition:
-        raise ValueError(what)
-
-
-def _ssrc(value: Any) -> int:
-    _check(isinstance(value, int) and 0 < value < 1 << 32, "bad ssrc")
-    return int(value)
-
-
-class _Export:
-    """A local publisher stream as one pipe offers it under its own SSRC.
-
-    While the other side wants it, it sits in the stream's ``slots`` and each packet crosses
-    once; its :class:`~.munger.Munger` keeps the pipe's numbering continuous when it stops
-    and starts again or the source restarts (so no SRTP index is ever reused for a new
-    packet), and maps the other side's NACKs back to the source packet.
-    """
-
-    def __init__(self, pipe: RoomPipe, stream: PublisherStream, role: str, ssrc: int) -> None:
-        self.pipe = pipe
-        self.stream = stream
-        self.role = role  # video / audio / content
-        self.ssrc = ssrc
-        self.munger = Munger(ssrc, stream.kind)
-        self.munger.waiting_keyframe = False  # the remote slots wait for key frames themselves
-        self.sending = False
-        self.packets = 0
-        self.octets = 0
-
-    def describe(self, rids: tuple[str, ...]) -> dict[str, Any]:
-        s = self.stream
-        return {
-            "s": self.ssrc,
-            "o": s.owner,
-            "m": self.role,
-            "r": s.rid,
-            "l": s.layer,
-            "rids": list(rids),
-            "c": {str(pt): name for pt, name in s.codecs.items()},
-            "ck": {str(pt): key for pt, key in s.codec_keys.items()},
-            "x": {uri: i for i, uri in s.uri_by_id.items()},
-        }
-
-    def attach(self) -> None:
-        self.sending = True
-        self.munger.resync()  # continue the pipe's numbering where it stopped, no gap
-        self.stream.slots.append(self)
-
-    def detach(self) -> None:
-        self.sending = False
-        if self in self.stream.slots:
-            self.stream.slots.remove(self)
-
-    # --- StreamSink: called by the publisher's ingest, as the egress slots are ---------
-
-    def forward(
-        self,
-        data: bytes,
-        header: rtp.RtpHeader,
-        elements: list[tuple[int, int, int]],
-        keyframe: bool,
-        now: float,
-    ) -> int:
-        tx = self.pipe._tx
-        if tx is None:
-            return 0
-        numbered = self.munger.rewrite(self.stream, header.seq, header.timestamp, keyframe, now)
-        if numbered is None:
-            return 0
-        buf = bytearray(data)
-        _pack_seq_ts_ssrc(buf, 2, numbered[0], numbered[1], self.ssrc)
-        try:
-            tx(bytes(buf))
-        except Exception:  # a full or dead socket must not stop the publisher's fan-out
-            self.pipe.send_errors += 1
-            return 0
-        self.packets += 1
-        self.octets += header.payload_end - header.payload_start
-        self.pipe.counters.pipe_out += 1
-        return 1
-
-    def resync(self) -> None:
-        """The source restarted its numbering (or audio was muted): re-base, and forget
-        which pipe numbers were which source packets -- an old number must never be resent
-        with a new packet's bytes (the same SRTP nonce over different data)."""
-        self.munger.resync()
-        self.munger.forget(self.stream)
-
-    def retransmit(self, seqs: list[int]) -> int:
-        """Resend what the other side lost on the pipe, from the origin's history."""
-        tx = self.pipe._tx
-        if tx is None or not self.sending:
-            return 0
-        sent = 0
-        for out_seq in seqs[:MAX_RETRANSMIT]:
-            entry = self.munger.lookup(out_seq)
-            if entry is None:
-                continue  # never sent (lost on the way in: the origin's own NACKs ask for it)
-            source, src_seq, out_ts = entry
-            data = source.stored(src_seq)
-            if data is None:
-                continue
-            buf = bytearray(data)
-            _pack_seq_ts_ssrc(buf, 2, out_seq, out_ts, self.ssrc)
-            try:
-                tx(bytes(buf))
-            except Exception:
-                self.pipe.send_errors += 1
-                continue
-            sent += 1
-        return sent
-
-
-class RemoteParticipant:
-    """A participant hosted by another worker, as this room sees it through a pipe.
-
-    It has what a room asks of a local :class:`~.peer.Peer` to fill slots: the bound
-    streams by role, the simulcast layers, ``request_keyframe``. ``watched`` is set by the
-    room (the layers its slots want) and carried back to the origin by the pipe.
-    """
-
-    def __init__(self, participant_id: str) -> None:
-        self.participant_id = participant_id
-        self.video: PublisherStream | None = None
-        self.audio: PublisherStream | None = None
-        self.content: PublisherStream | None = None
-        self.layers: dict[str, PublisherStream] = {}
-        self.layer_rids: tuple[str, ...] = ()
-        self.streams: dict[int, PublisherStream] = {}  # pipe SSRC -> stream
-        self.watched: list[str] = []
-
-    @property
-    def layer_count(self) -> int:
-        return len(self.layer_rids) or 1
-
-    def video_layers(self) -> list[PublisherStream]:
-        if self.layers:
-            return sorted(self.layers.values(), key=lambda s: s.layer)
-        return [self.video] if self.video is not None else []
-
-    def request_keyframe(self, stream: PublisherStream, *, forced: bool) -> None:
-        if stream.keyframe_requests is not None:
-            stream.keyframe_requests.request(forced=forced)
-
-    def _drop(self, stream: PublisherStream) -> None:
-        for ssrc, s in list(self.streams.items()):
-            if s is stream:
-                del self.streams[ssrc]
-        for rid, s in list(self.layers.items()):
-            if s is stream:
-                del self.layers[rid]
-        if self.audio is stream:
-            self.audio = None
-        if self.content is stream:
-            self.content = None
-        if self.video is stream:
-            layers = self.video_layers()
-            self.video = layers[0] if layers else None
 
 
 class RoomPipe(asyncio.DatagramProtocol):
@@ -312,8 +126,8 @@ class RoomPipe(asyncio.DatagramProtocol):
         self._decisions_sent: dict[str, Any] | None = None
         self._decisions_version = 0
         self._decisions_applied = -1
-        self._tx_session = _session(_direction_key(key, name, peer_name), outbound=True)
-        self._rx_session = _session(_direction_key(key, peer_name, name), outbound=False)
+        self._tx_session = session(direction_key(key, name, peer_name), outbound=True)
+        self._rx_session = session(direction_key(key, peer_name, name), outbound=False)
         self.ssrc = random.getrandbits(32) or 1  # our sender SSRC in RTCP
         self.transport: asyncio.DatagramTransport | None = None
         self.remote_address: tuple[str, int] | None = None
@@ -323,8 +137,8 @@ class RoomPipe(asyncio.DatagramProtocol):
         self.remote_closed = False  # the other end said BYE
         self._task: asyncio.Task[None] | None = None
         # what we offer
-        self._exports: dict[int, _Export] = {}  # pipe SSRC -> export
-        self._export_of: dict[PublisherStream, _Export] = {}
+        self._exports: dict[int, Export] = {}  # pipe SSRC -> export
+        self._export_of: dict[PublisherStream, Export] = {}
         self._wanted: set[int] = set()  # pipe SSRCs the other side wants
         self._watched: dict[str, list[str]] = {}  # pid -> layers the other side watches
         self._inventory_gen = 0
@@ -453,7 +267,7 @@ class RoomPipe(asyncio.DatagramProtocol):
             ssrc = 0
             while ssrc == 0 or ssrc in self._exports:
                 ssrc = random.getrandbits(32)
-            export = self._exports[ssrc] = self._export_of[stream] = _Export(
+            export = self._exports[ssrc] = self._export_of[stream] = Export(
                 self, stream, role, ssrc
             )
             self._announce(export)
@@ -473,15 +287,15 @@ class RoomPipe(asyncio.DatagramProtocol):
             elif not want and export.sending:
                 export.detach()
 
-    def _local_keyframe(self, export: _Export) -> None:
+    def _local_keyframe(self, export: Export) -> None:
         peer = self.room.peers.get(export.stream.owner)
         if peer is not None:
             peer.request_keyframe(export.stream, forced=True)
 
-    def _announce(self, export: _Export) -> None:
+    def _announce(self, export: Export) -> None:
         peer = self.room.peers.get(export.stream.owner)
         rids = peer.layer_rids if peer is not None else ()
-        self._send_rtcp(_app(ANNOUNCE, self.ssrc, export.describe(rids)))
+        self._send_rtcp(app_packet(ANNOUNCE, self.ssrc, export.describe(rids)))
 
     def _send_inventory(self) -> None:
         if self._tx is None:
@@ -496,7 +310,7 @@ class RoomPipe(asyncio.DatagramProtocol):
         parts = parts or [[]]
         for i, part in enumerate(parts):
             payload = {"g": self._inventory_gen, "i": i, "n": len(parts), "s": part}
-            self._send_rtcp(_app(INVENTORY, self.ssrc, payload))
+            self._send_rtcp(app_packet(INVENTORY, self.ssrc, payload))
 
     def _send_reports(self) -> None:
         """An SR per crossing stream, mapped from its publisher's own SR, so the other
@@ -523,7 +337,7 @@ class RoomPipe(asyncio.DatagramProtocol):
         if self._tx is None:
             return
         self._want_sent = (wanted, watched)
-        self._send_rtcp(_app(WANT, self.ssrc, {"s": wanted, "w": watched}))
+        self._send_rtcp(app_packet(WANT, self.ssrc, {"s": wanted, "w": watched}))
 
     # --- slot decisions -----------------------------------------------------------------
 
@@ -537,34 +351,28 @@ class RoomPipe(asyncio.DatagramProtocol):
         elif not force:
             return
         payload = {"v": self._decisions_version, "d": decisions}
-        self._send_rtcp(_app(DECISIONS, self.ssrc, payload))
+        self._send_rtcp(app_packet(DECISIONS, self.ssrc, payload))
 
     def _on_decisions(self, payload: dict[str, Any]) -> None:
         version, d = payload["v"], payload["d"]
-        _check(isinstance(version, int) and isinstance(d, dict), "decisions")
+        check(isinstance(version, int) and isinstance(d, dict), "decisions")
         if self.leads or version < self._decisions_applied:
             return  # we decide; or an older message (reordered). A repeat is applied again:
             # what changed here since (a local set_*) goes back to the leader's decision
-        for name in ("floor", "broadcast", "chair", "content"):
-            value = d[name]
-            _check(value is None or (isinstance(value, str) and len(value) <= 200), name)
-        for name, limit in (("thumbnails", 16), ("muted", MAX_STREAMS)):
-            values = d[name]
-            _check(isinstance(values, list) and len(values) <= limit, name)
-            _check(all(isinstance(v, str) and len(v) <= 200 for v in values), name)
+        decisions = check_decisions(d)
         self._decisions_applied = version
-        self.room.apply_decisions(d)
+        self.room.apply_decisions(decisions)
 
     def _on_inventory(self, payload: dict[str, Any]) -> None:
         gen, index, count, entries = payload["g"], payload["i"], payload["n"], payload["s"]
-        _check(isinstance(gen, int) and isinstance(index, int) and isinstance(count, int), "inv")
-        _check(0 <= index < count <= MAX_PARTS and isinstance(entries, list), "inventory part")
-        _check(len(entries) <= INVENTORY_PART, "inventory part too long")
+        check(isinstance(gen, int) and isinstance(index, int) and isinstance(count, int), "inv")
+        check(0 <= index < count <= MAX_PARTS and isinstance(entries, list), "inventory part")
+        check(len(entries) <= INVENTORY_PART, "inventory part too long")
         now = time.monotonic()
         ssrcs = []
         for entry in entries:
-            _check(isinstance(entry, list) and len(entry) == 2, "inventory entry")
-            ssrc = _ssrc(entry[0])
+            check(isinstance(entry, list) and len(entry) == 2, "inventory entry")
+            ssrc = ssrc_of(entry[0])
             ssrcs.append(ssrc)
             stream = self._streams.get(ssrc)
             if stream is not None and entry[1]:
@@ -581,39 +389,18 @@ class RoomPipe(asyncio.DatagramProtocol):
             self._remove_stream(ssrc)
         unknown = sorted(s for s in offered if s not in self._streams)
         if unknown:
-            self._send_rtcp(_app(DESCRIBE, self.ssrc, {"s": unknown[:MAX_DESCRIBE]}))
+            self._send_rtcp(app_packet(DESCRIBE, self.ssrc, {"s": unknown[:MAX_DESCRIBE]}))
 
-    def _on_announce(self, d: dict[str, Any]) -> None:
-        ssrc = _ssrc(d["s"])
+    def _on_announce(self, payload: dict[str, Any]) -> None:
+        d = parse_description(payload)
+        ssrc, owner, kind, role, rid = d.ssrc, d.owner, d.kind, d.role, d.rid
         if ssrc in self._streams or len(self._streams) >= MAX_STREAMS:
             return
-        owner, role, rid, layer, rids = d["o"], d["m"], d["r"], d["l"], d["rids"]
-        _check(isinstance(owner, str) and 0 < len(owner) <= 200, "owner")
-        _check(role in ("video", "audio", "content"), "role")
-        _check(rid is None or (isinstance(rid, str) and bool(_RID.match(rid))), "rid")
-        _check(isinstance(layer, int) and 0 <= layer < 4, "layer")
-        _check(isinstance(rids, list) and len(rids) <= 4, "rids")
-        _check(all(isinstance(r, str) and _RID.match(r) for r in rids), "rids")
-        kind = "audio" if role == "audio" else "video"
-        names = {"opus"} if kind == "audio" else _VIDEO_CODECS
-        codecs: dict[int, str] = {}
-        keys: dict[int, str] = {}
-        _check(isinstance(d["c"], dict) and isinstance(d["ck"], dict), "codecs")
-        for pt_text, name in d["c"].items():
-            pt = int(pt_text)
-            _check(0 <= pt < 128 and name in names, "codec")
-            codecs[pt] = name
-            key = d["ck"].get(pt_text, name)
-            _check(isinstance(key, str) and len(key) <= 100, "codec key")
-            keys[pt] = key
-        _check(bool(codecs), "no codec")
-        exts = d["x"]
-        _check(isinstance(exts, dict) and len(exts) <= 16, "extensions")
-        for uri, ext_id in exts.items():
-            _check(isinstance(ext_id, int) and 0 < ext_id < 256 and len(uri) <= 200, "extension")
-        stream = PublisherStream(owner, kind, ssrc, codecs, exts, self.counters, codec_keys=keys)
+        stream = PublisherStream(
+            owner, kind, ssrc, d.codecs, d.extensions, self.counters, codec_keys=d.codec_keys
+        )
         stream.rid = rid
-        stream.layer = layer
+        stream.layer = d.layer
         if kind == "video":
             stream.keyframe_requests = KeyframeRequester(
                 lambda: self._send_pli(ssrc), self.counters
@@ -628,7 +415,7 @@ class RoomPipe(asyncio.DatagramProtocol):
         new = remote is None
         if remote is None:
             remote = self._remotes[owner] = RemoteParticipant(owner)
-        remote.layer_rids = tuple(rids)
+        remote.layer_rids = d.rids
         remote.streams[ssrc] = stream
         if role == "content":
             remote.content = stream
@@ -729,14 +516,14 @@ class RoomPipe(asyncio.DatagramProtocol):
                 stream.sr_at = time.monotonic()
         elif kind == rtp.RTCP_PSFB and item.fmt in (rtp.PSFB_PLI, rtp.PSFB_FIR):
             at = 4 if item.fmt == rtp.PSFB_PLI else 8
-            _check(len(body) >= at + 4, "feedback")
+            check(len(body) >= at + 4, "feedback")
             export = self._exports.get(int.from_bytes(body[at : at + 4], "big"))
             if export is not None and export.sending:
                 self.plis_in += 1
                 self._local_keyframe(export)  # into the origin stream's key-frame manager
         elif kind == rtp.RTCP_RTPFB and item.fmt == rtp.RTPFB_NACK:
             parsed = rtp.parse_nack_body(body)
-            _check(parsed is not None, "nack")
+            check(parsed is not None, "nack")
             assert parsed is not None
             export = self._exports.get(parsed[1])
             if export is not None:
@@ -746,14 +533,14 @@ class RoomPipe(asyncio.DatagramProtocol):
                 self.counters.pipe_retransmitted += sent
         elif kind == RTCP_APP and len(body) >= 8 and body[4:8] == APP_NAME:
             payload = json.loads(body[8:])
-            _check(isinstance(payload, dict), "payload")
+            check(isinstance(payload, dict), "payload")
             if item.fmt == INVENTORY:
                 self._on_inventory(payload)
             elif item.fmt == DESCRIBE:
                 asked = payload["s"]
-                _check(isinstance(asked, list) and len(asked) <= MAX_DESCRIBE, "describe")
+                check(isinstance(asked, list) and len(asked) <= MAX_DESCRIBE, "describe")
                 for ssrc in asked:
-                    export = self._exports.get(_ssrc(ssrc))
+                    export = self._exports.get(ssrc_of(ssrc))
                     if export is not None:
                         self._announce(export)
             elif item.fmt == ANNOUNCE:
@@ -767,12 +554,12 @@ class RoomPipe(asyncio.DatagramProtocol):
 
     def _on_want(self, payload: dict[str, Any]) -> None:
         wanted, watched = payload["s"], payload["w"]
-        _check(isinstance(wanted, list) and len(wanted) <= MAX_STREAMS, "want")
-        _check(isinstance(watched, dict) and len(watched) <= MAX_STREAMS, "watched")
-        self._wanted = {_ssrc(s) for s in wanted}
+        check(isinstance(wanted, list) and len(wanted) <= MAX_STREAMS, "want")
+        check(isinstance(watched, dict) and len(watched) <= MAX_STREAMS, "watched")
+        self._wanted = {ssrc_of(s) for s in wanted}
         layers: dict[str, list[str]] = {}
         for pid, rids in watched.items():
-            _check(isinstance(rids, list) and len(rids) <= 4, "watched layers")
+            check(isinstance(rids, list) and len(rids) <= 4, "watched layers")
             layers[str(pid)] = [str(r) for r in rids]
         self._apply_wants()
         if layers != self._watched:
