@@ -18,7 +18,9 @@ connected subscriber it
    is requested through the layer's key-frame manager;
 4. emits ``{"type": "quality", "participant", "quality", "estimate"}`` when what the
    subscriber gets changes between ``full``, ``reduced`` (some video on a lower layer or
-   paused) and ``audio`` (no video at all). Audio is budgeted first and never paused.
+   paused) and ``audio`` (no video at all) and the new state has lasted
+   :data:`QUALITY_HOLD` (the page's indicator does not flicker; ``stats()`` shows the
+   current state at once). Audio is budgeted first and never paused.
 
 **REMB alone never pauses video; loss does.** A delay-based estimate under what the
 smallest layers need moves every slot to its smallest layer, not off: the estimate of a
@@ -79,7 +81,25 @@ class _Subscriber:
     allocator: SubscriberAllocator = field(default_factory=SubscriberAllocator)
     remb_at: float = 0.0
     reports: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # ssrc -> last
-    quality: str = "full"
+    quality: str = "full"  # what it gets now (stats)
+    quality_since: float = 0.0
+    shown: str = "full"  # what its page was last told
+
+    def settle(self, quality: str, now: float) -> str | None:
+        """Record what it gets now; the quality to tell its page, once a change has lasted
+        :data:`QUALITY_HOLD` (None while it has not, or nothing changed)."""
+        if quality != self.quality:
+            self.quality = quality
+            self.quality_since = now
+        if self.quality != self.shown and now - self.quality_since >= QUALITY_HOLD:
+            self.shown = self.quality
+            return self.shown
+        return None
+
+
+# s a new quality must last before the page is told: the indicator does not flicker when a
+# layer's flow or the estimate wavers for a tick or two
+QUALITY_HOLD = 2.0
 
 
 class Adaptation:
@@ -187,11 +207,9 @@ class Adaptation:
                     owner.request_keyframe(target, forced=True)
         chosen = {t.track.key: t.index(decision.get(t.track.key)) for t, _, _ in tracks}
         quality = reduced(chosen, [t.track for t, _, _ in tracks]) if tracks else sub.quality
-        if quality != sub.quality:
-            sub.quality = quality
-            self.emit(
-                {"type": "quality", "participant": pid, "quality": quality, "estimate": budget}
-            )
+        told = sub.settle(quality, now)
+        if told is not None:
+            self.emit({"type": "quality", "participant": pid, "quality": told, "estimate": budget})
 
     @staticmethod
     def _downstream_loss(sub: _Subscriber, slot: Slot, peer: Peer, out: Any) -> tuple[int, int]:

@@ -152,3 +152,23 @@ def test_without_loss_a_low_estimate_reduces_video_but_never_pauses_it():
         chosen = alloc.decide(300_000, layout(), t, pause=True)
         t += 0.5
     assert chosen["thumb3/video"] is None and chosen["main/video"] == 0
+
+
+def test_the_page_is_told_a_quality_only_once_it_has_lasted_the_hold():
+    """A state that wavers for a tick or two is not shown (the indicator does not flicker);
+    one that lasts QUALITY_HOLD is, once."""
+    from media_worker.sfu.adapt import QUALITY_HOLD, _Subscriber
+
+    sub = _Subscriber()
+    told = []
+    t = 100.0
+    for quality in ["reduced", "full", "reduced", "full", "full", "reduced"]:  # 0.5 s ticks
+        told.append(sub.settle(quality, t))
+        t += 0.5
+    assert told == [None] * 6 and sub.shown == "full"
+    assert sub.quality == "reduced"  # stats show the current state at once
+    for _ in range(int(QUALITY_HOLD / 0.5) + 1):
+        told.append(sub.settle("reduced", t))
+        t += 0.5
+    assert [q for q in told if q] == ["reduced"]
+    assert sub.settle("reduced", t + 10) is None  # told once
