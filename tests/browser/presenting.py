@@ -239,13 +239,25 @@ def run() -> dict:
                 result["ended_from_bar"] = True
 
                 # 7. the phone opts out of content before joining, then back in, then out
+                pc.evaluate(
+                    "(() => { const l = window.giaoban.live, orig = l.send.bind(l);"
+                    " window.__sent = []; l.send = async (m) => { const r = await orig(m);"
+                    " window.__sent.push([Date.now(), m.type, r.type, r.code || '', r.message || '']);"
+                    " return r; }; })()"
+                )
                 pc.click("[data-action=share-screen]")
                 phone.goto(f"{base}/conferences/{code}/join/")
                 phone.wait_for_selector("body[data-devices=ok]")
                 phone.check("[data-role=no-content]")
                 shot(phone, "join-phone-no-content")
                 phone.click("#prejoin [data-action=join]")
-                phone.wait_for_selector("body[data-media=connected][data-content=screen]")
+                try:
+                    phone.wait_for_selector("body[data-media=connected][data-content=screen]")
+                except Exception:  # say where it stood: socket, media, content
+                    print("phone body:", phone.evaluate("({...document.body.dataset})"))
+                    print("pc body:", pc.evaluate("({...document.body.dataset})"))
+                    print("pc sent:", pc.evaluate("window.__sent"), "now", time.time())
+                    raise
                 result["opted_out_line"] = phone.evaluate(CONTENT_LINE_JS)
                 phone.wait_for_selector("[data-role=content-off]:visible")
                 result["opted_out_note"] = phone.inner_text("[data-role=content-off]")

@@ -1,7 +1,7 @@
 """A second machine for the same site asks before it takes over (issue 11 item 2), through the
 real pages in headless Chromium: the second page asks "Tiếp quản?"; declined, the first keeps
 the site; accepted, the first page says the site was opened on another machine and its
-"Dùng lại điểm cầu ở máy này" takes it back."""
+"Dùng lại điểm cầu ở máy này" takes it back; a reload of the same tab is not asked."""
 
 from __future__ import annotations
 
@@ -62,6 +62,17 @@ def test_a_second_page_for_a_site_asks_and_the_replaced_page_takes_it_back(chrom
             first.wait_for_selector("body[data-ws=open]")
             second.wait_for_selector("body[data-ws=closed]")
             assert "Điểm cầu đã được mở trên máy khác" in second.inner_text("[data-role=closed]")
+            assert first.evaluate("window.giaoban.state().me.site") == info["sites"]["140"]
+
+            # a reload of the same tab is the same page (its token is kept for the tab): it
+            # takes its site back without the question, even if the server still holds the
+            # site for the connection the reload closed
+            first.on("dialog", decline)
+            first.reload()
+            first.wait_for_selector("body[data-devices=ok]")
+            first.click("#prejoin [data-action=join]")
+            first.wait_for_selector("body[data-ws=open]")
+            assert dialogs == ["Điểm cầu này đang được kết nối từ máy khác. Tiếp quản?"]
             assert first.evaluate("window.giaoban.state().me.site") == info["sites"]["140"]
         finally:
             browser.close()

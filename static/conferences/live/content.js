@@ -98,8 +98,19 @@ export class Content {
     this.sharing = true;
     this._grace = Date.now(); // until the server's `content` event names us
     document.body.dataset.sharing = '1';
-    const reply = await live.send({ type: 'content.start', kind: 'screen' });
-    if (reply.type !== 'ack') this._release();
+    let reply = await live.send({ type: 'content.start', kind: 'screen' });
+    // the user has already picked the screen: a start that came too soon after the previous
+    // share (the server's per-site command limit) waits the time it names, at most twice
+    for (let tries = 0; reply.type === 'error' && reply.code === 'rate_limited' && tries < 2 && this.sharing; tries++) {
+      await new Promise((r) => setTimeout(r, Math.min(5, Number(reply.retry_after) || 1) * 1000 + 50));
+      if (!this.sharing) break; // stopped meanwhile (the browser's bar)
+      this._grace = Date.now();
+      reply = await live.send({ type: 'content.start', kind: 'screen' });
+    }
+    if (reply.type !== 'ack') {
+      this._release();
+      if (reply.message) live.flash(fmt(_('Không trình chiếu được: %(reason)s'), { reason: reply.message }), 'bad');
+    }
     live.render();
   }
 

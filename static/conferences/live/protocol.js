@@ -115,6 +115,22 @@ export class LiveView {
   }
 }
 
+// getRandomValues works on plain http too, randomUUID does not
+const randomToken = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+
+function pageToken(path) {
+  const key = `giaoban.page.${path.split('?')[0]}`;
+  try {
+    const kept = sessionStorage.getItem(key);
+    if (kept && /^[0-9a-f]{32}$/.test(kept)) return kept;
+    const token = randomToken();
+    sessionStorage.setItem(key, token);
+    return token;
+  } catch {
+    return randomToken(); // storage refused (a privacy mode): a token for this load only
+  }
+}
+
 export class LiveSocket {
   constructor(path, { onSnapshot, onEvent, onStatus } = {}) {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -132,10 +148,11 @@ export class LiveSocket {
     this.pingTimer = null;
     this.takingOver = false;
     // this page's own token (docs/protocol.md §5): a reconnect after a network cut takes the
-    // site back only while the server's hold still names this page (getRandomValues works on
-    // plain http too, randomUUID does not)
-    const bytes = crypto.getRandomValues(new Uint8Array(16));
-    this.page = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+    // site back only while the server's hold still names this page. Kept for the tab
+    // (sessionStorage), so a reload or a return to the join page in the same tab is the same
+    // page too: the old connection may still hold the site on the server, and the user must
+    // not be asked to take over from themselves.
+    this.page = pageToken(path);
   }
 
   connect() {
