@@ -166,7 +166,14 @@ async def test_nack_is_answered_from_the_history_under_loss(room):
     c = await join(
         room, "c", luma=None, tone=None, drop=lambda s, q: s == ssrc and rng.random() < 0.08
     )
-    await wait_for(lambda: len(c.dropped) >= 10 and c.slot("main") and c.slot("main").frames >= 30)
+    # (the aiortc subscriber's picture stalls for ~10 s after its first frames here -- a lost
+    # packet early in the first key frame -- before it decodes on: 12.6 s to this point before
+    # the bandwidth adaptation, 15.3 s after it, against the old 15 s bound; the stall is a
+    # known open question, this test is about what the NACKs bring back)
+    await wait_for(
+        lambda: len(c.dropped) >= 10 and c.slot("main") and c.slot("main").frames >= 30,
+        timeout=40,
+    )
     await asyncio.sleep(0.5)
     received = {q for q, _ in c.rtp_log[ssrc]}
     recovered = [q for s, q in c.dropped if q in received]
