@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .allocator import RankedTrack, SubscriberAllocator, Track, reduced
+from .allocator import RankedTrack, SubscriberAllocator, Track, cost, reduced
 from .estimate import DownstreamEstimate
 from .signalling import CONTENT
 from .simulcast import LIVE_FOR, slot_rank
@@ -191,7 +191,16 @@ class Adaptation:
             ranked = RankedTrack(Track(key, ranked.track.bitrates, preferred), ranks)
             tracks.append((ranked, slot, [s for s, _ in flowing]))
         if expected:
-            est.on_loss(lost / expected, now)
+            # the loss bound cuts from what this subscriber is sent now (as a GCC sender cuts
+            # its own rate), not from its REMB: with a REMB far under what it carries without
+            # loss (aiortc's ~300 kbit/s) one report over 10 % would otherwise drop the bound
+            # under every video slot and pause them
+            plain = [t.track for t, _, _ in tracks]
+            now_sent = cost(
+                {t.track.key: t.index(sub.allocator.chosen.get(t.track.key)) for t, _, _ in tracks},
+                plain,
+            )
+            est.on_loss(lost / expected, now, sent=now_sent or None)
         budget = est.value() if est.remb is not None else None
         # REMB alone never pauses video, loss does: see the module doc
         pause = est.remb is not None and est.loss_bound < est.remb

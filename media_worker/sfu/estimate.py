@@ -15,7 +15,8 @@ estimate is not wired to the allocator yet, see docs/sfu.md "Known limits").
 
 REMB is delay-based only; loss is added the way a GCC sender does, from the fraction lost in
 the subscriber's receiver reports about its slots: above 10 % the bound drops to
-``rate x (1 - loss / 2)``, below 2 % it grows 8 % a report, in between it holds. The estimate
+``rate x (1 - loss / 2)``, ``rate`` being what the subscriber is sent now (the estimate when
+that is not known), below 2 % it grows 8 % a report, in between it holds. The estimate
 is the smaller of the two; before any REMB, ``initial``.
 """
 
@@ -43,10 +44,12 @@ class DownstreamEstimate:
             self.remb = min(MAX_BPS, bitrate)
             self.remb_at = now
 
-    def on_loss(self, fraction: float, now: float) -> None:
-        """``fraction`` lost since the previous report (0..1, RFC 3550 fraction / 256)."""
+    def on_loss(self, fraction: float, now: float, sent: int | None = None) -> None:
+        """``fraction`` lost since the previous report (0..1, RFC 3550 fraction / 256);
+        ``sent``: what the subscriber is sent now (bit/s), the rate a cut starts from (else
+        the estimate)."""
         self.last_loss = fraction
-        base = min(self.loss_bound, self.value())
+        base = min(self.loss_bound, sent if sent else self.value())
         if fraction > LOSS_HIGH:
             self.loss_bound = max(MIN_BPS, int(base * (1 - fraction / 2)))
         elif fraction < LOSS_LOW and self.loss_bound < MAX_BPS:
