@@ -23,6 +23,16 @@ from media_worker.settings_policy import network_policy
 from tests.conferences.factories import ConferenceFactory
 
 
+async def stop_runner(media: runner.MediaRunner, task: asyncio.Task) -> None:
+    """Stop a runner a test started, and close the database connection its thread used (or
+    PostgreSQL refuses to drop the test database)."""
+    from django.db import connections
+
+    media.stop()
+    await asyncio.wait_for(task, 20)
+    await database_sync_to_async(connections.close_all)()
+
+
 def test_network_policy_is_built_from_settings(settings):
     settings.MEDIA_ICE_ADDRESSES = ["127.0.0.1"]
     settings.MEDIA_ICE_ACCEPT_NETWORKS = ["127.0.0.0/8"]
@@ -86,13 +96,9 @@ async def test_runner_renews_its_lease_and_gives_the_room_up_when_it_is_taken(
         assert store.get(runner.lease_key(code)) == b"someone-else:2:b"  # not released: not ours
         assert await media.host(code) is False
     finally:
-        media.stop()
-        await asyncio.wait_for(task, 20)
+        await stop_runner(media, task)
         store.delete(runner.lease_key(code))
         store.close()
-        from django.db import connections
-
-        await database_sync_to_async(connections.close_all)()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -131,13 +137,9 @@ async def test_the_watchdog_takes_a_dead_workers_room_when_its_lease_expires_not
         assert 7.0 <= at <= 10.0, f"placed {at:.2f} s after the lease was set (expires at 7 s)"
         assert runner.expiry_wait(1500) == 1.52  # just after the expiry (jitter at its minimum)
     finally:
-        media.stop()
-        await asyncio.wait_for(task, 20)
+        await stop_runner(media, task)
         store.delete(runner.lease_key(code))
         store.close()
-        from django.db import connections
-
-        await database_sync_to_async(connections.close_all)()
 
 
 def _queued_codes(store: redis.Redis) -> list[str]:
@@ -204,8 +206,4 @@ async def test_runner_handles_a_bounded_number_of_messages_and_counts_the_rest(
         assert [g["reply"]["code"] for g in got] == ["media_unavailable"] * 2
         assert {g["reply"]["id"] for g in got} == {1, 2}
     finally:
-        media.stop()
-        await asyncio.wait_for(task, 20)
-        from django.db import connections
-
-        await database_sync_to_async(connections.close_all)()
+        await stop_runner(media, task)
