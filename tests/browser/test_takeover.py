@@ -68,10 +68,14 @@ def test_a_second_page_for_a_site_asks_and_the_replaced_page_takes_it_back(chrom
             # takes its site back without the question, even if the server still holds the
             # site for the connection the reload closed
             first.on("dialog", decline)
+            token = "window.giaoban.live.socket.page"
+            kept = first.evaluate(token)
+            assert kept != second.evaluate(token)  # another tab is another page
             first.reload()
             first.wait_for_selector("body[data-devices=ok]")
             first.click("#prejoin [data-action=join]")
             first.wait_for_selector("body[data-ws=open]")
+            assert first.evaluate(token) == kept  # ... a reload of this one is not
             assert dialogs == ["Điểm cầu này đang được kết nối từ máy khác. Tiếp quản?"]
             assert first.evaluate("window.giaoban.state().me.site") == info["sites"]["140"]
         finally:
