@@ -26,6 +26,6 @@ def slot_layout() -> SlotLayout:
     return {
         "thumbnails": thumbnails,
         "max_bitrate": int(settings.MEDIA_MAX_BITRATE),
-        "simulcast": bool(getattr(settings, "MEDIA_SIMULCAST", True)),
+        "simulcast": bool(settings.MEDIA_SIMULCAST),
         "slots": ["main", "chair", *(f"thumb{i}" for i in range(thumbnails))],
     }
