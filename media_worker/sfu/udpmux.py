@@ -417,9 +417,11 @@ async def gather(
             type="host",
         )
         mux.attach(protocol, accepts)
+        # the connection's once attached: if a later address fails to bind, the failed join's
+        # close detaches it (and closes a socket left with no peer)
+        connection._protocols.append(protocol)
         protocols.append(protocol)
         candidates.append(protocol.local_candidate)
-    connection._protocols += protocols
 
     tasks: list[asyncio.Task[Any]] = []
     if connection.stun_server:

@@ -296,3 +296,28 @@ async def test_a_port_in_use_fails_the_join_with_a_clear_error(oneport):
         assert info.value.code == "negotiation_failed"
         assert f"port(s) {room.port}" in str(info.value)
     assert udpmux.open_muxes() == []
+
+
+@pytest.mark.media
+@pytest.mark.timeout(60)
+async def test_a_port_in_use_on_a_second_address_leaves_no_socket_open():
+    """The first address's socket is bound and the connection attached before the second
+    address fails: the failed join must not leave that attachment (and so the socket) behind."""
+    port = free_udp_port()
+    policy = dataclasses.replace(
+        NetworkPolicy.loopback(), local_addresses=("127.0.0.1", "127.0.0.2"), udp_ports=(port, port)
+    )
+    room = Room("oneport-two", thumbnails=0, policy=policy)
+    client = Client(thumbnails=0)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+            squatter.bind(("127.0.0.2", port))
+            with pytest.raises(SignallingError) as info:
+                await room.join("a", await client.offer())
+            assert info.value.code == "negotiation_failed"
+            assert f"127.0.0.2 on port(s) {port}" in str(info.value)
+        await asyncio.sleep(0.1)
+        assert udpmux.open_muxes() == [] and sockets_bound_on(port) == 0
+    finally:
+        await client.close()
+        await room.close()
