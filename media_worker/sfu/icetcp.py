@@ -127,8 +127,8 @@ class TcpLink(asyncio.Protocol):
             frame = bytes(buf[2 : 2 + length])
             del buf[: 2 + length]
             self._frame(frame)
-            if self.transport is None:
-                return
+            if self.transport is None or self.transport.is_closing():
+                return  # (close() leaves transport set until connection_lost)
 
     def _frame(self, frame: bytes) -> None:
         protocol = self.protocol

@@ -79,6 +79,10 @@ async def test_answers_offer_a_passive_tcp_candidate_and_strangers_are_refused()
         assert await _tcp_exchange(tcp_port, _framed(forged)) == b""
         assert mux.counters["unknown_ufrag"] == 1 and mux.counters["unauthenticated"] == 1
         assert mux.counters["bound"] == 0 and not mux.unbound
+        # several bad frames in one segment: one connection closed, counted once
+        connections = mux.counters["connections"]
+        assert await _tcp_exchange(tcp_port, b"\x00\x05hello" * 3) == b""
+        assert mux.counters["not_stun"] == 2 and mux.counters["connections"] == connections + 1
     finally:
         await client.close()
         await room.close()
