@@ -29,13 +29,14 @@ import aioice.ice
 from aioice import stun
 from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 
+from .udpmux import STUN_COOKIE, authenticated_request
+
 logger = logging.getLogger(__name__)
 
 BIND_TIMEOUT = 10.0  # s a new TCP connection has to send a valid binding request
 MAX_UNBOUND = 256  # TCP connections waiting for their first valid request, per address
 MAX_BUFFER = 4 * 1024 * 1024  # bytes queued towards one TCP peer before packets are dropped
 TCP_LOCAL_PREF = 8191  # below UDP's 65535: UDP wins where both work (RFC 6544 section 4.2)
-_STUN_COOKIE = b"\x21\x12\xa4\x42"
 
 Address = tuple[str, int]
 
@@ -191,7 +192,7 @@ class TcpMux:
     def bind(self, link: TcpLink, frame: bytes) -> TcpProtocol | None:
         """The protocol a new TCP connection belongs to, by its first frame; None = close it."""
         self.counters["connections"] += 1
-        if not (len(frame) >= 20 and frame[0] < 4 and frame[4:8] == _STUN_COOKIE):
+        if not (len(frame) >= 20 and frame[0] < 4 and frame[4:8] == STUN_COOKIE):
             self.counters["not_stun"] += 1
             return None
         try:
@@ -203,18 +204,10 @@ class TcpMux:
         if message.message_class != stun.Class.REQUEST or not isinstance(username, str):
             self.counters["not_stun"] += 1
             return None
-        protocol = self.by_ufrag.get(username.partition(":")[0])
+        protocol = authenticated_request(
+            message, link.peer[0], self.by_ufrag, self.accepts, self.counters
+        )
         if protocol is None:
-            self.counters["unknown_ufrag"] += 1
-            return None
-        if not self.accepts[protocol](link.peer[0]):
-            self.counters["not_accepted"] += 1
-            return None
-        password = protocol.receiver.local_password.encode("utf8")
-        if "MESSAGE-INTEGRITY" not in message.attributes or not (
-            message.check_message_integrity(password)
-        ):
-            self.counters["unauthenticated"] += 1
             return None
         old = protocol.links.get(link.peer)
         if old is not None and old is not link:

@@ -31,8 +31,8 @@ import ipaddress
 import logging
 import socket
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import Any, cast
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, cast
 
 import aioice
 import aioice.ice
@@ -48,9 +48,39 @@ MAX_ADDRESSES_PER_CONNECTION = 8  # learnt remote addresses kept per connection 
 SOCKET_BUFFER_BYTES = 8 * 1024 * 1024  # SO_RCVBUF / SO_SNDBUF asked for (capped by the kernel)
 BACKLOG_BYTES = 4 * 1024 * 1024  # what DatagramSender may queue on the shared socket
 STUN_TURN_TIMEOUT = 5.0  # s to get server-reflexive / relayed candidates (aioice's default)
-_STUN_COOKIE = b"\x21\x12\xa4\x42"
+STUN_COOKIE = b"\x21\x12\xa4\x42"  # RFC 5389's magic cookie, bytes 4-7 of every STUN message
 
 Address = tuple[str, int]
+P = TypeVar("P", bound=aioice.ice.StunProtocol)
+
+
+def authenticated_request(
+    message: stun.Message,
+    host: str,
+    by_ufrag: Mapping[str, P],
+    accepts: Mapping[P, Callable[[str], bool]],
+    counters: dict[str, int],
+) -> P | None:
+    """The attached protocol a binding request from ``host`` is for: its USERNAME names the
+    protocol's connection by local ufrag, the connection's policy accepts ``host`` and the
+    MESSAGE-INTEGRITY checks with the connection's password. None (counted as
+    ``unknown_ufrag``, ``not_accepted`` or ``unauthenticated``) otherwise. Shared by the UDP
+    mux and the ICE-TCP listener (``icetcp.TcpMux.bind``)."""
+    username = message.attributes.get("USERNAME")
+    protocol = by_ufrag.get(username.partition(":")[0]) if isinstance(username, str) else None
+    if protocol is None:
+        counters["unknown_ufrag"] += 1
+        return None
+    if not accepts[protocol](host):
+        counters["not_accepted"] += 1
+        return None
+    password = protocol.receiver.local_password.encode("utf8")
+    if "MESSAGE-INTEGRITY" not in message.attributes or not (
+        message.check_message_integrity(password)
+    ):
+        counters["unauthenticated"] += 1
+        return None
+    return protocol
 
 
 def check_aioice() -> None:
@@ -218,7 +248,7 @@ class UdpMux(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         addr = (addr[0], addr[1])
         self.counters["datagrams"] += 1
-        if len(data) >= 20 and data[0] < 4 and data[4:8] == _STUN_COOKIE:
+        if len(data) >= 20 and data[0] < 4 and data[4:8] == STUN_COOKIE:  # RFC 7983: STUN
             self._stun_received(data, addr)
             return
         protocol = self.by_address.get(addr)
@@ -234,21 +264,10 @@ class UdpMux(asyncio.DatagramProtocol):
             self.counters["malformed"] += 1
             return
         if message.message_class == stun.Class.REQUEST:
-            username = message.attributes.get("USERNAME")
-            protocol = (
-                self.by_ufrag.get(username.partition(":")[0]) if isinstance(username, str) else None
+            protocol = authenticated_request(
+                message, addr[0], self.by_ufrag, self.accepts, self.counters
             )
             if protocol is None:
-                self.counters["unknown_ufrag"] += 1
-                return
-            if not self.accepts[protocol](addr[0]):
-                self.counters["not_accepted"] += 1
-                return
-            password = protocol.receiver.local_password.encode("utf8")
-            if "MESSAGE-INTEGRITY" not in message.attributes or not (
-                message.check_message_integrity(password)
-            ):
-                self.counters["unauthenticated"] += 1
                 return
             self._learn(protocol, addr)
         elif message.message_class in (stun.Class.RESPONSE, stun.Class.ERROR):
