@@ -11,6 +11,7 @@ import struct
 import pytest
 from aioice import stun
 from sfu_helpers import Client, connect, wait_for
+from test_sfu_udpmux import settings_probe
 
 from media_worker.sfu import NetworkPolicy, Room, icetcp, udpmux
 
@@ -152,27 +153,9 @@ async def test_chromium_connects_over_ice_tcp_when_udp_is_dropped(chromium_path,
 
 
 def test_media_tcp_port_setting_needs_media_udp_port():
-    import os
-    import subprocess
-    import sys
-
-    code = "import django; django.setup(); from django.conf import settings; "
-    code += "print(settings.MEDIA_UDP_PORTS, settings.MEDIA_TCP_PORTS)"
-    base = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"}
-    ok = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**base, "MEDIA_UDP_PORT": "40000", "MEDIA_TCP_PORT": "4443"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    expression = "settings.MEDIA_UDP_PORTS, settings.MEDIA_TCP_PORTS"
+    ok = settings_probe(expression, MEDIA_UDP_PORT="40000", MEDIA_TCP_PORT="4443")
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.strip().splitlines()[-1] == "(40000, 40000) (4443, 4443)"
-    alone = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**base, "MEDIA_UDP_PORT": "", "MEDIA_TCP_PORT": "4443"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    alone = settings_probe(expression, MEDIA_UDP_PORT="", MEDIA_TCP_PORT="4443")
     assert alone.returncode != 0 and "MEDIA_TCP_PORT (ICE-TCP) needs MEDIA_UDP_PORT" in alone.stderr

@@ -98,13 +98,19 @@ def test_media_udp_port_setting_rejects_garbage(value):
     assert "MEDIA_UDP_PORT must be a port" in out.stderr
 
 
-def _settings_probe(value: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "MEDIA_UDP_PORT": value}
+def settings_probe(expression: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``print(<expression>)`` after loading Django's settings in a fresh interpreter with
+    ``env`` set (a settings check fails that import, as it would a worker's start)."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", **env}
     code = "import django; django.setup(); from django.conf import settings; "
-    code += "print(settings.MEDIA_UDP_PORTS)"
+    code += f"print({expression})"
     return subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
     )
+
+
+def _settings_probe(value: str) -> subprocess.CompletedProcess[str]:
+    return settings_probe("settings.MEDIA_UDP_PORTS", MEDIA_UDP_PORT=value)
 
 
 @pytest.mark.media
