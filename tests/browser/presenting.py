@@ -4,7 +4,8 @@ embedded stack with the default media settings: the scenario behind
 
     python -m tests.browser.presenting      (prints "PRESENTING-JSON {...}" at the end)
 
-1. the chair starts the conference on the console; two operators (a PC, a phone) join;
+1. the chair starts the conference on the console; two operators (a PC, a phone) join; every
+   page is reached by clicking from the home page the login leads to, as a user would;
 2. the chair selects the PC's site and clicks "Giao quyền trình chiếu"; the PC's page offers
    "Trình chiếu màn hình" and shares its screen — Chromium 156 headless gives getDisplayMedia a
    fake 1280×720 "screen:-3:0" with ``--use-fake-ui-for-media-stream`` *and*
@@ -19,12 +20,12 @@ embedded stack with the default media settings: the scenario behind
    reaches the phone (the phone's page image is page 2);
 6. the PC's screen share ends "from the browser's bar" (the track's ``ended`` event): the page
    stops presenting by itself;
-7. the phone opts out of content (issue 14 item 1): it reloads the join page, ticks "Không nhận
-   video trình chiếu màn hình" before joining (kept in localStorage ``giaoban.noContent``), and
-   its offer carries the content slot (the last m-line) ``inactive``; with the PC sharing again
-   the phone's stage says who presents and that it does not receive it; "Nhận video trình
-   chiếu" turns it back on (a new offer, ``recvonly``, moving content again) and "Không nhận
-   video trình chiếu" off once more;
+7. the phone opts out of content (issue 14 item 1): it goes home (the brand link) and back to
+   the join page ("Vào phòng họp"), ticks "Không nhận video trình chiếu màn hình" before
+   joining (kept in localStorage ``giaoban.noContent``), and its offer carries the content slot
+   (the last m-line) ``inactive``; with the PC sharing again the phone's stage says who
+   presents and that it does not receive it; "Nhận video trình chiếu" turns it back on (a new
+   offer, ``recvonly``, moving content again) and "Không nhận video trình chiếu" off once more;
 8. a chat message from the PC reaches the phone and the conference's timeline.
 
 In step 3 the phone's page is also laid out as a tablet (820×1180, then 1180×820): content
@@ -160,14 +161,14 @@ def run() -> dict:
                     return page
 
                 chair = person("chutri.tinh", 1366, 768)
-                chair.goto(f"{base}/conferences/{code}/console/")
+                chair.click(f"[data-conference='{code}'] [data-entry=console]")  # home page
                 chair.wait_for_selector("body[data-page=console][data-ws=open]")
                 chair.click("[data-action=start]")
                 chair.wait_for_selector("body[data-status=live]")
                 pc = person("kythuat.vanchan", 1366, 768)
                 phone = person("kythuat.tranyen", 390, 844)
                 for page in (pc, phone):
-                    page.goto(f"{base}/conferences/{code}/join/")
+                    page.click(f"[data-conference='{code}'] [data-entry=join]")  # home page
                     page.wait_for_selector("body[data-devices=ok]")
                     shot(page, f"join-{'pc' if page is pc else 'phone'}")
                     page.click("#prejoin [data-action=join]")
@@ -246,7 +247,9 @@ def run() -> dict:
                     " return r; }; })()"
                 )
                 pc.click("[data-action=share-screen]")
-                phone.goto(f"{base}/conferences/{code}/join/")
+                # back to the join page as a user would: the brand link home, "Vào phòng họp"
+                phone.click("header a.brand")
+                phone.click(f"[data-conference='{code}'] [data-entry=join]")
                 phone.wait_for_selector("body[data-devices=ok]")
                 phone.check("[data-role=no-content]")
                 shot(phone, "join-phone-no-content")
