@@ -18,11 +18,11 @@ from django.utils import timezone
 from docx import Document as Docx
 
 from conferences.live import chat
-from conferences.models import AuditEntry, ChatMessage, ConferenceObserver, Status
+from conferences.models import AuditEntry, ChatMessage, Status
 from portal.models import Site
 from tests.conferences.factories import ConferenceFactory, invite
 from tests.conferences.live_helpers import close_all, drain, open_socket, request, send
-from tests.conftest import UserFactory, _persona
+from tests.conftest import UserFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
 
@@ -40,21 +40,6 @@ def conf(org):
     conference = ConferenceFactory(status=Status.LIVE, actual_start=timezone.now())
     invite(conference, "140", "138")
     return conference
-
-
-@pytest.fixture
-def tranyen(org):
-    user = UserFactory(username="operator_tranyen")
-    Site.objects.get(key="138").operators.add(user)
-    return user
-
-
-@pytest.fixture
-def listed(org, conf):
-    """A clerk of a district that is not invited, listed by the clerk to watch the conference."""
-    user = _persona("clerk_yenbai", "clerk", "132", org)
-    ConferenceObserver.objects.create(conference=conf, user=user)
-    return user
 
 
 def _chats(frames: list[dict]) -> list[dict]:

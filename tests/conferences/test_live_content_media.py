@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 
-import aioice.ice
 import pytest
 from channels.db import database_sync_to_async
 from django.db import connections
@@ -16,26 +15,21 @@ from django.utils import timezone
 
 from conferences.live import presenting
 from conferences.live.participants import participant_resolve
-from conferences.models import ConferenceObserver, Status
+from conferences.models import Status
 from media_worker import dispatch
 from portal.models import Site
 from tests.conferences.factories import ConferenceFactory, invite
 from tests.conferences.live_helpers import close_all, open_socket, request
-from tests.conftest import UserFactory, _persona
 from tests.media_worker.sfu_helpers import Client, wait_for
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.media, pytest.mark.timeout(180)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.media,
+    pytest.mark.timeout(180),
+    pytest.mark.usefixtures("embedded_loopback"),
+]
 
 CAMERA, SCREEN, CHAIR_CAMERA = 40, 200, 120  # flat lumas (the moving band stays < 256)
-
-
-@pytest.fixture(autouse=True)
-def embedded_loopback(settings, monkeypatch):
-    settings.MEDIA_ROOM_MODE = "inprocess"
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    settings.MEDIA_ICE_ADDRESSES = ["127.0.0.1"]
-    settings.MEDIA_ICE_ACCEPT_NETWORKS = ["127.0.0.0/8"]
-    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
 
 
 @pytest.fixture
@@ -43,21 +37,6 @@ def conf(org, chair, vanchan_operator):
     conference = ConferenceFactory(status=Status.LIVE, actual_start=timezone.now())
     invite(conference, "140", "138", "15-UBND")
     return conference
-
-
-@pytest.fixture
-def tranyen(org):
-    user = UserFactory(username="operator_tranyen")
-    Site.objects.get(key="138").operators.add(user)
-    return user
-
-
-@pytest.fixture
-def listed(org, conf):
-    """A clerk of a district that is not invited, listed by the clerk to watch."""
-    user = _persona("clerk_yenbai", "clerk", "132", org)
-    ConferenceObserver.objects.create(conference=conf, user=user)
-    return user
 
 
 def near(value: int | None, target: int, tolerance: int = 25) -> bool:
@@ -81,6 +60,29 @@ async def present_screen(chair_ws, presenter_ws, site: str) -> None:
 
 def content_packets(client: Client, ssrc: int) -> int:
     return len(client.rtp_log.get(ssrc, []))
+
+
+async def content_reaches_only(conf, receiver: Client, excluded: Client):
+    """The receiver decodes the presenter's screen and keeps being sent content packets, while
+    ``excluded`` -- connected, decoding the chair's camera -- is sent no content packet; returns
+    the room."""
+    await wait_for(
+        lambda: receiver.slot("content") is not None and receiver.slot("content").frames >= 10,
+        timeout=30,
+    )
+    # the presenter's screen, not its camera (a frame may catch the moving band)
+    assert any(near(luma, SCREEN) for luma in receiver.slot("content").lumas[-5:])
+    await wait_for(
+        lambda: excluded.slot("chair") is not None and excluded.slot("chair").frames >= 10,
+        timeout=30,
+    )
+    room = dispatch.local_rooms()[str(conf.code)].room
+    ssrc = room.slots["content/video"].ssrc
+    seen = content_packets(receiver, ssrc)
+    await asyncio.sleep(1.0)
+    assert content_packets(receiver, ssrc) > seen  # content keeps flowing to the receiver
+    assert content_packets(excluded, ssrc) == 0
+    return room
 
 
 async def cleanup(*comms) -> None:
@@ -110,23 +112,8 @@ async def test_a_site_that_offers_the_content_slot_inactive_gets_no_content_whil
         answer = await join_media(ph, phone)
         assert "content" in answer["slots"]  # the line is answered, only nothing is sent on it
         await present_screen(ch, op, vanchan)
-        await wait_for(
-            lambda: viewer.slot("content") is not None and viewer.slot("content").frames >= 10,
-            timeout=30,
-        )
-        # the presenter's screen, not its camera (a frame may catch the moving band)
-        assert any(near(luma, SCREEN) for luma in viewer.slot("content").lumas[-5:])
         # the phone is connected and receiving (the chair's camera) -- but no content at all
-        await wait_for(
-            lambda: phone.slot("chair") is not None and phone.slot("chair").frames >= 10,
-            timeout=30,
-        )
-        room = dispatch.local_rooms()[str(conf.code)].room
-        ssrc = room.slots["content/video"].ssrc
-        seen = content_packets(viewer, ssrc)
-        await asyncio.sleep(1.0)
-        assert content_packets(viewer, ssrc) > seen  # content keeps flowing to the viewer
-        assert content_packets(phone, ssrc) == 0
+        room = await content_reaches_only(conf, viewer, phone)
         assert phone.slot("content") is None or phone.slot("content").frames == 0
         assert set(room.slots["content/video"].outputs) == {chair_site, vanchan}
     finally:
@@ -159,22 +146,8 @@ async def test_an_uninvited_observer_of_a_confidential_conference_gets_no_conten
         await join_media(tr, invited)
         await join_media(ob, observer)
         await present_screen(ch, op, vanchan)
-        await wait_for(
-            lambda: invited.slot("content") is not None and invited.slot("content").frames >= 10,
-            timeout=30,
-        )
-        assert any(near(luma, SCREEN) for luma in invited.slot("content").lumas[-5:])
         # the observer is connected and watching the chair, but is sent no content packet
-        await wait_for(
-            lambda: observer.slot("chair") is not None and observer.slot("chair").frames >= 10,
-            timeout=30,
-        )
-        room = dispatch.local_rooms()[str(conf.code)].room
-        ssrc = room.slots["content/video"].ssrc
-        seen = content_packets(invited, ssrc)
-        await asyncio.sleep(1.0)
-        assert content_packets(invited, ssrc) > seen
-        assert content_packets(observer, ssrc) == 0
+        room = await content_reaches_only(conf, invited, observer)
         observer_id = next(pid for pid in room.peers if pid.startswith("observer-"))
         assert observer_id not in room.slots["content/video"].outputs
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import aioice.ice
 import pytest
 from channels.db import database_sync_to_async
 from django.db import connections
@@ -21,19 +20,14 @@ from tests.conferences.live_helpers import close_all, open_socket, request, unti
 from tests.conftest import UserFactory
 from tests.media_worker.sfu_helpers import Client, wait_for
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.media, pytest.mark.timeout(180)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.media,
+    pytest.mark.timeout(180),
+    pytest.mark.usefixtures("embedded_loopback"),
+]
 
 BRIGHT, DARK = 200, 40
-
-
-@pytest.fixture(autouse=True)
-def embedded_loopback(settings, monkeypatch):
-    settings.MEDIA_ROOM_MODE = "inprocess"
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    settings.MEDIA_ICE_ADDRESSES = ["127.0.0.1"]
-    settings.MEDIA_ICE_ACCEPT_NETWORKS = ["127.0.0.0/8"]
-    # the aiortc test clients gather 127.0.0.1 only (aioice skips loopback by default)
-    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 
-import aioice.ice
 import pytest
 from channels.db import database_sync_to_async
 from django.db import connections
@@ -19,16 +18,12 @@ from tests.conferences.factories import ConferenceFactory, invite
 from tests.conferences.live_helpers import close_all, drain, open_socket, recv, request
 from tests.media_worker.sfu_helpers import Client, wait_for
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.media, pytest.mark.timeout(180)]
-
-
-@pytest.fixture(autouse=True)
-def embedded_loopback(settings, monkeypatch):
-    settings.MEDIA_ROOM_MODE = "inprocess"
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    settings.MEDIA_ICE_ADDRESSES = ["127.0.0.1"]
-    settings.MEDIA_ICE_ACCEPT_NETWORKS = ["127.0.0.0/8"]
-    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.media,
+    pytest.mark.timeout(180),
+    pytest.mark.usefixtures("embedded_loopback"),
+]
 
 
 @pytest.fixture
